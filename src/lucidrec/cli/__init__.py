@@ -1,0 +1,47 @@
+"""The ``lucidrec`` command line: one sub-command module per concern.
+
+Each module exposes either a ``typer.Typer`` (a command group) or plain command functions; they are
+wired together here and nowhere else, so ``lucidrec --help`` is the complete list.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+app = typer.Typer(
+    name="lucidrec",
+    help="LLM knowledge inside sequential recommenders: data, training, evaluation, explanation.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+# (module, attribute, name, is_group): loaded lazily-tolerant so an optional extra missing at import
+# time (e.g. the LLM stack) does not break the data and evaluation commands.
+_COMMANDS = [
+    ("lucidrec.cli.data", "app", "data", True),
+    ("lucidrec.cli.evaluate", "evaluate", "evaluate", False),
+    ("lucidrec.cli.train", "train", "train", False),
+    ("lucidrec.cli.run", "run", "run", False),
+    ("lucidrec.cli.embed", "embed", "embed", False),
+    ("lucidrec.cli.lm", "app", "lm", True),
+]
+
+for module_name, attribute, name, is_group in _COMMANDS:
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith("lucidrec.cli."):
+            continue  # that command is not part of this build
+        raise
+    target = getattr(module, attribute)
+    if is_group:
+        app.add_typer(target, name=name)
+    else:
+        app.command(name=name)(target)
+
+
+def main() -> None:
+    app()

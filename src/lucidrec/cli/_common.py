@@ -1,0 +1,69 @@
+"""Options and helpers shared by several commands (one definition, so flags mean the same everywhere)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from lucidrec.errors import LucidrecError
+
+DataDirOption = typer.Option(None, "--data-dir", help="Folder holding datasets (default: $LUCIDREC_DATA_DIR, ../shared/data, or the user cache).")
+SkipBadLinesOption = typer.Option(False, "--skip-bad-lines", help="Skip malformed lines of text files (they are counted and listed) instead of stopping.")
+
+
+def prepare_options(
+    min_rating: Optional[float], k_core: Optional[int], min_user: Optional[int], min_item: Optional[int],
+    single_pass: bool, dedup: str, min_history: Optional[int],
+):
+    from lucidrec.data.prepare import PrepareConfig
+
+    return PrepareConfig(
+        min_rating=min_rating,
+        duplicates=dedup,
+        min_user_interactions=min_user if min_user is not None else (k_core or 0),
+        min_item_interactions=min_item if min_item is not None else (k_core or 0),
+        filter_mode="single_pass" if single_pass else "iterative",
+        min_history=min_history or 0,
+    )
+
+
+def fail(error: Exception) -> None:
+    """Print a one-line error (no traceback) for errors the user can act on, and exit 2."""
+    typer.echo(f"error: {error}", err=True)
+    raise typer.Exit(2)
+
+
+def guarded(fn):
+    """Turn lucidrec's own errors into clean CLI failures; let real bugs show their traceback."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (LucidrecError, FileNotFoundError) as exc:
+            fail(exc)
+
+    return wrapper
+
+
+def write_json(path: Path, payload) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2, sort_keys=False, default=_jsonable) + "\n")
+
+
+def _jsonable(value):
+    import numpy as np
+
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

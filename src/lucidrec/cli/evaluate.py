@@ -1,0 +1,61 @@
+"""``lucidrec evaluate``: a training-free baseline on a dataset, or a saved run again."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from lucidrec.cli._common import DataDirOption, guarded
+
+
+@guarded
+def evaluate(
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="Dataset name (folder under the data directory)."),
+    model: str = typer.Option("pop", "--model", help="Baseline to evaluate: pop or cooc."),
+    run: Optional[Path] = typer.Option(None, "--run", help="Re-evaluate a saved training run folder instead."),
+    protocol: list[str] = typer.Option(["full"], "--protocol", help="full (default) and/or sampled (100 negatives, an extra)."),
+    split: str = typer.Option("leave_one_out", "--split", help="leave_one_out or global_temporal."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder for metrics.json and per-user ranks."),
+    data_dir: Optional[Path] = DataDirOption,
+    k: list[int] = typer.Option([5, 10, 20], "--k", help="Cut-offs for Recall/NDCG."),
+):
+    """Full-ranking evaluation (history items masked) with tail/head and user-length groups."""
+    from lucidrec.data.pipeline import DataConfig, SplitConfig, load_split
+    from lucidrec.eval.evaluator import EvalConfig
+    from lucidrec.eval.evaluator import evaluate as run_evaluation
+    from lucidrec.eval.report import summary_table, write_metrics, write_per_user
+    from lucidrec.models.baselines import make_baseline
+
+    eval_config = EvalConfig(ks=tuple(k), protocols=tuple(protocol))
+    if run is not None:
+        from lucidrec.train.run import evaluate_run
+
+        metrics = evaluate_run(run, eval_config, out=out)
+        typer.echo(summary_table(metrics, "test/full"))
+        return
+    if dataset is None:
+        raise typer.BadParameter("give --dataset NAME (with --model) or --run DIR")
+    if out is None:
+        raise typer.BadParameter("--out DIR is required")
+    data_config = DataConfig(dataset=dataset, data_dir=str(data_dir) if data_dir else None, split=SplitConfig(protocol=split))
+    started = time.perf_counter()
+    data, data_split = load_split(data_config)
+    scorer = make_baseline(model).fit(data_split)
+    metrics = {}
+    results = {}
+    for part in ("valid", "test"):
+        results[part] = run_evaluation(scorer, data_split, part, eval_config)
+        metrics.update(results[part].metrics)
+    elapsed = time.perf_counter() - started
+    write_metrics(
+        out, metrics, model=model, config={"data": data_config.model_dump(), "eval": eval_config.model_dump()},
+        data_hash=data.data_hash, split_info=data_split.info, prepare_report=data.report, seconds=elapsed,
+    )
+    write_per_user(out, "test", results["test"])
+    typer.echo(f"{dataset} {model}: {summary_table(metrics, 'test/full')}")
+    if "sampled" in protocol:
+        typer.echo(f"  sampled-{eval_config.n_negatives} (extra): {summary_table(metrics, f'test/sampled{eval_config.n_negatives}')}")
+    typer.echo(f"wrote {out / 'metrics.json'}")

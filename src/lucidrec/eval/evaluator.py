@@ -1,0 +1,180 @@
+"""Full-ranking (default) and sampled evaluation of a :class:`~lucidrec.models.scoring.Scorer`.
+
+Full ranking: every catalog item is a candidate; the user's history items are removed from the
+candidates, the target never is (even when the user had it before). The target's rank counts the
+items scoring strictly higher, plus tied items with a smaller index: a fixed tie rule, so ranks do
+not depend on batch size or chunking. Users stream in batches and the catalog in chunks, with a
+running top-k merge, so memory is ``batch_size x item_chunk`` whatever the catalog size.
+
+Sampled (an extra, always labelled ``sampled<N>``): the target against N items drawn uniformly from
+those the user never interacted with, with a per-user seed so the draw is independent of batching.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from lucidrec.data.popularity import head_items, length_bins, popularity_bins
+from lucidrec.data.split import EvalSet, Split
+from lucidrec.eval.metrics import per_user_metrics
+from lucidrec.models.scoring import Scorer
+
+
+class EvalConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ks: tuple[int, ...] = (5, 10, 20)
+    protocols: tuple[Literal["full", "sampled"], ...] = ("full",)
+    n_negatives: int = Field(100, ge=1, description="candidates drawn per user for the sampled protocol")
+    seed: int = 0
+    batch_size: int = Field(1024, ge=1, description="users scored at once")
+    item_chunk: int = Field(65536, ge=1, description="catalog items scored at once")
+    head_share: float = Field(0.2, gt=0, lt=1, description="share of items (by training count) called head")
+    popularity_bins: int = Field(5, ge=1)
+    length_bins: int = Field(4, ge=1)
+    topk: int = Field(0, ge=0, description="also return each user's top-k list (full protocol)")
+
+
+@dataclass
+class EvalResult:
+    metrics: dict[str, float]
+    per_user: dict[str, np.ndarray]  # "<protocol>/<metric>" -> values aligned with ``users``
+    users: np.ndarray
+    ranks: dict[str, np.ndarray] = field(default_factory=dict)
+    topk: np.ndarray | None = None
+
+
+def _batches(n: int, size: int):
+    for start in range(0, n, size):
+        yield np.arange(start, min(start + size, n))
+
+
+@torch.no_grad()
+def rank_full(model: Scorer, evalset: EvalSet, n_items: int, config: EvalConfig) -> tuple[np.ndarray, np.ndarray | None]:
+    ranks = np.empty(len(evalset), dtype=np.int64)
+    topk = np.zeros((len(evalset), config.topk), dtype=np.int64) if config.topk else None
+    for rows in _batches(len(evalset), config.batch_size):
+        batch = evalset.subset(rows)
+        state = model.user_state(batch.history, batch.users)
+        targets = torch.as_tensor(batch.targets)
+        target_scores = model.score_items(state, targets[:, None])[:, 0]
+        hist_rows = torch.as_tensor(batch.history.row_ids())
+        hist_items = torch.as_tensor(batch.history.values)
+        not_target = hist_items != targets[hist_rows]
+        hist_rows, hist_items = hist_rows[not_target], hist_items[not_target]
+        rank = torch.zeros(len(rows), dtype=torch.int64)
+        best_scores = best_items = None
+        for start in range(0, n_items + 1, config.item_chunk):
+            stop = min(start + config.item_chunk, n_items + 1)
+            scores = model.score(state, start, stop).float().clone()
+            in_chunk = (hist_items >= start) & (hist_items < stop)
+            scores[hist_rows[in_chunk], hist_items[in_chunk] - start] = -torch.inf
+            if start == 0:
+                scores[:, 0] = -torch.inf  # padding is never a candidate
+            index = torch.arange(start, stop)[None, :]
+            is_target = index == targets[:, None]
+            t = target_scores[:, None]
+            beats = (scores > t) | ((scores == t) & (index < targets[:, None]))
+            rank += (beats & ~is_target).sum(dim=1)
+            if topk is not None:
+                k = min(config.topk, stop - start)
+                values, items = torch.topk(scores, k, dim=1)
+                items = items + start
+                if best_scores is not None:
+                    values = torch.cat([best_scores, values], dim=1)
+                    items = torch.cat([best_items, items], dim=1)
+                    values, picked = torch.topk(values, min(config.topk, values.shape[1]), dim=1)
+                    items = torch.gather(items, 1, picked)
+                best_scores, best_items = values, items
+        ranks[rows] = rank.numpy()
+        if topk is not None:
+            topk[rows, : best_items.shape[1]] = best_items.numpy()
+    return ranks, topk
+
+
+def sample_negatives(user: int, excluded: np.ndarray, n_items: int, n: int, seed: int) -> np.ndarray:
+    """``n`` distinct items in 1..n_items not in ``excluded``; the same for a user whatever the batch."""
+    rng = np.random.default_rng([seed, int(user)])
+    allowed = n_items - len(np.unique(excluded[excluded > 0]))
+    n = min(n, allowed)
+    chosen = np.zeros(0, dtype=np.int64)
+    while len(chosen) < n:
+        draw = rng.integers(1, n_items + 1, size=2 * n + 8)
+        draw = draw[~np.isin(draw, excluded)]
+        chosen = np.concatenate([chosen, draw])
+        _, first = np.unique(chosen, return_index=True)
+        chosen = chosen[np.sort(first)]
+    return chosen[:n]
+
+
+@torch.no_grad()
+def rank_sampled(model: Scorer, evalset: EvalSet, n_items: int, config: EvalConfig) -> np.ndarray:
+    ranks = np.empty(len(evalset), dtype=np.int64)
+    for rows in _batches(len(evalset), config.batch_size):
+        batch = evalset.subset(rows)
+        negatives = [
+            sample_negatives(u, np.append(batch.history[i], batch.targets[i]), n_items, config.n_negatives, config.seed)
+            for i, u in enumerate(batch.users)
+        ]
+        width = max(len(n) for n in negatives)
+        # Short rows (tiny catalogs) are padded with the target itself, which never counts against it.
+        candidates = np.array([np.pad(n, (0, width - len(n)), constant_values=t) for n, t in zip(negatives, batch.targets)])
+        items = torch.as_tensor(np.concatenate([batch.targets[:, None], candidates], axis=1))
+        state = model.user_state(batch.history, batch.users)
+        scores = model.score_items(state, items).float()
+        t = scores[:, :1]
+        targets = items[:, :1]
+        beats = ((scores > t) | ((scores == t) & (items < targets))) & (items != targets)
+        ranks[rows] = beats.sum(dim=1).numpy()
+    return ranks
+
+
+def group_labels(split: Split, evalset: EvalSet, config: EvalConfig) -> dict[str, np.ndarray]:
+    """Boolean masks over the evaluated users: by target popularity (training counts) and history length."""
+    counts = split.item_counts()
+    head = head_items(counts, config.head_share)[evalset.targets]
+    bins = popularity_bins(counts, config.popularity_bins)[evalset.targets]
+    lengths = evalset.history.lengths()
+    median = np.median(lengths) if len(lengths) else 0
+    groups = {"head": head, "tail": ~head, "short": lengths <= median, "long": lengths > median}
+    for b in range(1, config.popularity_bins + 1):
+        groups[f"pop_q{b}"] = bins == b
+    user_bins = length_bins(lengths, config.length_bins)
+    for b in range(1, config.length_bins + 1):
+        groups[f"len_q{b}"] = user_bins == b
+    return groups
+
+
+def evaluate(model: Scorer, split: Split, part: str = "test", config: EvalConfig | None = None) -> EvalResult:
+    """Rank every evaluated user's target; flat metrics keyed ``<part>/<protocol>[/<group>]/<metric>``."""
+    config = config or EvalConfig()
+    evalset: EvalSet = getattr(split, part)
+    groups = group_labels(split, evalset, config)
+    metrics: dict[str, float] = {}
+    per_user: dict[str, np.ndarray] = {}
+    ranks_out: dict[str, np.ndarray] = {}
+    topk = None
+    for protocol in config.protocols:
+        if protocol == "full":
+            ranks, topk = rank_full(model, evalset, split.n_items, config)
+            label = "full"
+        else:
+            ranks = rank_sampled(model, evalset, split.n_items, config)
+            label = f"sampled{config.n_negatives}"
+        ranks_out[label] = ranks
+        values = per_user_metrics(ranks, config.ks)
+        prefix = f"{part}/{label}"
+        metrics[f"{prefix}/n_users"] = int(len(ranks))
+        for name, per in values.items():
+            metrics[f"{prefix}/{name}"] = float(per.mean()) if len(per) else 0.0
+            per_user[f"{label}/{name}"] = per
+        for group, mask in groups.items():
+            metrics[f"{prefix}/{group}/n_users"] = int(mask.sum())
+            for name, per in values.items():
+                metrics[f"{prefix}/{group}/{name}"] = float(per[mask].mean()) if mask.any() else 0.0
+    return EvalResult(metrics, per_user, evalset.users, ranks_out, topk)
