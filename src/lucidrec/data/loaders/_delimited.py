@@ -69,37 +69,30 @@ def read_delimited(
     else:
         header_cols = columns
     n_fields = len(header_cols)
-    # Fast path through pandas; on a field-count problem, locate it line by line for the message.
+    # Field counts are checked first (the C parser would silently pad short rows). Quoted formats
+    # may hold the separator inside a field, so there the parser's own check is used instead.
+    if quoting:
+        wrong = np.zeros(len(lines), dtype=bool)
+    else:
+        wrong = np.fromiter((line.count(sep) != n_fields - 1 for line in lines), dtype=bool, count=len(lines))
+    for offset in np.flatnonzero(wrong):
+        found = lines[offset].count(sep) + 1
+        reason = f"expected {n_fields} fields, found {found}"
+        if on_bad_lines == "raise":
+            raise DataFormatError(path, f"{reason}: {lines[offset][:120]!r}", line=int(offset) + first_data_line)
+        bad.add(int(offset) + first_data_line, reason)
+    keep = np.flatnonzero(~wrong)
+    text = "\n".join(lines[i] for i in keep) if wrong.any() else "\n".join(lines)
     try:
         frame = pd.read_csv(
-            io.StringIO("\n".join(lines)),
-            sep=sep,
-            header=None,
-            names=header_cols,
-            dtype=str,
-            keep_default_na=False,
-            skip_blank_lines=False,
-            quoting=0 if quoting else 3,
-            engine="c",
+            io.StringIO(text), sep=sep, header=None, names=header_cols, dtype=str, keep_default_na=False,
+            skip_blank_lines=False, quoting=0 if quoting else 3, engine="c",
         )
-    except pd.errors.ParserError:
-        frame = None
-    if frame is None or len(frame) != len(lines):
-        rows, keep = [], []
-        for offset, text in enumerate(lines):
-            parts = _split(text, sep, quoting)
-            if len(parts) != n_fields:
-                reason = f"expected {n_fields} fields, found {len(parts)}"
-                if on_bad_lines == "raise":
-                    raise DataFormatError(path, f"{reason}: {text[:120]!r}", line=offset + first_data_line)
-                bad.add(offset + first_data_line, reason)
-                continue
-            rows.append(parts)
-            keep.append(offset)
-        frame = pd.DataFrame(rows, columns=header_cols, dtype=str)
-        file_lines = np.asarray(keep) + first_data_line
-    else:
-        file_lines = np.arange(len(frame)) + first_data_line
+    except pd.errors.ParserError as exc:
+        match = re.search(r"line (\d+)", str(exc))
+        line = int(keep[int(match.group(1)) - 1]) + first_data_line if match else None
+        raise DataFormatError(path, f"cannot parse: {exc}", line=line) from exc
+    file_lines = keep + first_data_line
     frame = frame[columns] if header else frame
     drop = np.zeros(len(frame), dtype=bool)
     for name, kind in numeric.items():

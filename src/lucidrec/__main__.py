@@ -1,0 +1,3 @@
+from lucidrec.cli import main
+
+main()

@@ -1,0 +1,87 @@
+"""A frozen external item matrix (e.g. text-encoder vectors) behind a small trainable adapter.
+
+The matrix is never trained; the adapter ``Linear(D -> hidden) -> Linear(hidden -> dim)`` is (no
+non-linearity in between, as in LLMEmb's RAT adapter). Padding and special-token rows of the
+frozen matrix are zeros, so only the adapter's bias gives them a vector.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from pydantic import Field
+from torch import nn
+
+from lucidrec.config import StrictConfig
+from lucidrec.embeddings.base import EMBEDDINGS, ItemEmbedding
+from lucidrec.errors import DataFormatError
+
+
+class FrozenTableConfig(StrictConfig):
+    path: str = Field(..., description=".npy matrix with one row per item index (row 0 = padding), or N rows with a sidecar JSON listing item ids")
+    hidden: int | None = Field(None, description="adapter width; default (D + dim) // 2")
+    dropout: float = Field(0.0, ge=0, lt=1)
+    normalize: bool = Field(False, description="L2-normalise the frozen rows before the adapter")
+
+
+def load_item_matrix(path: Path, item_ids: np.ndarray | None) -> np.ndarray:
+    """Read a matrix aligned to the run's item vocabulary.
+
+    With a sidecar ``<file>.json`` listing ``item_ids`` (as written by ``lucidrec embed``), rows are
+    re-ordered to the vocabulary by original id; ids missing from the file become zero rows.
+    Without one, the matrix must already have ``n_items + 1`` rows in vocabulary order.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataFormatError(path, "item matrix not found")
+    matrix = np.load(path).astype(np.float32)
+    sidecar = path.with_suffix(".json")
+    if sidecar.is_file() and item_ids is not None:
+        meta = json.loads(sidecar.read_text())
+        stored = [str(i) for i in meta.get("item_ids", [])]
+        if len(stored) != len(matrix):
+            raise DataFormatError(sidecar, f"lists {len(stored)} item ids for {len(matrix)} rows", field="item_ids")
+        position = {item: row for row, item in enumerate(stored)}
+        out = np.zeros((len(item_ids), matrix.shape[1]), dtype=np.float32)
+        for index, item in enumerate(item_ids[1:], start=1):
+            row = position.get(str(item))
+            if row is not None:
+                out[index] = matrix[row]
+        return out
+    if item_ids is not None and len(matrix) != len(item_ids):
+        raise DataFormatError(path, f"has {len(matrix)} rows but the data has {len(item_ids)} item indices (incl. padding); add a sidecar .json with item_ids")
+    return matrix
+
+
+@EMBEDDINGS.register("frozen")
+class FrozenTableEmbedding(ItemEmbedding):
+    config_class = FrozenTableConfig
+
+    def __init__(self, matrix: np.ndarray | torch.Tensor, dim: int, extra_tokens: int = 0, hidden: int | None = None,
+                 dropout: float = 0.0, normalize: bool = False):
+        matrix = torch.as_tensor(np.asarray(matrix), dtype=torch.float32)
+        super().__init__(matrix.shape[0] - 1, dim, extra_tokens)
+        if normalize:
+            matrix = torch.nn.functional.normalize(matrix, dim=1)
+        matrix = torch.cat([matrix, torch.zeros(extra_tokens, matrix.shape[1])])
+        matrix[0] = 0
+        self.register_buffer("frozen", matrix)
+        width = hidden or (matrix.shape[1] + dim) // 2
+        self.adapter = nn.Sequential(nn.Linear(matrix.shape[1], width), nn.Dropout(dropout), nn.Linear(width, dim))
+
+    @classmethod
+    def build(cls, config: FrozenTableConfig, n_items, dim, extra_tokens, context=None):
+        item_ids = getattr(context, "item_ids", None) if context is not None else None
+        matrix = load_item_matrix(Path(config.path), item_ids)
+        if matrix.shape[0] != n_items + 1:
+            raise DataFormatError(config.path, f"has {matrix.shape[0]} rows, expected {n_items + 1}")
+        return cls(matrix, dim, extra_tokens, config.hidden, config.dropout, config.normalize)
+
+    def forward(self, item_ids: torch.Tensor) -> torch.Tensor:
+        return self.adapter(self.frozen[item_ids])
+
+    def table(self) -> torch.Tensor:
+        return self.adapter(self.frozen[: self.n_items + 1])

@@ -1,0 +1,93 @@
+"""The backbone protocol: item histories in, per-position states out; scores = states · item table.
+
+Histories are left-padded to ``max_len`` (the most recent item is always the last column) and
+truncated from the left when longer: a model sees the ``max_len`` most recent items.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from lucidrec.config import StrictConfig, validate_config
+from lucidrec.data.sequences import Ragged
+from lucidrec.embeddings.base import ItemEmbedding
+from lucidrec.registry import Registry
+
+BACKBONES: Registry[type["Backbone"]] = Registry("backbone")
+
+
+class BackboneConfig(StrictConfig):
+    hidden: int = 64
+    max_len: int = 50
+    dropout: float = 0.2
+
+
+def left_pad(history: Ragged, max_len: int, append: int | None = None) -> torch.Tensor:
+    """(B, max_len) item ids: the most recent ``max_len`` items right-aligned, 0 on the left.
+
+    ``append`` adds one token after the history (BERT4Rec's mask), keeping ``max_len`` in total.
+    """
+    room = max_len - (1 if append is not None else 0)
+    lengths = np.minimum(history.lengths(), room)
+    out = np.zeros((len(history), max_len), dtype=np.int64)
+    ends = history.offsets[1:]
+    for row in range(len(history)):
+        n = lengths[row]
+        if n:
+            out[row, room - n : room] = history.values[ends[row] - n : ends[row]]
+    if append is not None:
+        out[:, -1] = append
+    return torch.from_numpy(out)
+
+
+class Backbone(nn.Module):
+    """Subclasses implement :meth:`encode`; everything else (scoring, user vectors) is shared."""
+
+    config_class = BackboneConfig
+    #: "causal": position t predicts item t+1; "cloze": masked positions predict themselves.
+    objective = "causal"
+    extra_tokens = 0
+
+    def __init__(self, config: BackboneConfig, items: ItemEmbedding):
+        super().__init__()
+        self.config = config
+        self.items = items
+
+    @property
+    def n_items(self) -> int:
+        return self.items.n_items
+
+    def encode(self, seqs: torch.Tensor) -> torch.Tensor:
+        """(B, L) left-padded ids -> (B, L, hidden) states."""
+        raise NotImplementedError
+
+    def forward(self, seqs: torch.Tensor) -> torch.Tensor:
+        # Training goes through forward so DistributedDataParallel can hook it.
+        return self.encode(seqs)
+
+    def inference_input(self, history: Ragged) -> torch.Tensor:
+        return left_pad(history, self.config.max_len)
+
+    def user_vectors(self, history: Ragged) -> torch.Tensor:
+        """The state that scores the next item: the last position's state."""
+        return self.encode(self.inference_input(history))[:, -1, :]
+
+    def hidden_states(self, history: Ragged) -> torch.Tensor:
+        """Per-position states of the (left-padded) histories, for interpretation methods."""
+        return self.encode(self.inference_input(history))
+
+    def item_table(self) -> torch.Tensor:
+        return self.items.table()
+
+
+def make_backbone(name: str, params: dict | None, items: ItemEmbedding) -> Backbone:
+    cls = BACKBONES.get(name)
+    config = validate_config(cls.config_class, params, f"model '{name}'")
+    return cls(config, items)
+
+
+def backbone_config(name: str, params: dict | None) -> BackboneConfig:
+    cls = BACKBONES.get(name)
+    return validate_config(cls.config_class, params, f"model '{name}'")

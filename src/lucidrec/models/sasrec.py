@@ -1,0 +1,80 @@
+"""SASRec (Kang & McAuley 2018): causal self-attention over the item history.
+
+Unlike the LLMEmb reference code, attention is causal: position t attends to positions <= t only
+(tested). Pre-layer-norm blocks; padding keys are masked, and every position may attend to itself
+so all-padding rows stay finite.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field
+from torch import nn
+
+from lucidrec.models.backbone import BACKBONES, Backbone, BackboneConfig
+
+
+class SASRecConfig(BackboneConfig):
+    hidden: int = 64
+    max_len: int = 200
+    layers: int = Field(2, ge=1)
+    heads: int = Field(1, ge=1)
+    dropout: float = Field(0.2, ge=0, lt=1)
+    causal: bool = Field(True, description="False reproduces the LLMEmb code's missing mask (fidelity studies only)")
+
+
+class TransformerBlock(nn.Module):
+    def __init__(self, hidden: int, heads: int, dropout: float):
+        super().__init__()
+        self.heads = heads
+        self.norm_attn = nn.LayerNorm(hidden)
+        self.qkv = nn.Linear(hidden, 3 * hidden)
+        self.out = nn.Linear(hidden, hidden)
+        self.norm_ffn = nn.LayerNorm(hidden)
+        self.ffn = nn.Sequential(nn.Linear(hidden, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, hidden))
+        self.dropout = nn.Dropout(dropout)
+        self.attn_dropout = dropout
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        b, length, d = x.shape
+        q, k, v = self.qkv(self.norm_attn(x)).view(b, length, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        attended = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, dropout_p=self.attn_dropout if self.training else 0.0
+        )
+        x = x + self.dropout(self.out(attended.transpose(1, 2).reshape(b, length, d)))
+        return x + self.dropout(self.ffn(self.norm_ffn(x)))
+
+
+def attention_mask(seqs: torch.Tensor, causal: bool) -> torch.Tensor:
+    """(B, 1, L, L) boolean: True where a query may attend a key."""
+    length = seqs.shape[1]
+    keys = (seqs != 0)[:, None, None, :]
+    allowed = keys.expand(-1, 1, length, -1)
+    if causal:
+        allowed = allowed & torch.ones(length, length, dtype=torch.bool, device=seqs.device).tril()
+    return allowed | torch.eye(length, dtype=torch.bool, device=seqs.device)
+
+
+@BACKBONES.register("sasrec")
+class SASRec(Backbone):
+    config_class = SASRecConfig
+
+    def __init__(self, config: SASRecConfig, items):
+        super().__init__(config, items)
+        self.positions = nn.Embedding(config.max_len, config.hidden)
+        self.input_dropout = nn.Dropout(config.dropout)
+        self.blocks = nn.ModuleList(TransformerBlock(config.hidden, config.heads, config.dropout) for _ in range(config.layers))
+        self.final_norm = nn.LayerNorm(config.hidden)
+        nn.init.normal_(self.positions.weight, std=0.02)
+
+    def encode(self, seqs: torch.Tensor) -> torch.Tensor:
+        x = self.items(seqs) * math.sqrt(self.config.hidden) + self.positions.weight[-seqs.shape[1]:]
+        keep = (seqs != 0).unsqueeze(-1)
+        x = self.input_dropout(x) * keep
+        mask = attention_mask(seqs, self.config.causal)
+        for block in self.blocks:
+            x = block(x, mask) * keep
+        return self.final_norm(x)

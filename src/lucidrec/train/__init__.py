@@ -1,0 +1,1 @@
+"""Training: batches of histories, losses, the trainer loop with checkpoints, and run folders."""

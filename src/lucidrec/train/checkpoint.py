@@ -1,0 +1,101 @@
+"""Checkpoints: written atomically every epoch, verified on resume.
+
+``last.pt`` holds everything needed to continue (weights, optimizer, counters) plus the run's
+identity (config and data hash); ``best.pt`` holds the weights of the best validation epoch.
+A corrupted or mismatched checkpoint is an error, never a silent restart.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from lucidrec.errors import LucidrecError
+
+LAST = "last.pt"
+BEST = "best.pt"
+
+
+class CheckpointError(LucidrecError):
+    pass
+
+
+@dataclass
+class TrainState:
+    epoch: int = 0  # epochs completed
+    best_metric: float = float("-inf")
+    best_epoch: int = -1
+    bad_epochs: int = 0
+
+
+def exists(run_dir: Path) -> bool:
+    return (Path(run_dir) / LAST).is_file()
+
+
+def _atomic_save(payload, path: Path) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+
+
+def save(run_dir: Path, model, optimizer, state: TrainState, identity: dict) -> None:
+    _atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "state": asdict(state),
+                  "identity": identity}, Path(run_dir) / LAST)
+
+
+def save_weights(path: Path, model) -> None:
+    _atomic_save({"model": model.state_dict()}, Path(path))
+
+
+def _load(path: Path) -> dict:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: checkpoint not found") from None
+    except Exception as exc:  # torch raises many types for truncated or foreign files
+        raise CheckpointError(f"{path}: cannot read checkpoint ({type(exc).__name__}: {exc}); "
+                              "it may be corrupted: delete it to retrain from scratch") from None
+
+
+def load_weights(path: Path, model) -> None:
+    payload = _load(Path(path))
+    try:
+        model.load_state_dict(payload["model"])
+    except (RuntimeError, KeyError) as exc:
+        raise CheckpointError(f"{path}: does not match this model ({str(exc).splitlines()[0]})") from None
+
+
+def restore(run_dir: Path, model, optimizer, identity: dict) -> TrainState:
+    path = Path(run_dir) / LAST
+    payload = _load(path)
+    stored = payload.get("identity", {})
+    if stored.get("data_hash") != identity.get("data_hash"):
+        raise CheckpointError(
+            f"{path}: the data changed since the run started (hash {stored.get('data_hash')} -> {identity.get('data_hash')}); "
+            "use a new --out folder, or restore the original data"
+        )
+    if stored.get("config") != identity.get("config"):
+        differing = _diff(stored.get("config", {}), identity.get("config", {}))
+        raise CheckpointError(f"{path}: the run's config differs from the checkpoint's ({', '.join(differing)}); "
+                              "resume with the same config or use a new --out folder")
+    try:
+        model.load_state_dict(payload["model"])
+        optimizer.load_state_dict(payload["optimizer"])
+    except (RuntimeError, KeyError, ValueError) as exc:
+        raise CheckpointError(f"{path}: does not match this model ({str(exc).splitlines()[0]})") from None
+    return TrainState(**payload["state"])
+
+
+def _diff(a: dict, b: dict, prefix: str = "") -> list[str]:
+    keys = sorted(set(a) | set(b))
+    out = []
+    for key in keys:
+        left, right = a.get(key), b.get(key)
+        if isinstance(left, dict) and isinstance(right, dict):
+            out += _diff(left, right, f"{prefix}{key}.")
+        elif left != right:
+            out.append(f"{prefix}{key}: {left!r} -> {right!r}")
+    return out or ["unknown difference"]

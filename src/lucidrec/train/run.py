@@ -1,0 +1,196 @@
+"""A run: one config -> one folder with everything needed to trace, resume and reuse it.
+
+Folder layout (``save_pretrained`` style)::
+
+    config.json      the complete, validated config (defaults filled in)
+    data.json        data hash, split info, preparation report
+    log.jsonl        one line per epoch (loss, validation NDCG@10, time, throughput)
+    last.pt          checkpoint to resume from; best.pt: weights of the best validation epoch
+    metrics.json     valid/test metrics of the best weights (same keys as ``lucidrec evaluate``)
+    item_table.npy   the final (best) item table, rows = item indices (row 0 = padding)
+    item_ids.json    original item id per row
+    ranks_test.npz   per-user test ranks, for paired significance tests
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from pydantic import Field, model_validator
+
+from lucidrec.config import ConfigError, StrictConfig, apply_overrides, load_toml, validate_config
+from lucidrec.data.pipeline import DataConfig, load_split
+from lucidrec.data.sequences import Ragged
+from lucidrec.embeddings import EMBEDDINGS, make_item_embedding
+from lucidrec.eval.evaluator import EvalConfig, evaluate
+from lucidrec.eval.report import write_metrics, write_per_user
+from lucidrec.models import BACKBONES, make_backbone
+from lucidrec.models.backbone import Backbone, backbone_config
+from lucidrec.train import checkpoint
+from lucidrec.train.trainer import Trainer, TrainConfig, scorer_for
+
+
+class RunConfig(StrictConfig):
+    """Everything a training run depends on. ``model``/``embedding`` are ``{"name": ..., **params}``."""
+
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: dict[str, Any] = Field(default_factory=lambda: {"name": "sasrec"})
+    embedding: dict[str, Any] = Field(default_factory=lambda: {"name": "id"})
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+
+    @model_validator(mode="after")
+    def _fill_component_defaults(self):
+        name = self.model.get("name", "sasrec")
+        params = {k: v for k, v in self.model.items() if k != "name"}
+        self.__dict__["model"] = {"name": name, **backbone_config(name, params).model_dump()}
+        embedding = self.embedding.get("name", "id")
+        cls = EMBEDDINGS.get(embedding)
+        params = {k: v for k, v in self.embedding.items() if k != "name"}
+        self.__dict__["embedding"] = {"name": embedding, **validate_config(cls.config_class, params, f"embedding '{embedding}'").model_dump()}
+        return self
+
+
+def build_config(base: dict | None = None, config_file: Path | None = None, overrides: list[str] | None = None) -> RunConfig:
+    """Defaults < config file (TOML) < ``base`` (CLI flags) < ``--set key=value`` overrides."""
+    values: dict = {}
+    if config_file is not None:
+        values = load_toml(config_file)
+    for section, entries in (base or {}).items():
+        if isinstance(entries, dict):
+            values.setdefault(section, {}).update(entries)
+        else:
+            values[section] = entries
+    values = apply_overrides(values, overrides or [])
+    return validate_config(RunConfig, values, "run config")
+
+
+class _EmbeddingContext:
+    """What an item-embedding source may need from the run: the data and where runs live."""
+
+    def __init__(self, data, split, run_dir: Path | None, config: RunConfig):
+        self.data, self.split, self.run_dir, self.config = data, split, run_dir, config
+        self.item_ids = data.item_ids
+
+
+def build_model(config: RunConfig, data, split, run_dir: Path | None = None) -> Backbone:
+    name = config.model["name"]
+    cls = BACKBONES.get(name)
+    params = {k: v for k, v in config.model.items() if k != "name"}
+    embedding_params = {k: v for k, v in config.embedding.items() if k != "name"}
+    items = make_item_embedding(config.embedding["name"], embedding_params, n_items=data.n_items,
+                                dim=params["hidden"], extra_tokens=cls.extra_tokens,
+                                context=_EmbeddingContext(data, split, run_dir, config))
+    return make_backbone(name, params, items)
+
+
+def _identity(config: RunConfig, data_hash: str) -> dict:
+    train = config.train.model_dump()
+    train.pop("progress", None)  # how a run prints does not change what it computes
+    return {"config": {**config.model_dump(mode="json"), "train": train}, "data_hash": data_hash}
+
+
+def init_distributed() -> bool:
+    """Join a torchrun process group (gloo on CPU) when launched by torchrun; no-op otherwise."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        dist.init_process_group("gloo")
+        return True
+    return False
+
+
+def train_run(config: RunConfig, out: Path, resume: bool = False, stop_after_epochs: int | None = None) -> dict:
+    """Train, keep the best validation weights, evaluate them on valid and test, write the folder."""
+    out = Path(out)
+    init_distributed()
+    rank = dist.get_rank() if dist.is_initialized() else 0
+    torch.manual_seed(config.train.seed)
+    np.random.seed(config.train.seed % 2**32)
+    data, split = load_split(config.data)
+    identity = _identity(config, data.data_hash)
+    if out.exists() and checkpoint.exists(out) and not resume:
+        raise ConfigError(f"{out} already holds a run; pass --resume to continue it or choose a new --out")
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(json.dumps(config.model_dump(mode="json"), indent=2) + "\n")
+        (out / "data.json").write_text(json.dumps({"data_hash": data.data_hash, "split": split.info,
+                                                   "prepare": data.report}, indent=2, default=str) + "\n")
+    model = build_model(config, data, split, out)
+    started = time.perf_counter()
+    trainer = Trainer(config.train, config.eval)
+    history = trainer.fit(model, split, out, identity, resume=resume, stop_after_epochs=stop_after_epochs)
+    training_seconds = time.perf_counter() - started
+    finished = trainer.state.epoch >= config.train.epochs or trainer.state.bad_epochs >= config.train.patience
+    if not finished:
+        return {"status": "interrupted", "epochs": trainer.state.epoch}
+    if rank != 0:
+        return {"status": "done"}
+    if (out / checkpoint.BEST).is_file():
+        checkpoint.load_weights(out / checkpoint.BEST, model)
+    metrics = _final_evaluation(model, split, config.eval, out)
+    metrics_context = {
+        "model": config.model["name"], "embedding": config.embedding["name"], "config": config.model_dump(mode="json"),
+        "data_hash": data.data_hash, "best_epoch": trainer.state.best_epoch, "epochs_run": trainer.state.epoch,
+        "training_seconds_this_call": training_seconds,
+        "seconds_per_epoch": float(np.mean([h.seconds for h in history])) if history else None,
+        "sequences_per_second": float(np.mean([h.sequences_per_second for h in history])) if history else None,
+    }
+    write_metrics(out, metrics, **metrics_context)
+    return {"status": "done", **metrics}
+
+
+def _final_evaluation(model: Backbone, split, eval_config: EvalConfig, out: Path) -> dict:
+    model.eval()
+    metrics: dict = {}
+    scorer = scorer_for(model)
+    started = time.perf_counter()
+    for part in ("valid", "test"):
+        result = evaluate(scorer, split, part, eval_config)
+        metrics.update(result.metrics)
+        if part == "test":
+            write_per_user(out, "test", result)
+    metrics["eval_seconds"] = time.perf_counter() - started
+    np.save(out / "item_table.npy", scorer.item_table.numpy())
+    return metrics
+
+
+def load_run(run: Path):
+    """Rebuild a trained run: ``(model with best weights, SequenceData, Split, RunConfig)``."""
+    run = Path(run)
+    if not (run / "config.json").is_file():
+        raise ConfigError(f"{run}: not a run folder (no config.json)")
+    config = validate_config(RunConfig, json.loads((run / "config.json").read_text()), f"{run}/config.json")
+    data, split = load_split(config.data)
+    recorded = json.loads((run / "data.json").read_text()).get("data_hash")
+    if recorded != data.data_hash:
+        raise checkpoint.CheckpointError(f"{run}: the data changed since this run was trained "
+                                         f"(hash {recorded} -> {data.data_hash})")
+    model = build_model(config, data, split, run)
+    weights = run / checkpoint.BEST if (run / checkpoint.BEST).is_file() else run / checkpoint.LAST
+    checkpoint.load_weights(weights, model)
+    model.eval()
+    return model, data, split, config
+
+
+def evaluate_run(run: Path, eval_config: EvalConfig | None = None, out: Path | None = None) -> dict:
+    model, data, split, config = load_run(run)
+    eval_config = eval_config or config.eval
+    metrics = _final_evaluation(model, split, eval_config, Path(out or run))
+    write_metrics(Path(out or run), metrics, model=config.model["name"], embedding=config.embedding["name"],
+                  config=config.model_dump(mode="json"), data_hash=data.data_hash, reevaluated=True)
+    return metrics
+
+
+@torch.no_grad()
+def hidden_states(model: Backbone, histories: list[list[int]] | Ragged) -> torch.Tensor:
+    """Per-position states (B, max_len, hidden) for any histories of item indices (left-padded)."""
+    if not isinstance(histories, Ragged):
+        histories = Ragged.from_lists(histories)
+    model.eval()
+    return model.hidden_states(histories)

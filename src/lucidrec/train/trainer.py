@@ -1,0 +1,178 @@
+"""The training loop: Adam(W), early stopping on validation NDCG@10, checkpoints every epoch.
+
+Reproducibility and resume: every source of randomness of epoch ``e`` (user order, negatives,
+masks, dropout) is seeded from ``(seed, e)``, so a run resumed from the checkpoint of epoch ``e``
+continues exactly as the uninterrupted run would have (tested).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Literal
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from pydantic import Field
+from tqdm.auto import tqdm
+
+from lucidrec.config import StrictConfig
+from lucidrec.data.split import Split
+from lucidrec.eval.evaluator import EvalConfig, evaluate
+from lucidrec.models.backbone import Backbone
+from lucidrec.models.scoring import DotProductScorer
+from lucidrec.train import checkpoint
+from lucidrec.train.batches import causal_batch, cloze_batch, trainable_users
+from lucidrec.train.losses import LossName, next_item_loss
+
+
+class TrainConfig(StrictConfig):
+    epochs: int = Field(200, ge=1)
+    batch_size: int = Field(128, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    optimizer: Literal["adam", "adamw"] = "adam"
+    loss: LossName = "sampled_softmax"
+    n_negatives: int = Field(256, ge=1, description="negatives per position (bce) or per batch (sampled_softmax)")
+    patience: int = Field(10, ge=1, description="epochs without a better validation NDCG@10 before stopping")
+    eval_every: int = Field(1, ge=1)
+    seed: int = 42
+    threads: int | None = Field(None, description="torch intra-op threads (default: torch's choice)")
+    grad_clip: float | None = Field(5.0, description="max gradient norm; None disables clipping")
+    aux_weight: float = Field(1.0, ge=0, description="weight of the item embedding's auxiliary loss, if it has one")
+    progress: bool = True
+
+
+@dataclass
+class EpochLog:
+    epoch: int
+    loss: float
+    valid_ndcg10: float | None
+    seconds: float
+    sequences_per_second: float
+
+    def as_dict(self) -> dict:
+        return self.__dict__.copy()
+
+
+def _world() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def scorer_for(model: Backbone) -> DotProductScorer:
+    """Score with the model's current item table; user vectors from the last position's state."""
+    table = model.item_table().detach()
+    return DotProductScorer(table, lambda history, users: model.user_vectors(history))
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig, eval_config: EvalConfig | None = None,
+                 extra_losses: list[Callable] | None = None):
+        self.config = config
+        self.eval_config = (eval_config or EvalConfig()).model_copy(update={"protocols": ("full",), "topk": 0})
+        self.extra_losses = extra_losses or []
+
+    def validate(self, model: Backbone, split: Split) -> float:
+        model.eval()
+        with torch.no_grad():
+            result = evaluate(scorer_for(model), split, "valid", self.eval_config)
+        return result.metrics["valid/full/ndcg@10"]
+
+    def fit(self, model: Backbone, split: Split, run_dir: Path | None = None, identity: dict | None = None,
+            resume: bool = False, stop_after_epochs: int | None = None) -> list[EpochLog]:
+        """Train with early stopping. ``identity`` (config + data hash) is stored in checkpoints and
+        checked on resume. ``stop_after_epochs`` ends the call early (to simulate a killed run)."""
+        cfg = self.config
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        rank, world = _world()
+        optimizer_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
+        optimizer = optimizer_cls(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        wrapped = model
+        if world > 1:
+            wrapped = torch.nn.parallel.DistributedDataParallel(model)
+        state = checkpoint.TrainState()
+        if resume and run_dir is not None and checkpoint.exists(run_dir):
+            state = checkpoint.restore(run_dir, model, optimizer, identity or {})
+        history: list[EpochLog] = []
+        users = trainable_users(split.train, model.objective)
+        epochs_run = 0
+        for epoch in range(state.epoch, cfg.epochs):
+            if state.bad_epochs >= cfg.patience:
+                break
+            started = time.perf_counter()
+            loss = self._epoch(wrapped, model, optimizer, split, users, epoch, rank, world)
+            seconds = time.perf_counter() - started
+            valid = None
+            if (epoch + 1) % cfg.eval_every == 0:
+                valid = self.validate(model, split)
+                if valid > state.best_metric:
+                    state.best_metric, state.best_epoch, state.bad_epochs = valid, epoch, 0
+                    if run_dir is not None and rank == 0:
+                        checkpoint.save_weights(run_dir / checkpoint.BEST, model)
+                else:
+                    state.bad_epochs += 1
+            state.epoch = epoch + 1
+            log = EpochLog(epoch, loss, valid, seconds, len(users) / seconds)
+            history.append(log)
+            if run_dir is not None and rank == 0:
+                with open(run_dir / "log.jsonl", "a") as handle:
+                    handle.write(json.dumps(log.as_dict()) + "\n")
+                checkpoint.save(run_dir, model, optimizer, state, identity or {})
+            if cfg.progress and rank == 0:
+                best = f" best {state.best_metric:.4f}@{state.best_epoch}" if state.best_epoch >= 0 else ""
+                tqdm.write(f"epoch {epoch:3d} loss {loss:.4f} valid ndcg@10 {valid if valid is not None else float('nan'):.4f}"
+                           f"{best} ({seconds:.1f}s, {log.sequences_per_second:.0f} seq/s)")
+            epochs_run += 1
+            if stop_after_epochs is not None and epochs_run >= stop_after_epochs:
+                break
+        self.state = state
+        return history
+
+    def _epoch(self, wrapped, model: Backbone, optimizer, split: Split, users: np.ndarray, epoch: int,
+               rank: int, world: int) -> float:
+        cfg = self.config
+        seed = [cfg.seed, epoch]
+        torch.manual_seed(int(np.random.SeedSequence(seed).generate_state(1)[0]))
+        numpy_rng = np.random.default_rng(seed)
+        torch_rng = torch.Generator().manual_seed(int(np.random.SeedSequence([*seed, 1]).generate_state(1)[0]))
+        order = numpy_rng.permutation(users)
+        if world > 1:  # equal shards, so every process runs the same number of steps
+            per_rank = math.ceil(len(order) / world)
+            order = np.resize(order, per_rank * world)[rank::world]
+        model.train()
+        total, steps = 0.0, 0
+        batches = range(0, len(order), cfg.batch_size)
+        bar = tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=not cfg.progress or rank != 0)
+        for start in bar:
+            batch_users = order[start : start + cfg.batch_size]
+            if model.objective == "causal":
+                inputs, targets = causal_batch(split.train, batch_users, model.config.max_len)
+            else:
+                inputs, targets = cloze_batch(split.train, batch_users, model.config.max_len, model.config.mask_prob,
+                                              model.mask_token, numpy_rng)
+            states = wrapped(inputs)
+            where = targets != 0
+            flat_targets = targets[where]
+            loss = next_item_loss(cfg.loss, states[where], flat_targets, model.items, model.n_items,
+                                  cfg.n_negatives, torch_rng)
+            auxiliary = model.items.auxiliary_loss(flat_targets)
+            if auxiliary is not None:
+                loss = loss + cfg.aux_weight * auxiliary
+            for extra in self.extra_losses:
+                loss = loss + extra(model, inputs, targets, states)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            total += float(loss.detach())
+            steps += 1
+            bar.set_postfix(loss=f"{total / steps:.4f}")
+        return total / max(steps, 1)

@@ -1,0 +1,146 @@
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from lucidrec.cli import app
+from lucidrec.config import ConfigError
+from lucidrec.train.checkpoint import CheckpointError
+from lucidrec.train.run import build_config, hidden_states, load_run, train_run
+from tests.synthetic import write_cyclic
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def cyclic_dir(tmp_path):
+    write_cyclic(tmp_path / "data")
+    return tmp_path / "data"
+
+
+def _config(data_dir, model="sasrec", epochs=4, **train):
+    return build_config(
+        {
+            "data": {"dataset": "cyclic", "data_dir": str(data_dir)},
+            "model": {"name": model, "hidden": 16, "max_len": 10},
+            "train": {"epochs": epochs, "batch_size": 32, "progress": False, "patience": 50, "lr": 0.01, **train},
+        }
+    )
+
+
+@pytest.mark.parametrize("model", ["sasrec", "gru4rec", "bert4rec", "caser"])
+def test_every_backbone_learns_the_cycle_and_beats_popularity(cyclic_dir, tmp_path, model):
+    from lucidrec.data.pipeline import load_split
+    from lucidrec.eval.evaluator import evaluate
+    from lucidrec.models.baselines import MostPopular
+
+    config = _config(cyclic_dir, model, epochs=15, loss="ce")
+    metrics = train_run(config, tmp_path / model)
+    _, split = load_split(config.data)
+    pop = evaluate(MostPopular().fit(split), split).metrics
+    assert metrics["test/full/ndcg@10"] > pop["test/full/ndcg@10"] + 0.1
+    assert json.loads((tmp_path / model / "metrics.json").read_text())["test/full/ndcg@10"] == metrics["test/full/ndcg@10"]
+    table = np.load(tmp_path / model / "item_table.npy")
+    assert table.shape == (31, 16)
+
+
+@pytest.mark.parametrize("loss", ["bce", "sampled_softmax"])
+def test_losses_train(cyclic_dir, tmp_path, loss):
+    metrics = train_run(_config(cyclic_dir, epochs=6, loss=loss, n_negatives=8), tmp_path / loss)
+    assert metrics["test/full/recall@10"] > 0.5
+
+
+def test_resume_continues_exactly_like_an_uninterrupted_run(cyclic_dir, tmp_path):
+    config = _config(cyclic_dir, epochs=4, loss="bce")  # bce: sampled negatives must also line up
+    straight = train_run(config, tmp_path / "straight")
+    first = train_run(config, tmp_path / "killed", stop_after_epochs=2)
+    assert first["status"] == "interrupted"
+    resumed = train_run(config, tmp_path / "killed", resume=True)
+    keys = [k for k in straight if k.startswith(("test/", "valid/"))]
+    assert keys and all(straight[k] == resumed[k] for k in keys)
+    a = torch.load(tmp_path / "straight" / "best.pt", weights_only=True)["model"]
+    b = torch.load(tmp_path / "killed" / "best.pt", weights_only=True)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_refuses_to_overwrite_a_run_without_resume(cyclic_dir, tmp_path):
+    config = _config(cyclic_dir, epochs=1)
+    train_run(config, tmp_path / "run", stop_after_epochs=1)
+    with pytest.raises(ConfigError, match="--resume"):
+        train_run(config, tmp_path / "run")
+
+
+def test_corrupted_checkpoint_is_an_error_not_a_restart(cyclic_dir, tmp_path):
+    config = _config(cyclic_dir, epochs=3)
+    train_run(config, tmp_path / "run", stop_after_epochs=1)
+    (tmp_path / "run" / "last.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="corrupted"):
+        train_run(config, tmp_path / "run", resume=True)
+
+
+def test_changed_data_or_config_is_reported_on_resume(cyclic_dir, tmp_path):
+    config = _config(cyclic_dir, epochs=3)
+    train_run(config, tmp_path / "run", stop_after_epochs=1)
+    with pytest.raises(CheckpointError, match="config differs.*lr"):
+        train_run(_config(cyclic_dir, epochs=3, lr=0.5), tmp_path / "run", resume=True)
+    write_cyclic(cyclic_dir, n_users=100)  # the dataset changes under the run
+    with pytest.raises(CheckpointError, match="data changed"):
+        train_run(config, tmp_path / "run", resume=True)
+
+
+def test_hidden_states_of_any_history(cyclic_dir, tmp_path):
+    train_run(_config(cyclic_dir, epochs=1), tmp_path / "run")
+    model, data, split, config = load_run(tmp_path / "run")
+    states = hidden_states(model, [[1, 2, 3], [4]])
+    assert states.shape == (2, 10, 16)
+    # Histories longer than max_len keep their most recent items.
+    long = hidden_states(model, [list(range(1, 25))])
+    assert torch.allclose(long, hidden_states(model, [list(range(15, 25))]), atol=1e-6)
+
+
+def test_config_file_flags_and_overrides(tmp_path):
+    path = tmp_path / "run.toml"
+    path.write_text('[model]\nname = "gru4rec"\nhidden = 32\n[train]\nlr = 0.005\nepochs = 7\n')
+    config = build_config({"data": {"dataset": "x"}}, path, ["train.lr=0.002", "model.layers=2"])
+    assert config.model["name"] == "gru4rec" and config.model["hidden"] == 32 and config.model["layers"] == 2
+    assert config.train.lr == 0.002 and config.train.epochs == 7 and config.data.dataset == "x"
+    with pytest.raises(ConfigError, match=r"unknown key 'train.lrate' \(valid keys: .*\blr\b"):
+        build_config({}, None, ["train.lrate=1"])
+    with pytest.raises(Exception, match="valid backbones: bert4rec, caser, gru4rec, sasrec"):
+        build_config({"model": {"name": "transformer"}})
+
+
+def test_cli_train_and_evaluate_run(cyclic_dir, tmp_path):
+    out = tmp_path / "cli"
+    result = runner.invoke(app, ["train", "--dataset", "cyclic", "--data-dir", str(cyclic_dir), "--model", "gru4rec",
+                                 "--set", "train.epochs=2", "--set", "model.hidden=16", "--set", "train.progress=false",
+                                 "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    saved = json.loads((out / "metrics.json").read_text())
+    result = runner.invoke(app, ["evaluate", "--run", str(out), "--out", str(tmp_path / "again")])
+    assert result.exit_code == 0, result.output
+    again = json.loads((tmp_path / "again" / "metrics.json").read_text())
+    assert again["test/full/ndcg@10"] == saved["test/full/ndcg@10"]
+    result = runner.invoke(app, ["train", "--dataset", "cyclic", "--data-dir", str(cyclic_dir), "--model", "nope",
+                                 "--out", str(tmp_path / "x")])
+    assert result.exit_code == 2 and "valid backbones" in result.output
+
+
+def test_distributed_training_with_two_gloo_processes(cyclic_dir, tmp_path):
+    out = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "-m", "lucidrec", "train", "--dataset", "cyclic", "--data-dir", str(cyclic_dir), "--model", "sasrec",
+               "--set", "train.epochs=6", "--set", "model.hidden=16", "--set", "model.max_len=10",
+               "--set", "train.lr=0.01", "--set", "train.loss=ce", "--set", "train.progress=false", "--out", str(out)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["test/full/recall@10"] > 0.5  # trained: the cycle is learnt
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert len(log) == 6 and log[-1]["loss"] < log[0]["loss"]
