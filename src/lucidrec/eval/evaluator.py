@@ -67,20 +67,28 @@ def rank_full(model: Scorer, evalset: EvalSet, n_items: int, config: EvalConfig)
         hist_items = torch.as_tensor(batch.history.values)
         not_target = hist_items != targets[hist_rows]
         hist_rows, hist_items = hist_rows[not_target], hist_items[not_target]
-        rank = torch.zeros(len(rows), dtype=torch.int64)
+        rank = torch.zeros(len(rows), dtype=torch.int32)
         best_scores = best_items = None
         for start in range(0, n_items + 1, config.item_chunk):
             stop = min(start + config.item_chunk, n_items + 1)
-            scores = model.score(state, start, stop).float().clone()
+            scores = model.score(state, start, stop).float()  # a fresh tensor: the contract lets us edit it
             in_chunk = (hist_items >= start) & (hist_items < stop)
             scores[hist_rows[in_chunk], hist_items[in_chunk] - start] = -torch.inf
             if start == 0:
                 scores[:, 0] = -torch.inf  # padding is never a candidate
-            index = torch.arange(start, stop)[None, :]
-            is_target = index == targets[:, None]
             t = target_scores[:, None]
-            beats = (scores > t) | ((scores == t) & (index < targets[:, None]))
-            rank += (beats & ~is_target).sum(dim=1)
+            rank += (scores > t).sum(dim=1, dtype=torch.int32)
+            # The target must not count against itself (its chunk score may differ from
+            # score_items' in the last bit); equal scores never count, index == target.
+            own_rows = torch.nonzero((targets >= start) & (targets < stop)).squeeze(1)
+            own_scores = scores[own_rows, targets[own_rows] - start]
+            rank[own_rows] -= (own_scores > target_scores[own_rows]).int()
+            # Ties are rare for learned models: only rows that have one pay for the index comparison.
+            tied_rows = torch.nonzero(torch.any(scores == t, dim=1)).squeeze(1)
+            if len(tied_rows):
+                index = torch.arange(start, stop)[None, :]
+                tied = (scores[tied_rows] == t[tied_rows]) & (index < targets[tied_rows, None])
+                rank[tied_rows] += tied.sum(dim=1, dtype=torch.int32)
             if topk is not None:
                 k = min(config.topk, stop - start)
                 values, items = torch.topk(scores, k, dim=1)
@@ -91,7 +99,7 @@ def rank_full(model: Scorer, evalset: EvalSet, n_items: int, config: EvalConfig)
                     values, picked = torch.topk(values, min(config.topk, values.shape[1]), dim=1)
                     items = torch.gather(items, 1, picked)
                 best_scores, best_items = values, items
-        ranks[rows] = rank.numpy()
+        ranks[rows] = rank.numpy().astype(np.int64)
         if topk is not None:
             topk[rows, : best_items.shape[1]] = best_items.numpy()
     return ranks, topk

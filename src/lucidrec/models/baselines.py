@@ -29,7 +29,7 @@ class MostPopular:
         return len(users)
 
     def score(self, state: int, start: int, stop: int) -> torch.Tensor:
-        return self.counts_[start:stop].expand(state, -1)
+        return self.counts_[start:stop].repeat(state, 1)
 
     def score_items(self, state: int, items: torch.Tensor) -> torch.Tensor:
         return self.counts_[items]

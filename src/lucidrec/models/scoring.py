@@ -23,7 +23,10 @@ class Scorer(Protocol):
         """Whatever the model needs per user of this batch (e.g. the last hidden state)."""
 
     def score(self, state: Any, start: int, stop: int) -> torch.Tensor:
-        """Scores of item indices ``start..stop-1`` for every user of the batch: (B, stop - start)."""
+        """Scores of item indices ``start..stop-1`` for every user of the batch: (B, stop - start).
+
+        Must be a fresh tensor (not a view of model state): the evaluator masks it in place.
+        """
 
     def score_items(self, state: Any, items: torch.Tensor) -> torch.Tensor:
         """Scores of the given item indices per user: (B, M) for ``items`` of shape (B, M)."""

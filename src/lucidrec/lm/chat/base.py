@@ -71,9 +71,8 @@ class ChatModel:
         if isinstance(prompt, ChatRequest):
             return prompt
         messages, rendered_ref = as_messages(prompt)
-        params = self.config.sampling.model_copy(update=sampling) if sampling else self.config.sampling
-        if sampling:
-            params = SamplingParams.model_validate(params.model_dump())  # re-validate overrides
+        params = SamplingParams.model_validate({**self.config.sampling.model_dump(), **sampling}) if sampling \
+            else self.config.sampling
         return ChatRequest(messages, params, template or rendered_ref, None if key is None else str(key), metadata or {})
 
     def cache_key(self, request: ChatRequest, kind: str = "chat", extra: dict | None = None) -> str:
@@ -124,6 +123,7 @@ class ChatModel:
             if out[i] is None:
                 todo.setdefault(k, []).append(i)  # identical requests in one batch: one model call
         unique = [requests[indices[0]] for indices in todo.values()]
+        generated: list[ChatResponse] = []
         if unique:
             with self._progress(len(unique), show_progress) as bar:
                 generated = self._generate(unique, bar.update)
@@ -138,10 +138,10 @@ class ChatModel:
             if entries:
                 self.cache.put_many(entries)
         done = [r for r in out if r is not None]
-        fresh = [r for r in done if not r.cached]
-        batch.add(requests=len(requests), cache_hits=len(done) - len(fresh), model_calls=len(unique),
-                  failures=sum(not r.ok for r in done), retries=sum(r.retries for r in fresh),
-                  prompt_tokens=sum(r.prompt_tokens for r in fresh), completion_tokens=sum(r.completion_tokens for r in fresh),
+        batch.add(requests=len(requests), cache_hits=sum(r.cached for r in done), model_calls=len(unique),
+                  failures=sum(not r.ok for r in done), retries=sum(r.retries for r in generated),
+                  prompt_tokens=sum(r.prompt_tokens for r in generated),
+                  completion_tokens=sum(r.completion_tokens for r in generated),
                   seconds=time.perf_counter() - started)
         self._finish_batch(batch, show_progress, len(requests))
         failed = [r for r in done if not r.ok]

@@ -1,0 +1,82 @@
+"""Fixtures for the language-model layer tests.
+
+Real models load once per test session (MiniLM ~6 s; SmolLM2 ~1-5 s from the converted copy
+in the user cache, ~30 s the very first time it is converted from GGUF). Every cache a test
+writes goes to a temporary folder.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Run torch single-threaded inside these tests (LUCIDREC_TEST_TORCH_THREADS overrides).
+
+    On a shared 2-core machine, two threads compete with any other busy process and a forward
+    pass becomes 5-8x slower than with one thread; correctness does not depend on it. The
+    previous setting is restored after each test, so other test folders are unaffected.
+    """
+    torch = sys.modules.get("torch")
+    if torch is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(os.environ.get("LUCIDREC_TEST_TORCH_THREADS", "1")))
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def minilm():
+    """(loaded SentenceTransformer, cache identity) of the offline default encoder."""
+    from lucidrec.lm.models import load_sentence_transformer, locate_encoder
+
+    location = locate_encoder("all-MiniLM-L6-v2")
+    return load_sentence_transformer(location), location.identity
+
+
+class CountingEncoder:
+    """Wraps a sentence-transformers model and counts encode() calls and texts."""
+
+    def __init__(self, model):
+        self.model, self.calls, self.texts = model, 0, 0
+
+    def encode(self, texts, **kwargs):
+        self.calls += 1
+        self.texts += len(texts)
+        return self.model.encode(texts, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+
+@pytest.fixture
+def counting_encoder(minilm):
+    return CountingEncoder(minilm[0])
+
+
+@pytest.fixture(scope="session")
+def smollm2(tmp_path_factory):
+    """The offline default chat model, loaded once, with a session-private response cache."""
+    from lucidrec.lm.chat.transformers_local import TransformersChatModel
+
+    model = TransformersChatModel(cache={"dir": tmp_path_factory.mktemp("smol-cache")}, batch_size=4,
+                                  show_progress=False)
+    model.load()
+    return model
+
+
+@pytest.fixture
+def fresh_smollm2(smollm2, tmp_path):
+    """A second front-end on the same loaded weights, with its own empty cache and counters."""
+    from lucidrec.lm.chat.transformers_local import TransformersChatModel
+
+    return TransformersChatModel(cache={"dir": tmp_path}, batch_size=4, show_progress=False,
+                                 model=smollm2.model, tokenizer=smollm2.tokenizer)
