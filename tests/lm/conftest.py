@@ -79,4 +79,4 @@ def fresh_smollm2(smollm2, tmp_path):
     from lucidrec.lm.chat.transformers_local import TransformersChatModel
 
     return TransformersChatModel(cache={"dir": tmp_path}, batch_size=4, show_progress=False,
-                                 model=smollm2.model, tokenizer=smollm2.tokenizer)
+                                 hf_model=smollm2.model, hf_tokenizer=smollm2.tokenizer)

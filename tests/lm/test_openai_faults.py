@@ -213,3 +213,10 @@ def test_retry_after_parsing():
     assert retry_after_seconds({"retry-after-ms": "250"}) == 0.25
     assert 8 <= retry_after_seconds({"retry-after": formatdate(time.time() + 10, usegmt=True)}) <= 10
     assert retry_after_seconds({}) is None
+
+
+def test_requests_per_minute_spaces_out_requests(fake, tmp_path):
+    model = client(fake, tmp_path, concurrency=4, requests_per_minute=600)  # one start every 0.1 s
+    started = time.perf_counter()
+    model.complete_many(["a", "b", "c", "d"])
+    assert time.perf_counter() - started >= 0.3

@@ -20,8 +20,8 @@ PROMPTS = ["What is the capital of France?", "Name a fruit.", "Hi", "What colour
 
 @pytest.fixture
 def served(smollm2, tmp_path):
-    local = TransformersChatModel(cache={"enabled": False}, show_progress=False, model=smollm2.model,
-                                  tokenizer=smollm2.tokenizer, batch_size=4, context_window=256)
+    local = TransformersChatModel(cache={"enabled": False}, show_progress=False, hf_model=smollm2.model,
+                                  hf_tokenizer=smollm2.tokenizer, batch_size=4, context_window=256)
     server = serve_in_thread(local, model_name="smollm2", batch_wait=0.05)
     yield server, local
     server.close()

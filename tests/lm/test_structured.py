@@ -102,3 +102,11 @@ def test_zero_reasks_and_transport_failures(tmp_path):
     errors = {f.index: f.error for f in result.failures}
     assert errors[0].startswith("ConnectionError") and "JSON object" in errors[1]
     assert model.cache.stats()["entries"] == 0
+
+
+def test_complete_json_single_answer(tmp_path):
+    model = MockChatModel(cache={"dir": tmp_path}, responder=scripted({"q": ['{"pacing": 7, "humour": 3}'],
+                                                                        "bad": ["?"]}), show_progress=False)
+    assert model.complete_json("q", Scores) == Scores(pacing=7, humour=3)
+    with pytest.raises(StructuredOutputError, match="1 of 1 answers failed"):
+        model.complete_json("bad", Scores, max_reasks=1)

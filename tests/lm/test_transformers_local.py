@@ -16,7 +16,7 @@ SCALE = "How sweet is honey on a scale from 1 to 9? Answer with one digit."
 
 
 def sibling(smollm2, tmp_path, **overrides):
-    options = dict(cache={"dir": tmp_path}, show_progress=False, model=smollm2.model, tokenizer=smollm2.tokenizer)
+    options = dict(cache={"dir": tmp_path}, show_progress=False, hf_model=smollm2.model, hf_tokenizer=smollm2.tokenizer)
     options.update(overrides)
     return TransformersChatModel(**options)
 

@@ -25,8 +25,11 @@ _COMMANDS = [
     ("lucidrec.cli.evaluate", "evaluate", "evaluate", False),
     ("lucidrec.cli.train", "train", "train", False),
     ("lucidrec.cli.run", "run", "run", False),
+    ("lucidrec.cli.compare", "compare", "compare", False),
+    ("lucidrec.cli.compare", "aggregate", "aggregate", False),
     ("lucidrec.cli.embed", "embed", "embed", False),
     ("lucidrec.cli.lm", "app", "lm", True),
+    ("lucidrec.cli.explain", "explain", "explain", False),
 ]
 
 for module_name, attribute, name, is_group in _COMMANDS:

@@ -35,9 +35,6 @@ def train(
     if embedding:
         base["embedding"] = {"name": embedding}
     run_config = build_config(base, config, overrides)
-    if model and config is None:
-        # A bare --model NAME uses that backbone's defaults, not another backbone's keys from the file.
-        pass
     result = train_run(run_config, out, resume=resume)
     if result.get("status") != "done" or "test/full/ndcg@10" not in result:
         return

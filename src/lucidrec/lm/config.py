@@ -87,6 +87,7 @@ class OpenAIChatConfig(ChatConfigBase):
     backoff_base: float = Field(1.0, ge=0, description="first back-off in seconds; doubles each retry, with jitter")
     backoff_max: float = Field(30.0, ge=0)
     concurrency: int = Field(4, ge=1, description="requests in flight at once")
+    requests_per_minute: float | None = Field(None, gt=0, description="space out request starts (hosted API limits)")
 
     def resolved_base_url(self) -> str | None:
         return self.base_url or os.environ.get(BASE_URL_ENV) or None

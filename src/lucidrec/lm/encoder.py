@@ -31,10 +31,10 @@ class TextEncoder:
 
     ``TextEncoder()`` is the offline default (all-MiniLM-L6-v2); pass a hub id or folder, or an
     :class:`EncoderConfig`. Keyword overrides (``batch_size=``, ``show_progress=``, ...) update the
-    config; ``cache_dir=`` sets the cache root and ``no_cache=True`` disables the cache.
-    ``model=`` in the keyword sense is reserved for the config; to inject an already-loaded
-    sentence-transformers object (tests, fine-tuned models in memory) use ``st_model=`` together
-    with a distinct ``identity=`` so its vectors never mix with another model's.
+    config; ``cache_dir=`` sets the cache root and ``no_cache=True`` disables the cache. To use an
+    already-loaded sentence-transformers object (a fine-tuned model in memory, tests) pass
+    ``st_model=`` together with an ``identity=`` naming it, so its vectors never mix with another
+    model's in the cache.
     """
 
     def __init__(self, model: str | EncoderConfig | None = None, *, cache_dir: str | Path | None = None,

@@ -102,7 +102,7 @@ def _locate_generic(name: str, what: str, install_hint: str, gguf_file: str | No
             return ModelLocation(name, str(path.parent), True, f"{path.name}@{fingerprint(path.parent, path.name)}", path.name)
         if gguf_file and not (path / gguf_file).is_file():
             raise ModelNotFoundError(what, name, f"no file {path / gguf_file}")
-        return ModelLocation(name, str(path), True, f"{path.name}@{fingerprint(path, gguf_file)}", gguf_file)
+        return ModelLocation(name, str(path), True, f"{gguf_file or path.name}@{fingerprint(path, gguf_file)}", gguf_file)
     if _looks_like_path(name):
         raise ModelNotFoundError(what, name, f"no such file or folder {path.resolve()}", install_hint)
     snapshot = _hub_snapshot(name)

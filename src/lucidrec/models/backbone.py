@@ -63,16 +63,24 @@ class Backbone(nn.Module):
         """(B, L) left-padded ids -> (B, L, hidden) states."""
         raise NotImplementedError
 
-    def forward(self, seqs: torch.Tensor) -> torch.Tensor:
+    def forward(self, seqs: torch.Tensor, users: torch.Tensor | None = None) -> torch.Tensor:
         # Training goes through forward so DistributedDataParallel can hook it.
-        return self.encode(seqs)
+        return self.adjust_states(self.encode(seqs), seqs, users)
+
+    def adjust_states(self, states: torch.Tensor, seqs: torch.Tensor, users=None) -> torch.Tensor:
+        """Per-user hook: the item embedding's optional ``adjust_states(states, seqs, users)`` (e.g. GER's
+        trainable user guided part) edits the states that score items; identity otherwise.
+        ``users`` are user indices (None, or ids outside the table, mean unknown users)."""
+        hook = getattr(self.items, "adjust_states", None)
+        return states if hook is None else hook(states, seqs, users)
 
     def inference_input(self, history: Ragged) -> torch.Tensor:
         return left_pad(history, self.config.max_len)
 
-    def user_vectors(self, history: Ragged) -> torch.Tensor:
-        """The state that scores the next item: the last position's state."""
-        return self.encode(self.inference_input(history))[:, -1, :]
+    def user_vectors(self, history: Ragged, users=None) -> torch.Tensor:
+        """The state that scores the next item: the last position's state (after the per-user hook)."""
+        seqs = self.inference_input(history)
+        return self.adjust_states(self.encode(seqs), seqs, users)[:, -1, :]
 
     def hidden_states(self, history: Ragged) -> torch.Tensor:
         """Per-position states of the (left-padded) histories, for interpretation methods."""

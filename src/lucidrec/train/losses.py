@@ -30,8 +30,8 @@ def next_item_loss(name: LossName, states: torch.Tensor, targets: torch.Tensor, 
     if name == "bce":
         negatives = torch.randint(1, n_items + 1, (len(targets), n_negatives), generator=generator)
         negative_scores = torch.einsum("nd,nkd->nk", states, items(negatives))
-        return F.binary_cross_entropy_with_logits(positives, torch.ones_like(positives)) + \
-            F.binary_cross_entropy_with_logits(negative_scores, torch.zeros_like(negative_scores)).mul(1.0)
+        positive_term = F.binary_cross_entropy_with_logits(positives, torch.ones_like(positives))
+        return positive_term + F.binary_cross_entropy_with_logits(negative_scores, torch.zeros_like(negative_scores))
     if name == "sampled_softmax":
         negatives = torch.randint(1, n_items + 1, (n_negatives,), generator=generator)
         negative_scores = states @ items(negatives).T

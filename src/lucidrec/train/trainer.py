@@ -36,7 +36,7 @@ class TrainConfig(StrictConfig):
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(0.0, ge=0)
     optimizer: Literal["adam", "adamw"] = "adam"
-    loss: LossName = "sampled_softmax"
+    loss: LossName = Field("ce", description="ce (full softmax, the published well-tuned setting), sampled_softmax (large catalogs) or bce")
     n_negatives: int = Field(256, ge=1, description="negatives per position (bce) or per batch (sampled_softmax)")
     patience: int = Field(10, ge=1, description="epochs without a better validation NDCG@10 before stopping")
     eval_every: int = Field(1, ge=1)
@@ -52,8 +52,9 @@ class EpochLog:
     epoch: int
     loss: float
     valid_ndcg10: float | None
-    seconds: float
+    seconds: float  # training only
     sequences_per_second: float
+    elapsed: float  # wall time since this fit() call started, validation included
 
     def as_dict(self) -> dict:
         return self.__dict__.copy()
@@ -68,7 +69,7 @@ def _world() -> tuple[int, int]:
 def scorer_for(model: Backbone) -> DotProductScorer:
     """Score with the model's current item table; user vectors from the last position's state."""
     table = model.item_table().detach()
-    return DotProductScorer(table, lambda history, users: model.user_vectors(history))
+    return DotProductScorer(table, lambda history, users: model.user_vectors(history, users))
 
 
 class Trainer:
@@ -103,6 +104,7 @@ class Trainer:
         history: list[EpochLog] = []
         users = trainable_users(split.train, model.objective)
         epochs_run = 0
+        fit_started = time.perf_counter()
         for epoch in range(state.epoch, cfg.epochs):
             if state.bad_epochs >= cfg.patience:
                 break
@@ -119,7 +121,7 @@ class Trainer:
                 else:
                     state.bad_epochs += 1
             state.epoch = epoch + 1
-            log = EpochLog(epoch, loss, valid, seconds, len(users) / seconds)
+            log = EpochLog(epoch, loss, valid, seconds, len(users) / seconds, time.perf_counter() - fit_started)
             history.append(log)
             if run_dir is not None and rank == 0:
                 with open(run_dir / "log.jsonl", "a") as handle:
@@ -157,7 +159,7 @@ class Trainer:
             else:
                 inputs, targets = cloze_batch(split.train, batch_users, model.config.max_len, model.config.mask_prob,
                                               model.mask_token, numpy_rng)
-            states = wrapped(inputs)
+            states = wrapped(inputs, torch.as_tensor(batch_users))
             where = targets != 0
             flat_targets = targets[where]
             loss = next_item_loss(cfg.loss, states[where], flat_targets, model.items, model.n_items,

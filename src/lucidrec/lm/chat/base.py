@@ -69,7 +69,10 @@ class ChatModel:
     def request(self, prompt, *, template: PromptRef | None = None, key: str | None = None,
                 metadata: dict | None = None, **sampling) -> ChatRequest:
         if isinstance(prompt, ChatRequest):
-            return prompt
+            if not sampling:
+                return prompt
+            merged = SamplingParams.model_validate({**prompt.sampling.model_dump(), **sampling})
+            return ChatRequest(prompt.messages, merged, prompt.template, prompt.key, prompt.metadata)
         messages, rendered_ref = as_messages(prompt)
         params = SamplingParams.model_validate({**self.config.sampling.model_dump(), **sampling}) if sampling \
             else self.config.sampling
@@ -151,6 +154,12 @@ class ChatModel:
                 log.error("%d of %d requests failed; raising the first", len(failed), len(requests))
             raise first.exception or LLMRequestError(first.error)
         return done
+
+    def complete_json(self, prompt, schema, *, max_reasks: int = 2, **kwargs):
+        """One validated answer (an instance of ``schema``); raises StructuredOutputError if it never validates."""
+        result = self.complete_structured([prompt], schema, max_reasks=max_reasks, show_progress=False, **kwargs)
+        result.raise_for_failures()
+        return result.values[0]
 
     def complete_structured(self, prompts: Sequence, schema, *, max_reasks: int = 2, **kwargs):
         """JSON answers validated against a pydantic ``schema``; see :func:`lucidrec.lm.structured.complete_structured`."""

@@ -3,7 +3,8 @@
 The official ``openai`` client does the HTTP; its own retries are off (``max_retries=0``) and this
 module retries instead, so behaviour is explicit and testable: 408/429/5xx, connection errors,
 timeouts and malformed bodies are retried with exponential back-off plus jitter, honouring a
-``Retry-After`` header; other 4xx fail at once. Requests run on a thread pool of ``concurrency``.
+``Retry-After`` header; other 4xx fail at once. Requests run on a thread pool of ``concurrency``;
+``requests_per_minute`` optionally spaces out request starts for hosted APIs.
 
 Choice scoring reads the top-k alternatives (``top_logprobs``, at most 20) of the first generated
 token, so over HTTP only the first token of each choice can be seen: a choice matches a top-k
@@ -20,6 +21,7 @@ import logging
 import math
 import os
 import random
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlparse
@@ -84,6 +86,8 @@ class OpenAIChatModel(ChatModel):
         import openai
 
         self.client = openai.OpenAI(api_key=key, base_url=self.base_url, max_retries=0, timeout=cfg.timeout)
+        self._rate_lock = threading.Lock()
+        self._next_slot = 0.0
 
     @property
     def model_id(self) -> str:
@@ -94,6 +98,17 @@ class OpenAIChatModel(ChatModel):
         base = min(self.config.backoff_max, self.config.backoff_base * 2**attempt)
         return base * (0.5 + random.random() / 2)  # jitter spreads retries of concurrent workers
 
+    def _throttle(self) -> None:
+        """Space request starts ``60 / requests_per_minute`` seconds apart, across all worker threads."""
+        if not self.config.requests_per_minute:
+            return
+        with self._rate_lock:
+            now = time.monotonic()
+            start = max(now, self._next_slot)
+            self._next_slot = start + 60.0 / self.config.requests_per_minute
+        if start > now:
+            time.sleep(start - now)
+
     def _call(self, kwargs: dict):
         """(completion, retries) or raise LLMRequestError / LLMResponseError after the last attempt."""
         import openai
@@ -101,6 +116,7 @@ class OpenAIChatModel(ChatModel):
         attempt = 0
         while True:
             wait = None
+            self._throttle()
             try:
                 completion = self.client.chat.completions.create(**kwargs)
                 if not hasattr(completion, "choices") or not completion.choices:

@@ -33,20 +33,20 @@ log = logging.getLogger(__name__)
 
 
 class TransformersChatModel(ChatModel):
-    """``model=`` / ``tokenizer=`` accept already-loaded objects (e.g. to share one model between a
-    server and a client); otherwise the model is located at construction (a missing model fails
-    at once) and loaded on first use."""
+    """``hf_model=`` / ``hf_tokenizer=`` accept already-loaded objects (e.g. to share one model between
+    a server and a client); otherwise the model is located at construction (a missing model fails
+    at once) and loaded on first use. ``model=`` is the config field (name, folder or file)."""
 
     backend = "transformers"
 
-    def __init__(self, config: TransformersChatConfig | dict | str | None = None, response_cache=None, *, model=None,
-                 tokenizer=None, **overrides):
+    def __init__(self, config: TransformersChatConfig | dict | str | None = None, response_cache=None, *, hf_model=None,
+                 hf_tokenizer=None, **overrides):
         if isinstance(config, str):
             config, overrides = None, {"model": config, **overrides}
         super().__init__(chat_config(config or "transformers", **overrides), response_cache)
         self.location = locate_causal_lm(self.config.model, self.config.gguf_file)
-        self._model, self._tokenizer = model, tokenizer
-        if model is not None and tokenizer is None:
+        self._model, self._tokenizer = hf_model, hf_tokenizer
+        if hf_model is not None and hf_tokenizer is None:
             raise ValueError("pass the tokenizer together with an injected model")
         self._lock = threading.RLock()  # one forward pass at a time: torch already uses every core
         self.load_seconds = 0.0

@@ -1,0 +1,256 @@
+"""LLMEmb benchmark: id-only baseline vs frozen-encoder table (LLM2X) vs LLMEmb, per backbone (run by hand).
+
+    python bench/bench_llmemb.py [--datasets amazon-beauty ml-1m] [--models sasrec gru4rec bert4rec]
+        [--variants id frozen llmemb] [--seeds 42 43 44] [--epochs 200] [--threads 1]
+        [--out bench/runs/llmemb] [--set embedding.scft_epochs=2 ...]
+
+Every (dataset, backbone, variant, seed) is an ordinary run folder under ``--out``; finished runs
+(metrics.json) are read back, killed ones continue from their checkpoint, so the benchmark can be
+run over several sessions. The SCFT encoder, the item tables and everything else LLMEmb builds are
+cached in ``<out>/artifacts`` and shared by all seeds and backbones. E_cf (the alignment target)
+is the id-only SASRec baseline of the first seed, i.e. the baseline row itself.
+
+Reports, per dataset x backbone x variant, mean ± std over seeds (full ranking, leave-one-out) of
+NDCG@10 / Recall@10 overall, on tail targets (bottom 80% of items by training popularity) and on
+head targets; paired tests vs the id baseline of the same seed on per-user NDCG@10 (Wilcoxon and
+t-test, overall and tail); costs: SCFT wall time, encoding time, training time (sum of training
+epochs, validation excluded) and seconds per epoch relative to the id baseline. Writes
+``<out>/results.md`` and ``<out>/results.json`` (or --md-out / --json-out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+METRICS = ("ndcg@10", "recall@10")
+GROUPS = ("", "tail/", "head/")
+DEFAULT_MAX_LEN = {"ml-1m": 200}
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--datasets", nargs="+", default=["amazon-beauty", "ml-1m"])
+    p.add_argument("--models", nargs="+", default=["sasrec", "gru4rec", "bert4rec"])
+    p.add_argument("--variants", nargs="+", default=["id", "frozen", "llmemb"],
+                   choices=["id", "frozen", "no_align", "llmemb"])
+    p.add_argument("--seeds", nargs="+", type=int, default=[42, 43, 44])
+    p.add_argument("--epochs", type=int, default=200)
+    p.add_argument("--patience", type=int, default=10)
+    p.add_argument("--hidden", type=int, default=64)
+    p.add_argument("--max-len", type=int, default=None, help="default: 200 for ml-1m, 50 otherwise")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--loss", default="ce", choices=["ce", "sampled_softmax", "bce"])
+    p.add_argument("--threads", type=int, default=1, help="torch threads (the machine is shared)")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--out", type=Path, default=Path("bench/runs/llmemb"))
+    p.add_argument("--artifacts-dir", type=Path, default=None, help="default <out>/artifacts")
+    p.add_argument("--set", dest="overrides", action="append", default=[],
+                   help="extra KEY=VALUE for every run (embedding.* keys only reach the LLMEmb variants)")
+    p.add_argument("--json-out", type=Path, default=None)
+    p.add_argument("--md-out", type=Path, default=None)
+    p.add_argument("--report-only", action="store_true", help="only read finished runs, train nothing")
+    p.add_argument("--quiet", action="store_true", help="no per-epoch progress")
+    return p.parse_args(argv)
+
+
+def run_config(args, dataset: str, model: str, variant: str, seed: int, cf_run: Path | None):
+    from lucidrec.train.run import build_config
+
+    embedding = {"name": "id"}
+    if variant != "id":
+        embedding = {"name": "llmemb", "variant": {"llmemb": "full"}.get(variant, variant),
+                     "artifacts_dir": str(args.artifacts_dir or args.out / "artifacts")}
+        if variant == "llmemb":
+            embedding["collaborative_run"] = str(cf_run)
+    base = {
+        "data": {"dataset": dataset, **({"data_dir": args.data_dir} if args.data_dir else {})},
+        "model": {"name": model, "hidden": args.hidden, "max_len": args.max_len or DEFAULT_MAX_LEN.get(dataset, 50)},
+        "embedding": embedding,
+        "train": {"epochs": args.epochs, "patience": args.patience, "seed": seed, "batch_size": args.batch_size,
+                  "loss": args.loss, "threads": args.threads, "progress": not args.quiet},
+    }
+    overrides = [o for o in args.overrides if variant != "id" or not o.startswith("embedding.")]
+    return build_config(base, None, overrides)
+
+
+def run_dir(args, dataset, model, variant, seed) -> Path:
+    return args.out / dataset / model / variant / f"seed{seed}"
+
+
+def ensure_run(args, dataset, model, variant, seed, cf_run=None) -> Path | None:
+    from lucidrec.train import checkpoint
+    from lucidrec.train.run import train_run
+
+    folder = run_dir(args, dataset, model, variant, seed)
+    if (folder / "metrics.json").is_file():
+        return folder
+    if args.report_only:
+        return None
+    config = run_config(args, dataset, model, variant, seed, cf_run)
+    print(f"== {dataset} {model} {variant} seed {seed} -> {folder}", file=sys.stderr, flush=True)
+    result = train_run(config, folder, resume=checkpoint.exists(folder))
+    return folder if result.get("status") == "done" else None
+
+
+def training_seconds(folder: Path) -> tuple[float, int]:
+    """(training seconds, epochs) from log.jsonl, the last line per epoch (a resumed run counts once)."""
+    per_epoch = {}
+    log = folder / "log.jsonl"
+    if log.is_file():
+        for line in log.read_text().splitlines():
+            if line.strip():
+                entry = json.loads(line)
+                per_epoch[entry["epoch"]] = entry["seconds"]
+    return float(sum(per_epoch.values())), len(per_epoch)
+
+
+def per_user(folder: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    from lucidrec.eval.metrics import per_user_metrics
+
+    ranks = np.load(folder / "ranks_test.npz")
+    return ranks["users"], per_user_metrics(ranks["rank_full"], (10,))
+
+
+_TAIL: dict = {}
+
+
+def tail_mask(args, dataset: str, users: np.ndarray) -> np.ndarray:
+    """Tail targets (the evaluator's group) for the test users, in ``users`` order (one split load per dataset)."""
+    if dataset in _TAIL:
+        return _TAIL[dataset]
+    from lucidrec.data.pipeline import load_split
+    from lucidrec.eval.evaluator import EvalConfig, group_labels
+    from lucidrec.train.run import build_config
+
+    config = build_config({"data": {"dataset": dataset, **({"data_dir": args.data_dir} if args.data_dir else {})}},
+                          None, [o for o in args.overrides if o.startswith("data.")])
+    _, split = load_split(config.data)
+    tail = group_labels(split, split.test, EvalConfig())["tail"]
+    if not np.array_equal(split.test.users, users):
+        raise RuntimeError(f"{dataset}: run folders were evaluated on other users than the current split")
+    _TAIL[dataset] = tail
+    return tail
+
+
+def costs(folder: Path) -> dict:
+    seconds, epochs = training_seconds(folder)
+    out = {"train_seconds": seconds, "epochs": epochs, "seconds_per_epoch": seconds / max(epochs, 1)}
+    kept = folder / "llmemb" / "provenance.json"
+    if kept.is_file():
+        info = json.loads(kept.read_text())
+        out["scft_seconds"] = info["table"].get("scft_seconds", 0.0)
+        out["encode_seconds"] = info["table"].get("encode_seconds", 0.0)
+    return out
+
+
+def summarise(args, found: dict) -> dict:
+    from lucidrec.eval.stats import mean_std, paired_test
+
+    results = {}
+    for (dataset, model, variant), folders in found.items():
+        metrics = [json.loads((f / "metrics.json").read_text()) for f in folders.values()]
+        keys = [f"test/full/{g}{m}" for g in GROUPS for m in METRICS]
+        row = {"seeds": sorted(folders), "metrics": mean_std([{k: m[k] for k in keys} for m in metrics]),
+               "costs": mean_std([costs(f) for f in folders.values()])}
+        baseline = found.get((dataset, model, "id"), {})
+        if variant != "id" and baseline:
+            tests = {}
+            for seed, folder in folders.items():
+                if seed not in baseline:
+                    continue
+                users_a, base_values = per_user(baseline[seed])
+                users_b, values = per_user(folder)
+                tail = tail_mask(args, dataset, users_a)
+                assert np.array_equal(users_a, users_b)
+                tests[seed] = {f"{group}{metric}": paired_test(base_values[metric][mask], values[metric][mask])
+                               for group, mask in (("", slice(None)), ("tail/", tail)) for metric in METRICS}
+            row["paired_vs_id"] = tests
+            base_cost = mean_std([costs(f) for f in baseline.values()])
+            row["relative_train_time"] = row["costs"]["train_seconds"]["mean"] / max(base_cost["train_seconds"]["mean"], 1e-9)
+            row["relative_seconds_per_epoch"] = (row["costs"]["seconds_per_epoch"]["mean"]
+                                                 / max(base_cost["seconds_per_epoch"]["mean"], 1e-9))
+        results[f"{dataset}/{model}/{variant}"] = row
+    return results
+
+
+def fmt(stat: dict | None) -> str:
+    return "—" if not stat else f"{stat['mean']:.4f} ± {stat['std']:.4f}"
+
+
+def markdown(results: dict, header: str) -> str:
+    lines = [header, "",
+             "| dataset | backbone | items | seeds | NDCG@10 | Recall@10 | tail NDCG@10 | tail Recall@10 | head NDCG@10 "
+             "| head Recall@10 | ΔNDCG@10 vs id (Wilcoxon p per seed) | tail ΔNDCG@10 (p) | SCFT s | encode s "
+             "| train s (× id) | s/epoch (× id) |",
+             "|" + "---|" * 16]
+    for name, row in results.items():
+        dataset, model, variant = name.split("/")
+        m, c = row["metrics"], row["costs"]
+        delta = tail_delta = "—"
+        if row.get("paired_vs_id"):
+            tests = row["paired_vs_id"].values()
+            delta = "; ".join(f"{t['ndcg@10']['diff']:+.4f} ({t['ndcg@10']['wilcoxon_pvalue']:.2g})" for t in tests)
+            tail_delta = "; ".join(f"{t['tail/ndcg@10']['diff']:+.4f} ({t['tail/ndcg@10']['wilcoxon_pvalue']:.2g})"
+                                   for t in tests)
+        rel = lambda key: f" (×{row[key]:.2f})" if key in row else ""  # noqa: E731
+        scft = f"{c['scft_seconds']['mean']:.0f}" if "scft_seconds" in c else "—"
+        encode = f"{c['encode_seconds']['mean']:.0f}" if "encode_seconds" in c else "—"
+        lines.append(f"| {dataset} | {model} | {variant} | {len(row['seeds'])} | "
+                     + " | ".join(fmt(m.get(f"test/full/{g}{k}")) for g in GROUPS for k in METRICS)
+                     + f" | {delta} | {tail_delta} | {scft} | {encode} | "
+                     f"{c['train_seconds']['mean']:.0f}{rel('relative_train_time')} | "
+                     f"{c['seconds_per_epoch']['mean']:.1f}{rel('relative_seconds_per_epoch')} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    import torch
+
+    torch.set_num_threads(args.threads)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    started = time.time()
+    found: dict = {}
+    for dataset in args.datasets:
+        cf_run = None
+        if any(v == "llmemb" for v in args.variants):  # E_cf = the id SASRec of the first seed
+            cf_run = ensure_run(args, dataset, "sasrec", "id", args.seeds[0])
+            if args.report_only:
+                cf_run = run_dir(args, dataset, "sasrec", "id", args.seeds[0])
+        for model in args.models:
+            for variant in args.variants:
+                if variant == "llmemb" and cf_run is None:
+                    continue
+                for seed in args.seeds:
+                    folder = ensure_run(args, dataset, model, variant, seed, cf_run)
+                    if folder is not None:
+                        found.setdefault((dataset, model, variant), {})[seed] = folder
+    results = summarise(args, found)
+    try:
+        load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        load = "n/a"
+    header = (f"LLMEmb benchmark ({time.strftime('%Y-%m-%d')}; {platform.node()}, {os.cpu_count()} CPUs, load {load}; "
+              f"torch threads {args.threads}; full ranking, leave-one-out; hidden {args.hidden}, loss {args.loss}; "
+              f"this call {time.time() - started:.0f} s). Costs are per run (SCFT and encoding are paid once per "
+              "dataset and shared by seeds and backbones; E_cf is the id SASRec row).")
+    text = markdown(results, header)
+    md_out, json_out = args.md_out or args.out / "results.md", args.json_out or args.out / "results.json"
+    md_out.parent.mkdir(parents=True, exist_ok=True)
+    md_out.write_text(text)
+    json_out.write_text(json.dumps({"header": header, "args": {k: str(v) for k, v in vars(args).items()},
+                                    "results": results}, indent=2, default=str) + "\n")
+    print(text)
+    print(f"wrote {md_out} and {json_out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,128 @@
+"""lucidrec SASRec vs RecBole SASRec, side by side on the same data and comparable settings.
+
+Run by hand (RecBole lives in its own virtual environment; it needs old pins and is never a
+dependency of lucidrec):
+
+    python -m venv /tmp/recbole-env
+    /tmp/recbole-env/bin/pip install "torch==2.13.0" "numpy<2" "pandas<3" "setuptools<81" recbole
+    python bench/speed_vs_recbole.py --recbole-python /tmp/recbole-env/bin/python \
+        [--dataset ml-100k] [--epochs 200] [--recbole-epochs 200] [--patience 10]
+
+Both see the same interactions in the same per-user order (the canonical ``seq_pos`` is written
+as RecBole's timestamp), leave-one-out split, full-ranking evaluation with history masked, and the
+same SASRec shape: 2 layers, hidden 64, 1 head, max length 50, dropout 0.2, Adam lr 1e-3, full
+softmax cross-entropy, early stopping on validation NDCG@10. The remaining difference is how each
+feeds training data: RecBole makes every prefix of every history a training example (batch 2048);
+lucidrec trains all positions of each user's history in one row (batch 128).
+The two runs are sequential, so they do not compete for the 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+RECBOLE_SIDE = r"""
+import json, logging, re, sys, time
+from recbole.quick_start import run_recbole
+data_path, epochs, patience = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+events = []
+class Capture(logging.Handler):
+    def emit(self, record):
+        events.append((time.perf_counter(), record.getMessage()))
+started = time.perf_counter()
+logging.getLogger().addHandler(Capture())
+config = {
+    "data_path": data_path, "dataset": "lucid", "USER_ID_FIELD": "user_id", "ITEM_ID_FIELD": "item_id",
+    "TIME_FIELD": "timestamp", "load_col": {"inter": ["user_id", "item_id", "timestamp"]},
+    "MAX_ITEM_LIST_LENGTH": 50, "n_layers": 2, "n_heads": 1, "hidden_size": 64, "inner_size": 64,
+    "hidden_dropout_prob": 0.2, "attn_dropout_prob": 0.2, "loss_type": "CE", "train_neg_sample_args": None,
+    "learning_rate": 0.001, "train_batch_size": 2048, "epochs": epochs, "stopping_step": patience,
+    "eval_args": {"split": {"LS": "valid_and_test"}, "order": "TO", "mode": "full", "group_by": "user"},
+    "metrics": ["Recall", "NDCG", "MRR"], "topk": [10], "valid_metric": "NDCG@10", "eval_batch_size": 4096,
+    "show_progress": False, "seed": 42, "reproducibility": True, "device": "cpu", "use_gpu": False,
+    "checkpoint_dir": data_path + "/saved", "worker": 0,
+}
+result = run_recbole(model="SASRec", config_dict=config)
+total = time.perf_counter() - started
+train_times = [float(m) for _, msg in events for m in re.findall(r"training \[time: ([0-9.]+)s", msg)]
+valid = [(t, float(s)) for t, msg in events for s in re.findall(r"valid_score: ([0-9.]+)", msg)]
+best_time = None
+if valid:
+    best = max(v for _, v in valid)
+    best_time = next(t for t, v in valid if v == best) - started
+print(json.dumps({"seconds_per_epoch": sum(train_times) / max(len(train_times), 1), "epochs": len(train_times),
+                  "seconds_to_best_valid": best_time, "total_seconds": total,
+                  "best_valid": result["best_valid_result"], "test": result["test_result"]}, default=float))
+"""
+
+
+def export_atomic(dataset: str, folder: Path) -> None:
+    from lucidrec.data import load_dataset
+
+    frame = load_dataset(dataset).interactions
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "lucid.inter", "w") as handle:
+        handle.write("user_id:token\titem_id:token\ttimestamp:float\n")
+        for user, item, pos in zip(frame["user_id"], frame["item_id"], frame["seq_pos"]):
+            handle.write(f"{user}\t{item}\t{pos}\n")
+
+
+def run_lucidrec(dataset: str, out: Path, epochs: int, patience: int) -> dict:
+    command = [sys.executable, "-m", "lucidrec", "train", "--dataset", dataset, "--model", "sasrec", "--out", str(out),
+               "--set", "model.max_len=50", "--set", "model.hidden=64", "--set", "model.layers=2", "--set", "model.heads=1",
+               "--set", "model.dropout=0.2", "--set", "train.loss=ce", "--set", "train.lr=0.001",
+               "--set", f"train.epochs={epochs}", "--set", f"train.patience={patience}", "--set", "train.progress=false",
+               "--set", "train.threads=2"]
+    started = time.perf_counter()
+    subprocess.run(command, check=True, capture_output=True, text=True)
+    total = time.perf_counter() - started
+    metrics = json.loads((out / "metrics.json").read_text())
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    return {"seconds_per_epoch": sum(e["seconds"] for e in log) / len(log), "epochs": len(log),
+            "seconds_to_best_valid": log[metrics["best_epoch"]]["elapsed"], "total_seconds": total,
+            "valid_ndcg10": metrics["valid/full/ndcg@10"], "test_ndcg10": metrics["test/full/ndcg@10"],
+            "test_recall10": metrics["test/full/recall@10"], "test_mrr": metrics["test/full/mrr"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--recbole-python", required=True)
+    parser.add_argument("--dataset", default="ml-100k")
+    parser.add_argument("--epochs", type=int, default=200)
+    parser.add_argument("--recbole-epochs", type=int, default=200)
+    parser.add_argument("--patience", type=int, default=10)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        ours = run_lucidrec(args.dataset, Path(tmp) / "lucidrec", args.epochs, args.patience)
+        export_atomic(args.dataset, Path(tmp) / "atomic" / "lucid")
+        done = subprocess.run([args.recbole_python, "-c", RECBOLE_SIDE, str(Path(tmp) / "atomic"), str(args.recbole_epochs),
+                               str(args.patience)], capture_output=True, text=True)
+        if done.returncode != 0:
+            sys.exit(done.stderr[-4000:])
+        theirs = json.loads(done.stdout.strip().splitlines()[-1])
+    t = theirs["test"]
+    rows = [
+        ("seconds per training epoch", ours["seconds_per_epoch"], theirs["seconds_per_epoch"]),
+        ("epochs run (early stopping)", ours["epochs"], theirs["epochs"]),
+        ("seconds to best validation NDCG@10", ours["seconds_to_best_valid"], theirs["seconds_to_best_valid"]),
+        ("total wall seconds", ours["total_seconds"], theirs["total_seconds"]),
+        ("test NDCG@10", ours["test_ndcg10"], t.get("ndcg@10")),
+        ("test Recall@10", ours["test_recall10"], t.get("recall@10")),
+        ("test MRR@10 (RecBole) / MRR (lucidrec)", ours["test_mrr"], t.get("mrr@10")),
+    ]
+    print(f"dataset {args.dataset}; {time.strftime('%Y-%m-%d')}\n\n| | lucidrec | RecBole 1.2.1 | RecBole / lucidrec |\n|---|---|---|---|")
+    for name, a, b in rows:
+        ratio = f"{b / a:.1f}×" if isinstance(a, (int, float)) and isinstance(b, (int, float)) and a else ""
+        print(f"| {name} | {a:.4g} | {b:.4g} | {ratio} |" if b is not None else f"| {name} | {a:.4g} | — | |")
+    print("\n" + json.dumps({"lucidrec": ours, "recbole": theirs}, default=str))
+
+
+if __name__ == "__main__":
+    main()

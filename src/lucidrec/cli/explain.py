@@ -1,0 +1,42 @@
+"""``lucidrec explain``: a GER run's top-k items for one user, with each attribute's exact contribution."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from lucidrec.cli._common import guarded
+
+
+@guarded
+def explain(
+    run: Path = typer.Option(..., "--run", help="Run folder trained with --embedding ger."),
+    user: str = typer.Option(..., "--user", help="User id as in the dataset."),
+    k: int = typer.Option(10, "--k", min=1, help="How many items to recommend and explain."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Write a PNG: user profile, item profiles, contributions."),
+    check: bool = typer.Option(False, "--check", help="Faithfulness check: zero each item's top attribute and re-score."),
+    holdout: bool = typer.Option(False, "--holdout", help="Explain from the test-time history (the last item held out)."),
+):
+    """Top-k items with per-attribute contributions (score = guided block + rest, exactly)."""
+    from lucidrec.explain.report import explain_run, format_text, to_dict
+
+    result = explain_run(run, user, k=k, holdout=holdout, check=check)
+    if plot is not None:
+        from lucidrec.explain.plot import plot_explanation
+
+        plot_explanation(result.explanation, plot, result.titles, title=f"user {user}")
+    if as_json:
+        payload = to_dict(result)
+        if plot is not None:
+            payload["plot"] = str(plot)
+        typer.echo(json.dumps(payload, indent=2))
+    else:
+        typer.echo(format_text(result))
+        if plot is not None:
+            typer.echo(f"wrote {plot}")
+    if check and not result.check["ok"]:
+        raise typer.Exit(1)

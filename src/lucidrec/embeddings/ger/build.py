@@ -1,0 +1,215 @@
+"""Building the ``ger`` embedding for a run: attributes, item (and user) scores, the base table, PCA.
+
+Everything a run needs is written to ``<run>/ger/``: ``state.npz`` (raw and z-scored item scores,
+the missing-text mask, the reduced base table, user priors) and ``meta.json`` (the attribute set,
+scorer statistics, the base run, PCA variance, counts). Re-building the same run (``load_run``,
+``lucidrec explain``, ``--resume``) reads that folder and never re-scores or re-trains.
+
+Without ``base_run``, an id-based ``base_model`` run with the same data (and train/eval) config is
+trained once and reused from ``<cache>/ger/base/<dataset>-<model>-<config hash>/`` (resumable).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+from lucidrec.config import ConfigError
+from lucidrec.embeddings.ger.config import GERConfig
+from lucidrec.embeddings.ger.normalise import reduce_table, zscore
+from lucidrec.errors import DataFormatError
+from lucidrec.explain.attributes import AttributeSet, load_attributes, parse_attributes, resolve_attributes
+
+log = logging.getLogger(__name__)
+STATE_VERSION = 1
+
+
+def cache_root(config: GERConfig) -> Path:
+    from lucidrec.settings import user_cache_dir
+
+    return Path(config.cache_dir).expanduser() if config.cache_dir else user_cache_dir()
+
+
+def item_texts(data, config: GERConfig) -> tuple[list[str], np.ndarray]:
+    """Texts of items 1..n (cut to ``max_text_chars``) and which of them have no text at all."""
+    from lucidrec.lm.text import build_item_texts
+
+    ids = [str(i) for i in data.item_ids[1:]]
+    built = build_item_texts(data.catalog, ids, config.text_form, exclude=config.text_exclude)
+    missing = np.isin(ids, built.fallback_ids)
+    return [t[: config.max_text_chars] for t in built.texts], missing
+
+
+def history_texts(data, train, config: GERConfig, users: np.ndarray) -> list[str]:
+    """One line per item (title, else the item text) of each user's last ``user_window`` training items."""
+    titles = [data.catalog.title(str(i)) or f"item {i}" for i in data.item_ids]
+    return ["\n".join(f"- {titles[i][:120]}" for i in train[int(u)][-config.user_window:]) for u in users]
+
+
+def score_items(config: GERConfig, attributes: AttributeSet, texts: list[str], missing: np.ndarray):
+    """Raw (n, m) scores for the texts (NaN where missing) and the scorer's statistics."""
+    from lucidrec.embeddings.ger import scorers
+
+    todo = np.flatnonzero(~missing)
+    if config.scorer == "encoder":
+        scorer = scorers.EncoderScorer(attributes, model=config.encoder, cache_dir=config.cache_dir)
+    else:
+        chat = scorers.create_chat(config.llm, config.cache_dir)
+        scorer = scorers.make_llm_scorer(attributes, chat, config.llm_method, batch_size=config.llm_batch_size,
+                                         max_reasks=config.max_reasks)
+    result = scorer.score([texts[i] for i in todo])
+    raw = np.full((len(texts), len(attributes)), np.nan)
+    raw[todo] = result.raw
+    stats = {"scorer": result.scorer, "range": [result.low, result.high], **result.stats}
+    return raw, stats
+
+
+def score_users(config: GERConfig, attributes: AttributeSet, data, split) -> tuple[np.ndarray, dict]:
+    """LLM user priors (z-scored over users) from the training history text; NaN for users without one."""
+    from lucidrec.embeddings.ger import scorers
+
+    prior = np.full((data.n_users, len(attributes)), np.nan)
+    users = np.flatnonzero(split.train.lengths() > 0)
+    chat = scorers.create_chat(config.llm, config.cache_dir)
+    scorer = scorers.make_llm_scorer(attributes, chat, config.llm_method, users=True, batch_size=config.llm_batch_size,
+                                     max_reasks=config.max_reasks)
+    result = scorer.score(history_texts(data, split.train, config, users))
+    normalised = zscore(result.raw)
+    prior[users[~normalised.missing]] = normalised.z[~normalised.missing]
+    return prior, {"scorer": result.scorer, **result.stats, "users_without_prior": int(np.isnan(prior).any(axis=1).sum())}
+
+
+def load_base_table(run: Path, data) -> np.ndarray:
+    run = Path(run)
+    path = run / "item_table.npy"
+    if not path.is_file():
+        raise DataFormatError(path, "base run has no item table (is it finished?)")
+    info = json.loads((run / "data.json").read_text()) if (run / "data.json").is_file() else {}
+    if info.get("data_hash") not in (None, data.data_hash):
+        raise ConfigError(f"base run {run} was trained on different data (hash {info.get('data_hash')} != "
+                          f"{data.data_hash}); use a base run with the same data config")
+    table = np.load(path).astype(np.float32)
+    if table.shape[0] != data.n_items + 1:
+        raise DataFormatError(path, f"has {table.shape[0]} rows, the data has {data.n_items + 1} item indices")
+    return table
+
+
+def auto_base_run(config: GERConfig, context, dim: int) -> Path:
+    """Train (or reuse) an id-based base run with the same data, train and eval config."""
+    import torch
+
+    from lucidrec.train import checkpoint
+    from lucidrec.train.run import build_config, train_run
+
+    run_config = context.config
+    model = dict(run_config.model) if run_config.model["name"] == config.base_model else {"name": config.base_model, "hidden": dim}
+    train = run_config.train.model_dump(mode="json")
+    if config.base_epochs:
+        train["epochs"] = config.base_epochs
+    values = {"data": run_config.data.model_dump(mode="json"), "model": model, "embedding": {"name": "id"},
+              "train": train, "eval": run_config.eval.model_dump(mode="json")}
+    base = build_config(values)
+    identity = base.model_dump(mode="json")
+    identity["train"].pop("progress", None)
+    digest = hashlib.sha1(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
+    out = cache_root(config) / "ger" / "base" / f"{run_config.data.dataset}-{config.base_model}-{digest}"
+    if (out / "item_table.npy").is_file() and (out / "metrics.json").is_file():
+        return out
+    log.warning("GER: training the base run %s (no embedding.base_run given)", out)
+    state = np.random.get_state()
+    with torch.random.fork_rng():  # the refined run's own initialisation must not depend on this
+        result = train_run(base, out, resume=checkpoint.exists(out))
+    np.random.set_state(state)
+    if result.get("status") != "done":
+        raise ConfigError(f"the GER base run {out} did not finish")
+    return out
+
+
+def _fingerprint(config: GERConfig, data, dim: int) -> str:
+    payload = {"config": config.model_dump(mode="json"), "data": data.data_hash, "dim": dim, "v": STATE_VERSION}
+    return hashlib.sha1(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _read_state(folder: Path, fingerprint: str):
+    state, meta = folder / "state.npz", folder / "meta.json"
+    if not (state.is_file() and meta.is_file()):
+        return None
+    info = json.loads(meta.read_text())
+    if info.get("fingerprint") != fingerprint:
+        return None
+    with np.load(state) as arrays:
+        return {k: arrays[k] for k in arrays.files}, info
+
+
+def build_ger(cls, config: GERConfig, n_items: int, dim: int, extra_tokens: int, context):
+    data = getattr(context, "data", None)
+    if data is None:
+        raise ConfigError("the 'ger' embedding needs the run's data (build it through lucidrec.train.run)")
+    run_dir = getattr(context, "run_dir", None)
+    fingerprint = _fingerprint(config, data, dim)
+    cached = _read_state(Path(run_dir) / "ger", fingerprint) if run_dir is not None else None
+    if cached is not None:
+        arrays, meta = cached
+        stored = dict(meta["attributes"])
+        attributes = parse_attributes(stored, stored.pop("source", None) or "<run>")
+    else:
+        arrays, meta, attributes = compute_state(config, context, dim)
+        meta["fingerprint"] = fingerprint
+        if run_dir is not None:
+            write_state(Path(run_dir) / "ger", arrays, meta)
+    return cls(arrays["guided"], dim, extra_tokens, reduced=arrays.get("reduced"), n_users=data.n_users, config=config,
+               guided_scale=float(meta["guided_scale"]), user_prior=arrays.get("user_prior"),
+               attribute_names=attributes.names)
+
+
+def compute_state(config: GERConfig, context, dim: int):
+    data, split = context.data, context.split
+    run_config = getattr(context, "config", None)
+    dataset = run_config.data.dataset if run_config is not None else data.name
+    attributes = load_attributes(config.attributes) if config.attributes else resolve_attributes(None, dataset)
+    m = len(attributes)
+    arrays: dict[str, np.ndarray] = {}
+    meta: dict = {"attributes": attributes.to_dict(), "mode": config.mode, "dim": dim, "m": m}
+    texts, missing = item_texts(data, config)
+    started = time.perf_counter()
+    if config.mode == "reduced":  # the ablation without a guided block: nothing to score
+        raw = np.full((data.n_items, m), np.nan)
+        meta["scoring"] = {"scorer": None}
+    elif config.scores_path:
+        with np.load(config.scores_path) as stored:
+            raw = stored["raw"]
+        if raw.shape != (data.n_items, m):
+            raise DataFormatError(config.scores_path, f"scores of shape {raw.shape}, expected {(data.n_items, m)}")
+        meta["scoring"] = {"scorer": "file", "path": config.scores_path}
+    else:
+        raw, meta["scoring"] = score_items(config, attributes, texts, missing)
+    meta["scoring"]["wall_seconds"] = round(time.perf_counter() - started, 3)
+    normalised = zscore(raw, missing) if config.mode != "reduced" else zscore(np.zeros_like(raw))
+    guided = np.zeros((data.n_items + 1, m), np.float32)
+    guided[1:] = normalised.z
+    arrays.update(raw=raw, guided=guided, missing=normalised.missing, mean=normalised.mean, std=normalised.std)
+    meta["items"] = {"n": data.n_items, "without_text": int(missing.sum()), "without_score": normalised.n_missing,
+                     "fallback": "z = 0 (the attribute mean)"}
+    scale = config.guided_scale
+    if config.mode != "guided":
+        base = Path(config.base_run) if config.base_run else auto_base_run(config, context, dim)
+        table = load_base_table(base, data)
+        arrays["reduced"], pca = reduce_table(table, dim - m)
+        meta["base"] = {"run": str(base), "dim": int(table.shape[1]), "pca_dims": dim - m,
+                        "explained_variance": float(pca.explained.sum())}
+        scale = scale or float(np.sqrt(np.mean(table[1:] ** 2)))
+    meta["guided_scale"] = scale or 0.1
+    if config.user_init == "llm" and config.mode != "reduced":
+        arrays["user_prior"], meta["user_scoring"] = score_users(config, attributes, data, split)
+    return arrays, meta, attributes
+
+
+def write_state(folder: Path, arrays: dict, meta: dict) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(folder / "state.npz", **arrays)
+    (folder / "meta.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")

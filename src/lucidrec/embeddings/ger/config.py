@@ -1,0 +1,56 @@
+"""Settings of the ``ger`` item embedding (one flat, strict config: ``[embedding]`` in a run file)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from lucidrec.config import StrictConfig
+
+GERMode = Literal["guided", "reduced", "refined"]
+
+
+class GERConfig(StrictConfig):
+    # -- what is built ---------------------------------------------------------------------------
+    mode: GERMode = Field("refined", description="refined = [guided ; PCA(base)]; guided = guided block + a trainable "
+                                                 "lift of it (no base); reduced = [0 ; PCA(base)] (no guided block)")
+    attributes: str | None = Field(None, description="attribute set name (movies, beauty, scientific) or a TOML file; "
+                                                     "default: chosen from the dataset name")
+    # -- item scoring ----------------------------------------------------------------------------
+    scorer: Literal["encoder", "llm"] = Field("encoder", description="encoder = MiniLM anchor scoring; llm = a chat model")
+    llm: dict[str, Any] | None = Field(None, description="chat model config (lucidrec.lm.chat_config); default: local "
+                                                         "SmolLM2-135M-Instruct through transformers")
+    llm_method: Literal["auto", "slots", "logprobs", "json"] = Field(
+        "auto", description="slots = one forward pass per item for all attributes (transformers backend); logprobs = one "
+                            "prompt per item and attribute, first-token logprobs (any backend that returns them); "
+                            "json = a JSON answer, validated and re-asked; auto = slots for transformers, else logprobs")
+    llm_batch_size: int = Field(16, ge=1, description="items per forward pass (slots)")
+    max_reasks: int = Field(2, ge=0, description="json: re-asks of an invalid answer")
+    encoder: str = Field("all-MiniLM-L6-v2", description="sentence encoder of the encoder scorer (name or folder)")
+    text_form: Literal["title", "attributes", "description"] = "description"
+    text_exclude: list[str] = Field(default_factory=lambda: ["release", "year"],
+                                    description="catalog fields left out of item texts")
+    max_text_chars: int = Field(300, ge=20, description="item texts are cut to this length before scoring")
+    scores_path: str | None = Field(None, description="precomputed raw item scores (.npz from a previous run's ger/ "
+                                                      "folder); skips scoring")
+    cache_dir: str | None = Field(None, description="root of the LLM/encoder caches and auto base runs "
+                                                    "(default: the lucidrec user cache)")
+    # -- base embedding and its reduction --------------------------------------------------------
+    base_run: str | None = Field(None, description="run folder of a trained base model (any backbone, any item "
+                                                   "embedding); default: train/reuse an id-based base_model run")
+    base_model: str = Field("sasrec", description="backbone of the auto-trained base run")
+    base_epochs: int | None = Field(None, ge=1, description="epochs of the auto base run (default: the run's own)")
+    train_reduced: bool = Field(True, description="fine-tune the PCA block during training (else frozen)")
+    # -- guided block -----------------------------------------------------------------------------
+    learn_alpha: bool = Field(True, description="a learnable scale alpha on the item guided block")
+    alpha_init: float = 1.0
+    guided_scale: float | None = Field(None, gt=0, description="fixed scale of the z-scored item block (default: RMS "
+                                                               "of the base table entries, 0.1 without a base)")
+    # -- user guided part ------------------------------------------------------------------------
+    user_init: Literal["history", "llm"] = Field("history", description="history = recency-weighted mean of the item "
+                                                 "scores of the last user_window items; llm = the chat model scores "
+                                                 "the history text (cold users fall back to history)")
+    user_window: int = Field(20, ge=1, description="L: items of the history aggregated into the user guided part")
+    recency_decay: float = Field(0.9, gt=0, le=1, description="weight of an item k steps back = decay**k")
+    user_trainable: bool = Field(True, description="a trainable per-user offset on the guided part (init 0)")

@@ -1,0 +1,114 @@
+"""A content-addressed artifact cache: ``<root>/<kind>/<key>/`` folders with a ``provenance.json``.
+
+The key is a hash of everything that decides the content (inputs' hashes and settings), so equal
+requests share one folder and any change gets a new one. ``provenance.json`` is written last and
+atomically: its presence marks a complete artifact. An advisory file lock per key keeps two
+processes from building the same artifact at once (the second waits, then reuses it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from lucidrec.settings import user_cache_dir
+
+PROVENANCE = "provenance.json"
+
+
+def artifacts_root(configured: str | None) -> Path:
+    return Path(configured).expanduser() if configured else user_cache_dir() / "artifacts"
+
+
+def content_key(payload) -> str:
+    """A short stable hash of a JSON-serialisable payload (key order does not matter)."""
+    text = json.dumps(payload, sort_keys=True, default=str, ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def artifact_dir(root: Path, kind: str, key: str) -> Path:
+    return Path(root) / kind / key
+
+
+def is_complete(folder: Path) -> bool:
+    return (Path(folder) / PROVENANCE).is_file()
+
+
+def read_provenance(folder: Path) -> dict:
+    return json.loads((Path(folder) / PROVENANCE).read_text())
+
+
+def write_json_atomic(path: Path, payload) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def write_provenance(folder: Path, payload: dict) -> None:
+    from lucidrec import __version__
+
+    write_json_atomic(Path(folder) / PROVENANCE, {**payload, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                                                  "lucidrec_version": __version__})
+
+
+def atomic_torch_save(payload, path: Path) -> None:
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+
+
+def atomic_numpy_save(array, path: Path) -> None:
+    import numpy as np
+
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp.npy")
+    np.save(tmp, array)
+    os.replace(tmp, path)
+
+
+def replace_dir(target: Path, write: Callable[[Path], None]) -> None:
+    """Fill a fresh staging folder with ``write`` and move it to ``target`` (replacing an old one)."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
+    try:
+        write(staging)
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def locked(folder: Path):
+    """Hold an exclusive lock on ``<folder>.lock`` (blocks while another process builds the same key)."""
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(folder.with_name(folder.name + ".lock"), "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -1,0 +1,103 @@
+"""LLMEmb settings: the ``[embedding]`` section of a run with ``name = "llmemb"``.
+
+Defaults are CPU-sane (MiniLM, one SCFT epoch, batch 64, 64 word pieces); the paper's values are
+given in the descriptions. Keys that only change *how* a step runs (progress, checkpoint interval,
+encoding batch size, artifacts folder) are left out of the artifact keys, so changing them reuses
+the cache.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from lucidrec.config import StrictConfig
+
+Variant = Literal["full", "no_align", "frozen"]
+
+#: Fields that decide what SCFT computes (they form its cache key, with the encoder and texts).
+SCFT_FIELDS = ("text_form", "domain", "instruction", "exclude_fields", "max_value_chars", "dropout_ratio", "word_dropout_fallback",
+               "loss", "temperature", "scft_epochs", "scft_batch_size", "scft_lr", "scft_weight_decay",
+               "scft_warmup_ratio", "scft_max_steps", "scft_seed", "max_seq_length", "lora", "lora_r", "lora_alpha",
+               "lora_dropout", "lora_targets")
+
+
+class LLMEmbConfig(StrictConfig):
+    variant: Variant = Field("full", description="full: SCFT + alignment; no_align: SCFT only; "
+                             "frozen: the untuned encoder's table behind the adapter (the paper's LLM2X)")
+    # -- item prompts -----------------------------------------------------------------------
+    encoder: str = Field("all-MiniLM-L6-v2", description="sentence encoder (offline alias, local folder or cached "
+                         "Hugging Face id); any AutoModel works (paper: LLaMA-7B)")
+    text_form: Literal["attributes", "title"] = Field("attributes", description="attributes: 'key is value; ...' "
+                                                      "over every catalog field (the paper); title: the title only")
+    domain: str | None = Field(None, description="instruction line 'The <domain> has the following attributes:', "
+                               "e.g. 'beauty item'; none by default")
+    instruction: str | None = Field(None, description="a custom first prompt line (overrides domain)")
+    exclude_fields: list[str] = Field(default_factory=list, description="catalog fields left out of the prompts")
+    max_value_chars: int = Field(100, ge=1, description="attribute values are cut to this many characters (paper: 100)")
+    max_seq_length: int = Field(64, ge=8, description="word pieces per prompt (longer prompts are truncated)")
+    # -- SCFT -----------------------------------------------------------------------------------
+    dropout_ratio: float = Field(0.4, ge=0, le=1, description="each view drops the last floor(ratio*n) of its shuffled attributes")
+    word_dropout_fallback: bool = Field(True, description="items whose attribute dropout would drop nothing "
+                                        "(floor(ratio*n) = 0, e.g. title-only catalogs) drop floor(ratio*words) "
+                                        "words of each value instead; false = the paper's augmentation only")
+    loss: Literal["infonce", "soft"] = Field("infonce", description="infonce: one-hot targets on cosine logits "
+                                             "(the paper's text); soft: the official code's soft targets")
+    temperature: float | None = Field(None, gt=0, description="infonce: fixed τ (default 0.05); soft: initial "
+                                      "value of the learnable τ (default 3, as in the code)")
+    scft_epochs: int = Field(1, ge=1)
+    scft_batch_size: int = Field(64, ge=2, description="items per batch (each gives two views)")
+    scft_lr: float = Field(5e-5, gt=0, description="AdamW learning rate (paper, LoRA on LLaMA: 2e-4)")
+    scft_weight_decay: float = Field(0.0, ge=0)
+    scft_warmup_ratio: float = Field(0.1, ge=0, lt=1, description="linear warm-up share, then linear decay")
+    scft_max_steps: int | None = Field(None, ge=1, description="stop SCFT after this many steps (paper: 4000)")
+    scft_seed: int = Field(0, description="SCFT seed, independent of train.seed so all seeds share one tuned encoder")
+    scft_checkpoint_every: int = Field(200, ge=1, description="steps between resumable SCFT checkpoints")
+    lora: bool = Field(False, description="tune LoRA adapters instead of all weights (paper: LoRA r=8 on LLaMA-7B)")
+    lora_r: int = Field(8, ge=1)
+    lora_alpha: int = Field(16, ge=1)
+    lora_dropout: float = Field(0.1, ge=0, lt=1)
+    lora_targets: list[str] | None = Field(None, description="module names; None: peft's default for the architecture "
+                                           "(paper: q,k,v,o,gate,up,down projections)")
+    # -- item table -----------------------------------------------------------------------------
+    encode_batch_size: int = Field(64, ge=1)
+    pca_dim: int | None = Field(None, ge=1, description="PCA of the table to this width (paper: 4096 -> 1536); "
+                                "not needed at 384-d")
+    # -- RAT --------------------------------------------------------------------------------------
+    adapter_hidden: int | None = Field(None, ge=1, description="adapter width; default D/2 (paper 1536->768->d)")
+    adapter_dropout: float = Field(0.0, ge=0, lt=1)
+    align_weight: float = Field(0.01, ge=0, description="α: weight of the alignment loss (paper 0.01); "
+                                "train.aux_weight multiplies it again")
+    align_temperature: float = Field(2.0, gt=0, description="τ of the alignment loss (paper 2)")
+    align_loss: Literal["soft", "infonce"] = Field("soft", description="paper/code: soft-target contrastive")
+    align_max_items: int | None = Field(1024, ge=2, description="at most this many target items per step enter "
+                                        "the alignment loss (a random subset; None: all, as in the code)")
+    collaborative_run: str | None = Field(None, description="run folder of a trained id-based SASRec (its item_table.npy "
+                                          "is E_cf); default: train one with the same data config, cached")
+    cf_epochs: int | None = Field(None, ge=1, description="epochs of the auto-trained SASRec (default train.epochs)")
+    cf_seed: int = Field(42, description="seed of the auto-trained SASRec (shared by all seeds of the main run)")
+    artifacts_dir: str | None = Field(None, description="cache of tuned encoders, tables and CF runs "
+                                      "(default <user cache>/artifacts)")
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.lora_targets is not None and not self.lora_targets:
+            raise ValueError("lora_targets must name at least one module (or be null for peft's default)")
+        return self
+
+    @property
+    def needs_scft(self) -> bool:
+        return self.variant != "frozen"
+
+    @property
+    def needs_alignment(self) -> bool:
+        return self.variant == "full" and self.align_weight > 0
+
+    def scft_temperature(self) -> float:
+        if self.temperature is not None:
+            return self.temperature
+        return 0.05 if self.loss == "infonce" else 3.0
+
+    def scft_fields(self) -> dict:
+        return {name: getattr(self, name) for name in SCFT_FIELDS}

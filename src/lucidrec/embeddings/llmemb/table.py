@@ -1,0 +1,150 @@
+"""The LLM item table: (SCFT-tuned or frozen) encoder -> un-augmented prompts -> mean-pooled, L2-normalised rows.
+
+Two cached artifacts (see :mod:`artifacts`):
+
+- ``scft/<key>``: the tuned encoder (``model/``, Hugging Face format), keyed by the base encoder's
+  identity, the SCFT settings and the digest of the item prompts;
+- ``tables/<key>``: ``item_table.npy`` + sidecar (rows = vocabulary, row 0 = padding = zeros),
+  keyed by its source (tuned encoder key, or the frozen encoder's identity) and the prompts.
+  A PCA of it (``pca_dim``) is cached next to it.
+
+Each provenance.json records the encoder, the SCFT config, the data hash and the costs (SCFT and
+encoding seconds), so a reused table still reports what it cost to make.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch.distributed as dist
+
+from lucidrec.config import ConfigError
+from lucidrec.embeddings.llmemb import artifacts
+from lucidrec.embeddings.llmemb.config import LLMEmbConfig
+from lucidrec.embeddings.llmemb.encoder import encode_texts, load_encoder
+from lucidrec.embeddings.llmemb.prompts import ItemPrompts, build_prompts
+from lucidrec.embeddings.llmemb.scft import finish, run_scft
+from lucidrec.lm.item_vectors import ItemMatrix, ItemMatrixInfo, load_item_matrix, save_item_matrix
+from lucidrec.lm.models import locate_encoder
+
+TABLE = "item_table"
+
+
+@dataclass
+class ItemTable:
+    matrix: np.ndarray  # (n_items + 1, D'), row 0 zeros; PCA applied when asked
+    provenance: dict
+    folder: Path
+
+
+def say(message: str, progress: bool = True) -> None:
+    if progress:
+        print(f"llmemb: {message}", file=sys.stderr, flush=True)
+
+
+def single_process_only(what: str) -> None:
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        raise ConfigError(f"llmemb: {what} is not cached yet; build it once without torchrun (same config), "
+                          "then launch the distributed run, which reuses it")
+
+
+def scft_key(config: LLMEmbConfig, encoder_identity: str, prompts: ItemPrompts) -> str:
+    return artifacts.content_key({"kind": "scft", "encoder": encoder_identity, "scft": config.scft_fields(),
+                                  "prompts": prompts.digest()})
+
+
+def get_scft(config: LLMEmbConfig, prompts: ItemPrompts, data, *, progress: bool = True) -> tuple[Path, dict]:
+    """The tuned encoder's artifact folder (trained, resumed or reused) and its provenance."""
+    location = locate_encoder(config.encoder)
+    key = scft_key(config, location.identity, prompts)
+    folder = artifacts.artifact_dir(artifacts.artifacts_root(config.artifacts_dir), "scft", key)
+    with artifacts.locked(folder):
+        if not artifacts.is_complete(folder):
+            single_process_only("the SCFT encoder")
+            items = int(len(prompts.with_text()))
+            say(f"SCFT of {config.encoder} on {items} items ({config.loss}, {config.scft_epochs} epoch(s), "
+                f"batch {config.scft_batch_size}{', LoRA' if config.lora else ''}) -> {folder}", progress)
+            result = run_scft(config, prompts, folder, location=location, key=key, progress=progress)
+            artifacts.write_provenance(folder, {
+                "kind": "scft", "key": key, "encoder": location.identity, "encoder_name": config.encoder,
+                "scft": config.scft_fields(), "prompts_digest": prompts.digest(), "data_hash": data.data_hash,
+                "dataset": data.name, "items_tuned": items, "steps": result.steps, "seconds": result.seconds,
+                "last_loss": result.last_loss, "temperature": result.temperature,
+            })
+            finish(folder)
+        else:
+            say(f"reusing SCFT encoder {folder}", progress)
+    return folder, artifacts.read_provenance(folder)
+
+
+def get_item_table(config: LLMEmbConfig, data, *, progress: bool = True) -> ItemTable:
+    """The (cached) LLM item table of ``data``'s vocabulary for this config's variant."""
+    prompts = build_prompts(data.catalog, list(data.item_ids[1:]), config)
+    location = locate_encoder(config.encoder)
+    scft_info, weights = None, None
+    if config.needs_scft:
+        scft_folder, scft_info = get_scft(config, prompts, data, progress=progress)
+        weights = scft_folder / "model"
+        source = {"kind": "scft", "key": scft_info["key"]}
+        identity = f"scft:{scft_info['key']}|base={location.identity}"
+    else:
+        source = {"kind": "encoder", "identity": location.identity}
+        identity = location.identity
+    key = artifacts.content_key({"kind": "table", "source": source, "prompts": prompts.digest(),
+                                 "max_seq_length": config.max_seq_length, "pooling": "mean", "normalized": True})
+    folder = artifacts.artifact_dir(artifacts.artifacts_root(config.artifacts_dir), "tables", key)
+    with artifacts.locked(folder):
+        if not artifacts.is_complete(folder):
+            single_process_only("the item table")
+            say(f"encoding {len(prompts.texts)} item prompts with {'the tuned' if weights else 'the frozen'} "
+                f"{config.encoder} -> {folder}", progress)
+            started = time.perf_counter()
+            model, tokenizer = load_encoder(location, folder=weights)
+            vectors = encode_texts(model, tokenizer, prompts.texts, max_length=config.max_seq_length,
+                                   batch_size=config.encode_batch_size, progress=progress)
+            vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+            seconds = time.perf_counter() - started
+            matrix = np.zeros((len(prompts.texts) + 1, vectors.shape[1]), dtype=np.float32)
+            matrix[1:] = vectors
+            fallback = [i for i, s in zip(prompts.item_ids, prompts.segments) if not s]
+            info = ItemMatrixInfo(encoder=identity, text_form=f"llmemb-{config.text_form}",
+                                  item_ids=[str(i) for i in data.item_ids], dim=int(matrix.shape[1]),
+                                  data_hash=data.data_hash, dataset=data.name, n_fallback=len(fallback),
+                                  fallback_ids=fallback, domain=config.domain)
+            save_item_matrix(ItemMatrix(matrix, info), folder / TABLE)
+            artifacts.write_provenance(folder, {
+                "kind": "table", "key": key, "variant_source": source["kind"], "encoder": location.identity,
+                "encoder_name": config.encoder, "table_encoder": identity, "scft_key": scft_info and scft_info["key"],
+                "scft": scft_info and scft_info["scft"], "scft_seconds": scft_info["seconds"] if scft_info else 0.0,
+                "scft_steps": scft_info["steps"] if scft_info else 0, "encode_seconds": seconds,
+                "data_hash": data.data_hash, "dataset": data.name, "prompts_digest": prompts.digest(),
+                "n_items": len(prompts.texts), "n_fallback": len(fallback), "dim": int(matrix.shape[1]),
+                "text_form": config.text_form, "domain": config.domain, "instruction": prompts.head, "max_seq_length": config.max_seq_length,
+            })
+        else:
+            say(f"reusing item table {folder}", progress)
+    stored = load_item_matrix(folder / TABLE, expect_item_ids=[str(i) for i in data.item_ids])
+    matrix = stored.vectors
+    if config.pca_dim:
+        matrix = pca_table(matrix, config.pca_dim, folder)
+    return ItemTable(matrix, artifacts.read_provenance(folder), folder)
+
+
+def pca_table(matrix: np.ndarray, dim: int, folder: Path | None = None) -> np.ndarray:
+    """PCA of the item rows (padding excluded, it stays zero), cached as ``item_table_pca<dim>.npy``."""
+    if dim >= matrix.shape[1]:
+        raise ConfigError(f"llmemb: pca_dim={dim} must be smaller than the table width {matrix.shape[1]}")
+    cached = Path(folder) / f"{TABLE}_pca{dim}.npy" if folder is not None else None
+    if cached is not None and cached.is_file():
+        return np.load(cached)
+    from sklearn.decomposition import PCA
+
+    out = np.zeros((matrix.shape[0], dim), dtype=np.float32)
+    out[1:] = PCA(n_components=dim, svd_solver="full").fit_transform(matrix[1:]).astype(np.float32)
+    if cached is not None:
+        artifacts.atomic_numpy_save(out, cached)
+    return out

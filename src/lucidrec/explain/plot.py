@@ -1,0 +1,53 @@
+"""A user's attribute profile next to the recommended items' profiles and contributions (PNG)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from lucidrec.explain.contributions import Explanation
+
+
+def _short(text: str, n: int = 38) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def plot_explanation(explanation: Explanation, path: str | Path, titles: list[str] | None = None,
+                     title: str | None = None) -> Path:
+    """Three panels: the user guided part (bars), the items' z-scored attribute scores, and each
+    attribute's contribution to each item's score (heatmaps, diverging colours)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = explanation.attributes
+    m, k = len(names), len(explanation.items)
+    labels = [_short(t) for t in (titles or [f"item {i}" for i in explanation.items])]
+    fig, axes = plt.subplots(1, 3, figsize=(6 + 1.1 * m, 1.6 + 0.38 * max(k, m)),
+                             gridspec_kw={"width_ratios": [1.0, 1.4, 1.4]})
+    profile = explanation.user_profile
+    axes[0].barh(np.arange(m), profile, color=["#2b8cbe" if v >= 0 else "#e34a33" for v in profile])
+    axes[0].set_yticks(np.arange(m), names)
+    axes[0].invert_yaxis()
+    axes[0].axvline(0, color="black", linewidth=0.6)
+    axes[0].set_title("user profile (guided part)")
+    for ax, values, label in ((axes[1], explanation.item_profiles, "item profiles (z-scores)"),
+                              (axes[2], explanation.contributions, "contribution to the score")):
+        bound = float(np.max(np.abs(values))) or 1.0
+        image = ax.imshow(values, cmap="RdBu_r", vmin=-bound, vmax=bound, aspect="auto")
+        ax.set_xticks(np.arange(m), names, rotation=45, ha="right")
+        ax.set_yticks(np.arange(k), labels if ax is axes[1] else [""] * k)
+        ax.set_title(label)
+        fig.colorbar(image, ax=ax, fraction=0.046, pad=0.02)
+    for row, share in enumerate(explanation.guided_share):
+        axes[2].text(m - 0.5, row, f" {100 * share:.0f}%", va="center", ha="left", fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

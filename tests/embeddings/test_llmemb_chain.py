@@ -1,0 +1,169 @@
+"""The LLMEmb chain on tiny synthetic data with a stub encoder: caching, provenance, backbones, reproducibility.
+
+The real collaborative SASRec is trained (tiny, 1 epoch); the text encoder and SCFT are stubs that
+count their calls, so "a second run makes zero encoder/SCFT calls" is checked exactly.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from lucidrec.config import ConfigError
+from lucidrec.data.pipeline import load_split
+from lucidrec.embeddings.llmemb import table as table_module
+from lucidrec.embeddings.llmemb.scft import SCFTResult
+from lucidrec.train import run as run_module
+from lucidrec.train.run import build_config, build_model, load_run, train_run
+from tests.synthetic import write_cyclic
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+class Calls:
+    def __init__(self):
+        self.scft = self.load = self.encode = self.cf = 0
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    counted = Calls()
+
+    def fake_scft(config, prompts, folder, *, location, key, progress=True, stop_after_steps=None):
+        counted.scft += 1
+        (folder / "model").mkdir(parents=True, exist_ok=True)
+        return SCFTResult(folder / "model", 3, 1.5, 0.25, config.scft_temperature())
+
+    def fake_load(location, folder=None):
+        counted.load += 1
+        return ("tuned" if folder is not None else "base"), None
+
+    def fake_encode(model, tokenizer, texts, *, max_length, batch_size=64, progress=False, desc=""):
+        counted.encode += 1
+        rng = np.random.default_rng(abs(hash((model, len(texts)))) % 2**32)
+        return rng.normal(size=(len(texts), 12)).astype(np.float32)
+
+    real_train_run = run_module.train_run
+
+    def counting_train_run(*args, **kwargs):
+        counted.cf += 1
+        return real_train_run(*args, **kwargs)
+
+    monkeypatch.setattr(table_module, "run_scft", fake_scft)
+    monkeypatch.setattr(table_module, "load_encoder", fake_load)
+    monkeypatch.setattr(table_module, "encode_texts", fake_encode)
+    monkeypatch.setattr(run_module, "train_run", counting_train_run)
+    return counted
+
+
+@pytest.fixture
+def cyclic_dir(tmp_path):
+    write_cyclic(tmp_path / "data", n_users=40, n_items=15, length=8)
+    return tmp_path / "data"
+
+
+def _config(data_dir, artifacts, model="sasrec", **embedding):
+    return build_config({
+        "data": {"dataset": "cyclic", "data_dir": str(data_dir)},
+        "model": {"name": model, "hidden": 8, "max_len": 6, **({"heads": 1} if model != "gru4rec" else {})},
+        "embedding": {"name": "llmemb", "artifacts_dir": str(artifacts), "cf_epochs": 1, **embedding},
+        "train": {"epochs": 1, "batch_size": 16, "progress": False, "loss": "ce"},
+    })
+
+
+def test_second_build_reuses_everything(cyclic_dir, tmp_path, calls):
+    config = _config(cyclic_dir, tmp_path / "art")
+    data, split = load_split(config.data)
+    first = build_model(config, data, split)
+    assert (calls.scft, calls.load, calls.encode, calls.cf) == (1, 1, 1, 1)
+    assert first.items.collaborative.shape == (16, 8) and first.items.frozen.shape == (16, 12)
+
+    second = build_model(config, data, split)
+    assert (calls.scft, calls.load, calls.encode, calls.cf) == (1, 1, 1, 1)  # nothing re-trained or re-encoded
+    assert torch.equal(first.items.frozen, second.items.frozen)
+    assert torch.equal(first.items.collaborative, second.items.collaborative)
+
+    # provenance: encoder, SCFT config, data hash, costs
+    table_info = second.items.info["table"]
+    assert table_info["encoder"].startswith("all-MiniLM-L6-v2@") and table_info["data_hash"] == data.data_hash
+    assert table_info["scft"]["dropout_ratio"] == 0.4 and table_info["scft_steps"] == 3
+    assert table_info["scft_seconds"] == 1.5 and table_info["encode_seconds"] >= 0
+    assert second.items.info["collaborative"]["auto_trained"] is True
+
+    # a PCA or adapter change reuses SCFT and the encoded table; an SCFT change re-tunes and re-encodes
+    build_model(_config(cyclic_dir, tmp_path / "art", pca_dim=4, adapter_hidden=3), data, split)
+    assert (calls.scft, calls.encode, calls.cf) == (1, 1, 1)
+    build_model(_config(cyclic_dir, tmp_path / "art", scft_lr=1e-4), data, split)
+    assert (calls.scft, calls.encode, calls.cf) == (2, 2, 1)
+    # the frozen variant needs neither SCFT nor E_cf
+    frozen = build_model(_config(cyclic_dir, tmp_path / "art", variant="frozen"), data, split)
+    assert (calls.scft, calls.encode, calls.cf) == (2, 3, 1) and frozen.items.collaborative is None
+    assert frozen.items.auxiliary_loss(torch.tensor([1, 2, 3])) is None
+
+
+def test_cached_and_fresh_chains_give_identical_models(cyclic_dir, tmp_path, calls):
+    config = _config(cyclic_dir, tmp_path / "art")
+    data, split = load_split(config.data)
+    torch.manual_seed(3)
+    fresh = build_model(config, data, split)  # trains the CF SASRec inside
+    torch.manual_seed(3)
+    cached = build_model(config, data, split)
+    assert calls.cf == 1
+    a, b = fresh.state_dict(), cached.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("model", ["sasrec", "gru4rec", "bert4rec"])
+def test_every_backbone_trains_with_llmemb_and_reloads(cyclic_dir, tmp_path, calls, model):
+    config = _config(cyclic_dir, tmp_path / "art", model=model)
+    out = tmp_path / model
+    metrics = train_run(config, out)
+    assert "test/full/ndcg@10" in metrics and "test/full/tail/ndcg@10" in metrics
+    kept = json.loads((out / "llmemb" / "provenance.json").read_text())
+    assert kept["variant"] == "full" and (out / "llmemb" / "cf_table.npy").is_file()
+    assert np.load(out / "item_table.npy").shape == (16, 8)
+    encodes = calls.encode
+    reloaded, *_ = load_run(out)  # from the copy in the run folder, not the cache
+    assert calls.encode == encodes
+    extra = 1 if model == "bert4rec" else 0
+    assert reloaded.items.frozen.shape == (16 + extra, 12)
+
+
+def test_given_collaborative_run_is_used_and_checked(cyclic_dir, tmp_path, calls):
+    cf = tmp_path / "cf"
+    train_run(build_config({"data": {"dataset": "cyclic", "data_dir": str(cyclic_dir)},
+                            "model": {"name": "sasrec", "hidden": 8, "max_len": 6, "heads": 1},
+                            "train": {"epochs": 1, "progress": False}}), cf)
+    config = _config(cyclic_dir, tmp_path / "art", collaborative_run=str(cf))
+    data, split = load_split(config.data)
+    calls.cf = 0
+    model = build_model(config, data, split)
+    assert calls.cf == 0
+    assert np.array_equal(model.items.collaborative.numpy(), np.load(cf / "item_table.npy"))
+    wrong_width = _config(cyclic_dir, tmp_path / "art", collaborative_run=str(cf))
+    wrong_width.model["hidden"] = 16
+    with pytest.raises(ConfigError, match="E_cf"):
+        build_model(wrong_width, data, split)
+
+
+def test_rat_resume_equals_uninterrupted(cyclic_dir, tmp_path, calls):
+    # a small align_max_items makes the alignment draw a random subset every step: it must line up too
+    config = _config(cyclic_dir, tmp_path / "art", align_max_items=4, align_weight=0.5)
+    config.train.epochs = 3
+    straight = train_run(config, tmp_path / "straight")
+    assert train_run(config, tmp_path / "killed", stop_after_epochs=1)["status"] == "interrupted"
+    resumed = train_run(config, tmp_path / "killed", resume=True)
+    keys = [k for k in straight if k.startswith(("test/", "valid/"))]
+    assert keys and all(straight[k] == resumed[k] for k in keys)
+    a = torch.load(tmp_path / "straight" / "best.pt", weights_only=True)["model"]
+    b = torch.load(tmp_path / "killed" / "best.pt", weights_only=True)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -1,0 +1,98 @@
+"""SCFT with the real offline MiniLM: resume equals an uninterrupted run, LoRA, pooling matches the lm layer."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from lucidrec.data.dataset import ItemCatalog
+from lucidrec.embeddings.llmemb import LLMEmbConfig
+from lucidrec.embeddings.llmemb.encoder import encode_texts, load_encoder, transformer_folder
+from lucidrec.embeddings.llmemb.prompts import build_prompts
+from lucidrec.embeddings.llmemb.scft import LOG, STATE, run_scft
+from lucidrec.lm.models import locate_encoder
+from lucidrec.train.checkpoint import CheckpointError
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def location():
+    return locate_encoder("all-MiniLM-L6-v2")
+
+
+@pytest.fixture(scope="module")
+def prompts():
+    colours = ["red", "blue", "green", "black", "white", "pink", "gold", "grey"]
+    kinds = ["lip balm", "night cream", "shampoo", "eye liner", "perfume", "nail polish", "face mask", "soap"]
+    catalog = ItemCatalog(pd.DataFrame({
+        "item_id": [f"i{i}" for i in range(8)],
+        "title": [f"{c.title()} {k}" for c, k in zip(colours, kinds)],
+        "brand": [f"Brand{i % 3}" for i in range(8)],
+        "color": colours,
+        "size": [f"{10 * (i + 1)} ml" for i in range(8)],
+    }))
+    return build_prompts(catalog, [f"i{i}" for i in range(8)], LLMEmbConfig())
+
+
+def _weights(folder):
+    return load_file(str(folder / "model.safetensors"))
+
+
+def test_resume_equals_uninterrupted(tmp_path, location, prompts):
+    config = LLMEmbConfig(loss="soft", scft_batch_size=4, scft_max_steps=2, max_seq_length=24, scft_checkpoint_every=1,
+                          scft_lr=1e-3)
+    straight = run_scft(config, prompts, tmp_path / "a", location=location, key="k", progress=False)
+    assert straight.finished and straight.steps == 2
+
+    first = run_scft(config, prompts, tmp_path / "b", location=location, key="k", progress=False, stop_after_steps=1)
+    assert not first.finished and first.steps == 1 and (tmp_path / "b" / STATE).is_file()
+    with pytest.raises(CheckpointError, match="another SCFT configuration"):
+        run_scft(config, prompts, tmp_path / "b", location=location, key="other", progress=False)
+    resumed = run_scft(config, prompts, tmp_path / "b", location=location, key="k", progress=False)
+    assert resumed.finished and resumed.steps == 2
+
+    a, b = _weights(straight.model_dir), _weights(resumed.model_dir)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert resumed.temperature == straight.temperature != 3.0  # the soft loss's τ is learnt and restored
+    logs = [[json.loads(line) for line in (tmp_path / d / LOG).read_text().splitlines()] for d in ("a", "b")]
+    assert [e["step"] for e in logs[1]] == [1, 2] and logs[0] == logs[1]  # same losses, lr and τ at every step
+    base = load_file(str(location.path + "/model.safetensors"))
+    name = next(k for k in a if k.endswith("attention.self.query.weight"))
+    assert name in base and not torch.equal(a[name], base[name])  # it did train
+
+
+def test_lora_trains_adapters_and_saves_a_merged_model(tmp_path, location, prompts):
+    config = LLMEmbConfig(lora=True, lora_r=2, scft_batch_size=4, scft_max_steps=1, max_seq_length=24, scft_lr=1e-2)
+    result = run_scft(config, prompts, tmp_path, location=location, key="k", progress=False)
+    tuned = _weights(result.model_dir)
+    assert not any("lora" in k for k in tuned)  # merged into plain weights
+    base = load_file(str(location.path + "/model.safetensors"))
+    changed = [k for k in tuned if k in base and not torch.equal(tuned[k], base[k])]
+    assert changed and all(("query" in k or "value" in k) for k in changed)  # peft's BERT default targets only
+    model, tokenizer = load_encoder(location, folder=result.model_dir)
+    assert encode_texts(model, tokenizer, prompts.texts[:2], max_length=24).shape == (2, 384)
+
+
+def test_mean_pooling_matches_the_sentence_transformers_vectors(location, prompts):
+    from lucidrec.lm.models import load_sentence_transformer
+
+    assert transformer_folder(location) == location.path  # MiniLM: transformer at the folder root
+    model, tokenizer = load_encoder(location)
+    ours = encode_texts(model, tokenizer, prompts.texts[:3], max_length=256, batch_size=2)
+    ours /= np.linalg.norm(ours, axis=1, keepdims=True)
+    reference = load_sentence_transformer(location).encode(prompts.texts[:3], normalize_embeddings=True)
+    assert np.allclose(ours, reference, atol=1e-5)

@@ -1,0 +1,221 @@
+"""LLMEmb pieces without a real language model: prompts and views, losses, adapter, gradients, config."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from lucidrec.config import ConfigError
+from lucidrec.data.dataset import ItemCatalog
+from lucidrec.embeddings import EMBEDDINGS
+from lucidrec.embeddings.llmemb import LLMEmbConfig, LLMEmbEmbedding
+from lucidrec.embeddings.llmemb.prompts import build_prompts, drop_words, make_view, make_views
+from lucidrec.lm.text import attribute_text
+from lucidrec.models import make_backbone
+from lucidrec.train.contrastive import contrastive_loss, info_nce, soft_contrastive
+from lucidrec.train.run import build_config
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def catalog():
+    return ItemCatalog(pd.DataFrame({
+        "item_id": ["a", "b", "c"],
+        "title": ["Rose Lip Balm", "Night Cream For Dry Skin", None],
+        "brand": ["Acme", None, None],
+        "categories": [["Beauty", "Lips"], None, None],
+        "color": ["red", None, None],
+        "size": ["10 ml", None, None],
+    }))
+
+
+# -- prompts and views ------------------------------------------------------------------------
+
+def test_unaugmented_prompt_is_the_catalog_text_unchanged(catalog):
+    config = LLMEmbConfig(domain="beauty item")
+    prompts = build_prompts(catalog, ["a", "b", "c"], config)
+    assert prompts.texts[0] == ("The beauty item has the following attributes:\n"
+                                "title is Rose Lip Balm; brand is Acme; categories is Beauty, Lips; color is red; size is 10 ml")
+    assert prompts.texts[0] == attribute_text(catalog, "a", domain="beauty item")
+    assert prompts.texts[2] == "item c" and prompts.segments[2] == []  # no text: fallback, not tuned on
+    assert list(prompts.with_text()) == [0, 1]
+    custom = build_prompts(catalog, ["b"], LLMEmbConfig(domain="beauty item", instruction="Describe this product:"))
+    assert custom.texts == ["Describe this product:\ntitle is Night Cream For Dry Skin"]
+    assert build_prompts(catalog, ["b"], LLMEmbConfig()).texts == ["title is Night Cream For Dry Skin"]
+    # building views never modifies the segments the table is encoded from
+    before = [list(s) for s in prompts.segments]
+    make_views(prompts.segments[0], config, np.random.default_rng(0))
+    assert prompts.segments == before
+
+
+@pytest.mark.parametrize("n, ratio, kept", [(5, 0.4, 3), (3, 0.4, 2), (10, 0.4, 6), (4, 0.5, 2), (5, 0.0, 5)])
+def test_view_drops_floor_ratio_n_attributes(n, ratio, kept):
+    segments = [f"k{i} is v{i}" for i in range(n)]
+    view = make_view(segments, ratio, np.random.default_rng(1), word_fallback=True)
+    assert len(view) == kept == n - math.floor(ratio * n)
+    assert set(view) <= set(segments) and len(set(view)) == len(view)  # whole attributes, no duplicates
+
+
+def test_views_are_seeded_shuffled_and_differ():
+    config = LLMEmbConfig()
+    segments = [f"key{i} is value{i}" for i in range(6)]
+    first = make_views(segments, config, np.random.default_rng(7))
+    assert first == make_views(segments, config, np.random.default_rng(7))  # same seed, same views
+    assert first != make_views(segments, config, np.random.default_rng(8))
+    a, b = first
+    assert a != b  # the two views of one item differ
+    orders = {tuple(make_view(segments, 0.0, np.random.default_rng(s))) for s in range(10)}
+    assert len(orders) > 1  # ratio 0 still shuffles
+
+
+def test_word_dropout_fallback_only_when_no_attribute_would_be_dropped():
+    single = ["title is one two three four five"]  # floor(0.4 * 1) = 0 attributes dropped
+    view = make_view(single, 0.4, np.random.default_rng(0), word_fallback=True)
+    assert view[0].startswith("title is ") and len(view[0].split()) - 2 == 5 - math.floor(0.4 * 5)
+    assert make_view(single, 0.4, np.random.default_rng(0), word_fallback=False) == single  # paper-only
+    assert drop_words("title is solo", 0.9, np.random.default_rng(0)) == "title is solo"  # keeps one word
+    five = [f"k{i} is a b c d e" for i in range(5)]  # attribute dropout applies: words untouched
+    assert all(v.endswith("a b c d e") for v in make_view(five, 0.4, np.random.default_rng(0)))
+
+
+def test_title_form():
+    catalog = ItemCatalog(pd.DataFrame({"item_id": ["x"], "title": ["Gorilla Glue Original"], "brand": ["G"]}))
+    prompts = build_prompts(catalog, ["x"], LLMEmbConfig(text_form="title"))
+    assert prompts.texts == ["Gorilla Glue Original"] and prompts.segments == [["Gorilla Glue Original"]]
+
+
+# -- losses, checked by hand ----------------------------------------------------------------
+
+X = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+Y = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
+
+
+def test_infonce_by_hand():
+    # logits = x̂ ŷᵀ / 0.5 = [[2, 2], [0, 0]]; targets = diagonal.
+    forward = (math.log(2) + math.log(2)) / 2  # row 0: -log(e²/2e²); row 1: -log(1/2)
+    # transposed logits [[2, 0], [2, 0]]: row 0 -log(e²/(e²+1)), row 1 -log(1/(e²+1))
+    backward = (math.log(1 + math.exp(-2)) + math.log(1 + math.exp(2))) / 2
+    assert info_nce(X, Y, 0.5).item() == pytest.approx((forward + backward) / 2, abs=1e-6)
+    assert info_nce(X, Y, 0.5, symmetric=False).item() == pytest.approx(forward, abs=1e-6)
+    # normalisation: scaling the rows changes nothing
+    assert info_nce(3 * X, 5 * Y, 0.5).item() == pytest.approx((forward + backward) / 2, abs=1e-6)
+    assert contrastive_loss("infonce", X, Y, 0.5).item() == pytest.approx((forward + backward) / 2, abs=1e-6)
+
+
+def test_soft_contrastive_by_hand():
+    # τ = 1: logits = x yᵀ = [[1, 1], [0, 0]]; (x xᵀ + y yᵀ)/2 = [[1, .5], [.5, 1]]
+    p = math.exp(1) / (math.exp(1) + math.exp(0.5))  # soft target on the diagonal
+    targets = [[p, 1 - p], [1 - p, p]]
+    forward = (math.log(2) + math.log(2)) / 2  # rows of equal logits: -Σ t log(1/2) = log 2
+    ls = [-math.log(1 + math.exp(-1)), -math.log(1 + math.exp(1))]  # log_softmax([1, 0])
+    backward = (-(targets[0][0] * ls[0] + targets[0][1] * ls[1]) - (targets[1][0] * ls[0] + targets[1][1] * ls[1])) / 2
+    expected = (forward + backward) / 2
+    assert expected == pytest.approx(0.753204, abs=1e-6)
+    assert soft_contrastive(X, Y, 1.0).item() == pytest.approx(expected, abs=1e-6)
+    assert contrastive_loss("soft", X, Y, 1.0).item() == pytest.approx(expected, abs=1e-6)
+
+
+def test_soft_contrastive_learnable_temperature_gets_a_gradient():
+    tau = torch.nn.Parameter(torch.tensor(3.0))
+    soft_contrastive(torch.randn(4, 3), torch.randn(4, 3), tau).backward()
+    assert tau.grad is not None and tau.grad.item() != 0
+    with pytest.raises(ValueError):
+        info_nce(torch.zeros(2, 3), torch.zeros(3, 3))
+
+
+# -- RAT: adapter and alignment ---------------------------------------------------------------
+
+def _module(n_items=6, big=8, dim=4, extra=0, cf=True, **kw):
+    g = torch.Generator().manual_seed(0)
+    matrix = torch.randn(n_items + 1, big, generator=g).numpy()
+    matrix[0] = 0
+    collaborative = torch.randn(n_items + 1, dim, generator=g).numpy() if cf else None
+    return LLMEmbEmbedding(matrix, dim, extra, collaborative=collaborative, **kw)
+
+
+def test_registered_and_adapter_shapes_with_bert4rec_mask_row():
+    assert EMBEDDINGS.get("llmemb") is LLMEmbEmbedding
+    items = _module(extra=1)
+    assert items.frozen.shape == (8, 8) and torch.all(items.frozen[0] == 0) and torch.all(items.frozen[7] == 0)
+    linear = [m for m in items.adapter if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linear] == [(8, 4), (4, 4)]  # D -> D/2 -> d
+    assert all(isinstance(m, (torch.nn.Linear, torch.nn.Dropout)) for m in items.adapter)  # no non-linearity
+    assert items(torch.tensor([[0, 3, 7]])).shape == (1, 3, 4)  # 7 = the mask token
+    assert items.table().shape == (7, 4)
+    mask_vector = items(torch.tensor([7]))[0]
+    assert torch.allclose(mask_vector, items.adapter(torch.zeros(8)))  # only the adapter maps the mask row
+    assert _module(hidden=5).adapter[0].out_features == 5
+    bert = make_backbone("bert4rec", {"hidden": 4, "max_len": 5, "heads": 1}, _module(extra=1))
+    assert bert.mask_token == 7 and bert.encode(torch.tensor([[0, 1, 2, 7, 7]])).shape == (1, 5, 4)
+
+
+def test_alignment_gradients_reach_only_the_adapter():
+    items = _module()
+    backbone = make_backbone("sasrec", {"hidden": 4, "max_len": 5, "heads": 1}, items)
+    frozen_before, cf_before = items.frozen.clone(), items.collaborative.clone()
+    assert not items.frozen.requires_grad and not items.collaborative.requires_grad
+    names = {name for name, _ in backbone.named_parameters()}
+    assert not any("frozen" in n or "collaborative" in n for n in names)
+
+    targets = torch.tensor([1, 2, 3, 3, 5, 0])
+    aux = items.auxiliary_loss(targets)
+    assert aux is not None
+    aux.backward()
+    for name, p in backbone.named_parameters():
+        if name.startswith("items.adapter"):
+            assert p.grad is not None and p.grad.abs().sum() > 0, name
+        else:
+            assert p.grad is None, name  # the alignment term never touches the backbone
+
+    # a full step (recommendation + alignment) updates adapter and backbone, never the tables
+    optimizer = torch.optim.Adam(backbone.parameters(), lr=0.1)
+    states = backbone(torch.tensor([[0, 1, 2, 3, 4]]))
+    loss = (states[0] @ items.table().T).logsumexp(-1).mean() + items.auxiliary_loss(targets)
+    loss.backward()
+    optimizer.step()
+    assert items.frozen.grad is None and items.collaborative.grad is None
+    assert torch.equal(items.frozen, frozen_before) and torch.equal(items.collaborative, cf_before)
+
+
+def test_alignment_value_weighting_and_subsampling():
+    items = _module(align_weight=0.5, align_temperature=2.0)
+    ids = torch.tensor([1, 2, 4])
+    expected = soft_contrastive(items.collaborative[ids], items(ids), 2.0)
+    assert items.alignment_loss(torch.tensor([0, 1, 2, 4])).item() == pytest.approx(expected.item(), rel=1e-6)
+    assert items.auxiliary_loss(ids).item() == pytest.approx(0.5 * expected.item(), rel=1e-6)
+    assert _module(cf=False).auxiliary_loss(ids) is None  # frozen / no_align variants
+    assert _module(align_weight=0.0).auxiliary_loss(ids) is None
+    assert items.auxiliary_loss(torch.tensor([3])) is None  # one item has no negatives
+    capped = _module(align_max_items=2)
+    torch.manual_seed(0)
+    a = capped.alignment_loss(torch.tensor([1, 2, 3, 4, 5]))
+    torch.manual_seed(0)
+    assert a.item() == capped.alignment_loss(torch.tensor([1, 2, 3, 4, 5])).item()  # seeded subset
+
+
+def test_wrong_collaborative_shape_is_a_clear_error():
+    with pytest.raises(ConfigError, match="E_cf"):
+        LLMEmbEmbedding(np.zeros((5, 8), np.float32), 4, collaborative=np.zeros((5, 3), np.float32))
+
+
+def test_config_is_strict_and_fills_defaults():
+    config = build_config({"embedding": {"name": "llmemb", "variant": "no_align"}})
+    assert config.embedding["dropout_ratio"] == 0.4 and config.embedding["max_seq_length"] == 64
+    assert config.embedding["scft_batch_size"] == 64 and config.embedding["scft_epochs"] == 1
+    with pytest.raises(ConfigError, match="embedding 'llmemb': unknown key 'dropout'"):
+        build_config({"embedding": {"name": "llmemb", "dropout": 0.4}})
+    with pytest.raises(ConfigError):
+        build_config({"embedding": {"name": "llmemb", "variant": "half"}})
+    assert LLMEmbConfig(loss="soft").scft_temperature() == 3.0 and LLMEmbConfig().scft_temperature() == 0.05
+    assert not LLMEmbConfig(variant="frozen").needs_scft and not LLMEmbConfig(variant="no_align").needs_alignment
