@@ -18,6 +18,7 @@ CHILD = r"""
 import json, resource, sys, time
 import numpy as np, torch
 task, name = sys.argv[1], sys.argv[2]
+if int(sys.argv[3]): torch.set_num_threads(int(sys.argv[3]))
 out = {}
 t0 = time.perf_counter()
 from lucidrec.data import load_dataset
@@ -54,26 +55,28 @@ print(json.dumps(out))
 """
 
 
-def measure(task: str, name: str) -> dict:
-    done = subprocess.run([sys.executable, "-c", CHILD, task, name], capture_output=True, text=True, check=True)
+def measure(task: str, name: str, threads: int) -> dict:
+    done = subprocess.run([sys.executable, "-c", CHILD, task, name, str(threads)], capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--datasets", nargs="+", default=["ml-1m", "amazon-beauty"])
+    parser.add_argument("--threads", type=int, default=0, help="torch threads in the measured process (0: torch default)")
     args = parser.parse_args()
     import torch
 
-    print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
+    threads = args.threads or torch.get_num_threads()
+    print(f"machine: {platform.processor() or platform.machine()}, {threads} torch threads, "
           f"python {platform.python_version()}, torch {torch.__version__}; {time.strftime('%Y-%m-%d')}")
     print("\n| dataset | task | seconds | peak RSS (MB) | result |\n|---|---|---|---|---|")
     for name in args.datasets:
-        info = measure("info", name)
+        info = measure("info", name, args.threads)
         print(f"| {name} | `data info` (load + stats) | {info['seconds']:.2f} | {info['peak_rss_mb']:.0f} | "
               f"{info['users']:,} users × {info['items']:,} items, {info['interactions']:,} interactions |")
         for task in ("pop", "dot64"):
-            r = measure(task, name)
+            r = measure(task, name, args.threads)
             label = "popularity baseline" if task == "pop" else "64-d dot-product model"
             print(f"| {name} | full-ranking eval, {label} | {r['eval_seconds']:.2f} (+{r['prepare_split_seconds']:.2f} load/split) | "
                   f"{r['peak_rss_mb']:.0f} | {r['users_ranked']:,} users; Recall@10 {r['recall@10']:.4f}, NDCG@10 {r['ndcg@10']:.4f} |")

@@ -1,4 +1,4 @@
-"""Benchmark of the shared language-model layer (run by hand; results go to docs/benchmarks_lm.md).
+"""Benchmark of the shared language-model layer (run by hand; results go to docs/benchmarks.md, section "Language-model layer").
 
     python bench/bench_lm.py [--data-dir DIR] [--threads N] [--json-out FILE]
 

@@ -7,7 +7,6 @@ frozen matrix are zeros, so only the adapter's bias gives them a vector.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -30,30 +29,30 @@ class FrozenTableConfig(StrictConfig):
 def load_item_matrix(path: Path, item_ids: np.ndarray | None) -> np.ndarray:
     """Read a matrix aligned to the run's item vocabulary.
 
-    With a sidecar ``<file>.json`` listing ``item_ids`` (as written by ``lucidrec embed``), rows are
-    re-ordered to the vocabulary by original id; ids missing from the file become zero rows.
-    Without one, the matrix must already have ``n_items + 1`` rows in vocabulary order.
+    With the ``.json`` sidecar that ``lucidrec embed`` writes (see :mod:`lucidrec.lm.item_vectors`),
+    rows are re-ordered to the vocabulary by original id, so a matrix made with other filters still
+    fits; ids missing from the file become zero rows. A bare ``.npy`` must already have
+    ``n_items + 1`` rows in vocabulary order.
     """
+    from lucidrec.lm.item_vectors import load_item_matrix as load_with_sidecar
+
     path = Path(path)
-    if not path.is_file():
-        raise DataFormatError(path, "item matrix not found")
-    matrix = np.load(path).astype(np.float32)
-    sidecar = path.with_suffix(".json")
-    if sidecar.is_file() and item_ids is not None:
-        meta = json.loads(sidecar.read_text())
-        stored = [str(i) for i in meta.get("item_ids", [])]
-        if len(stored) != len(matrix):
-            raise DataFormatError(sidecar, f"lists {len(stored)} item ids for {len(matrix)} rows", field="item_ids")
-        position = {item: row for row, item in enumerate(stored)}
-        out = np.zeros((len(item_ids), matrix.shape[1]), dtype=np.float32)
-        for index, item in enumerate(item_ids[1:], start=1):
-            row = position.get(str(item))
-            if row is not None:
-                out[index] = matrix[row]
-        return out
-    if item_ids is not None and len(matrix) != len(item_ids):
-        raise DataFormatError(path, f"has {len(matrix)} rows but the data has {len(item_ids)} item indices (incl. padding); add a sidecar .json with item_ids")
-    return matrix
+    if not path.with_suffix(".json").is_file() or item_ids is None:
+        if not path.is_file():
+            raise DataFormatError(path, "item matrix not found")
+        matrix = np.load(path).astype(np.float32)
+        if item_ids is not None and len(matrix) != len(item_ids):
+            raise DataFormatError(path, f"has {len(matrix)} rows but the data has {len(item_ids)} item indices "
+                                  "(incl. padding); add the .json sidecar written by `lucidrec embed`")
+        return matrix
+    stored = load_with_sidecar(path)
+    position = {str(item): row for row, item in enumerate(stored.info.item_ids)}
+    out = np.zeros((len(item_ids), stored.vectors.shape[1]), dtype=np.float32)
+    for index, item in enumerate(item_ids[1:], start=1):
+        row = position.get(str(item))
+        if row is not None:
+            out[index] = stored.vectors[row]
+    return out
 
 
 @EMBEDDINGS.register("frozen")
