@@ -47,6 +47,7 @@ def test_every_backbone_learns_the_cycle_and_beats_popularity(cyclic_dir, tmp_pa
     assert json.loads((tmp_path / model / "metrics.json").read_text())["test/full/ndcg@10"] == metrics["test/full/ndcg@10"]
     table = np.load(tmp_path / model / "item_table.npy")
     assert table.shape == (31, 16)
+    assert json.loads((tmp_path / model / "item_ids.json").read_text())[:2] == ["<pad>", "i0"]
 
 
 @pytest.mark.parametrize("loss", ["bce", "sampled_softmax"])

@@ -134,6 +134,7 @@ def train_run(config: RunConfig, out: Path, resume: bool = False, stop_after_epo
     if (out / checkpoint.BEST).is_file():
         checkpoint.load_weights(out / checkpoint.BEST, model)
     metrics = _final_evaluation(model, split, config.eval, out)
+    (out / "item_ids.json").write_text(json.dumps([str(i) for i in data.item_ids]) + "\n")
     metrics_context = {
         "model": config.model["name"], "embedding": config.embedding["name"], "config": config.model_dump(mode="json"),
         "data_hash": data.data_hash, "best_epoch": trainer.state.best_epoch, "epochs_run": trainer.state.epoch,
