@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import numpy as np
 import pandas as pd
@@ -13,6 +14,24 @@ from lucidrec.settings import default_data_dir
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Run torch single-threaded in tests (LUCIDREC_TEST_TORCH_THREADS overrides).
+
+    On a shared 2-core machine two threads compete with any other busy process and become several
+    times slower than one; correctness does not depend on it. torch is not imported here if the test
+    did not import it (some tests check that importing lucidrec.lm stays light).
+    """
+    torch = sys.modules.get("torch")
+    if torch is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(os.environ.get("LUCIDREC_TEST_TORCH_THREADS", "1")))
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture

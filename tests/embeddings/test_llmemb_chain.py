@@ -21,14 +21,6 @@ from lucidrec.train.run import build_config, build_model, load_run, train_run
 from tests.synthetic import write_cyclic
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 class Calls:
     def __init__(self):
         self.scft = self.load = self.encode = self.cf = 0

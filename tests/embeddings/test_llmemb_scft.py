@@ -21,14 +21,6 @@ from lucidrec.train.checkpoint import CheckpointError
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def location():
     return locate_encoder("all-MiniLM-L6-v2")

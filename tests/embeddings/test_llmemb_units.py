@@ -20,14 +20,6 @@ from lucidrec.train.contrastive import contrastive_loss, info_nce, soft_contrast
 from lucidrec.train.run import build_config
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture
 def catalog():
     return ItemCatalog(pd.DataFrame({

@@ -8,29 +8,10 @@ writes goes to a temporary folder.
 from __future__ import annotations
 
 import os
-import sys
 
 import pytest
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Run torch single-threaded inside these tests (LUCIDREC_TEST_TORCH_THREADS overrides).
-
-    On a shared 2-core machine, two threads compete with any other busy process and a forward
-    pass becomes 5-8x slower than with one thread; correctness does not depend on it. The
-    previous setting is restored after each test, so other test folders are unaffected.
-    """
-    torch = sys.modules.get("torch")
-    if torch is None:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(int(os.environ.get("LUCIDREC_TEST_TORCH_THREADS", "1")))
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")

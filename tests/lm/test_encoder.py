@@ -1,6 +1,5 @@
 """TextEncoder and item matrices on the real all-MiniLM-L6-v2."""
 
-import time
 
 import numpy as np
 import pandas as pd
@@ -39,9 +38,8 @@ def test_cached_rerun_makes_zero_encoder_calls(minilm, counting_encoder, tmp_pat
     make_encoder(minilm, counting_encoder, tmp_path).encode(TEXTS)
     calls = counting_encoder.calls
     again = make_encoder(minilm, counting_encoder, tmp_path)
-    started = time.perf_counter()
     vectors = again.encode(TEXTS + ["Eau de parfum spray 50 ml"])
-    assert time.perf_counter() - started < 1.0
+    assert vectors.shape[0] == len(TEXTS) + 1
     assert counting_encoder.calls == calls
     assert again.stats["hits"] == 4 and again.stats["misses"] == 0 and again.stats["model_calls"] == 0
     partly = make_encoder(minilm, counting_encoder, tmp_path)

@@ -58,11 +58,12 @@ def attention_mask(seqs: torch.Tensor, causal: bool) -> torch.Tensor:
     return allowed | torch.eye(length, dtype=torch.bool, device=seqs.device)
 
 
-@BACKBONES.register("sasrec")
-class SASRec(Backbone):
-    config_class = SASRecConfig
+class SelfAttentionBackbone(Backbone):
+    """Item + position embeddings, pre-LN transformer blocks, a final norm (SASRec and BERT4Rec)."""
 
-    def __init__(self, config: SASRecConfig, items):
+    causal = True
+
+    def __init__(self, config, items):
         super().__init__(config, items)
         self.positions = nn.Embedding(config.max_len, config.hidden)
         self.input_dropout = nn.Dropout(config.dropout)
@@ -71,10 +72,20 @@ class SASRec(Backbone):
         nn.init.normal_(self.positions.weight, std=0.02)
 
     def encode(self, seqs: torch.Tensor) -> torch.Tensor:
+        # Positions count back from the most recent item, so padding never shifts them.
         x = self.items(seqs) * math.sqrt(self.config.hidden) + self.positions.weight[-seqs.shape[1]:]
         keep = (seqs != 0).unsqueeze(-1)
         x = self.input_dropout(x) * keep
-        mask = attention_mask(seqs, self.config.causal)
+        mask = attention_mask(seqs, self.causal)
         for block in self.blocks:
             x = block(x, mask) * keep
         return self.final_norm(x)
+
+
+@BACKBONES.register("sasrec")
+class SASRec(SelfAttentionBackbone):
+    config_class = SASRecConfig
+
+    @property
+    def causal(self) -> bool:
+        return self.config.causal
