@@ -70,9 +70,11 @@ def user_state(model, history, user: int | None) -> torch.Tensor:
 
 
 @torch.no_grad()
-def all_scores(model, state: torch.Tensor, history) -> torch.Tensor:
-    """Scores of every item (index 0 and history items at -inf, as in full-ranking evaluation)."""
+def all_scores(model, state: torch.Tensor, history, mask: bool = True) -> torch.Tensor:
+    """Scores of every item (with ``mask``: index 0 and history items at -inf, as in full-ranking evaluation)."""
     scores = model.item_table() @ state
+    if not mask:
+        return scores
     scores[0] = -torch.inf
     if len(history):
         scores[torch.as_tensor(np.asarray(history, dtype=np.int64))] = -torch.inf
@@ -126,6 +128,7 @@ def faithfulness_check(model, history, user: int | None, items, atol: float = 1e
     emb = ger_items(model)
     state = user_state(model, history, user)
     before = all_scores(model, state, history).double().numpy()
+    raw_before = all_scores(model, state, history, mask=False).double().numpy()
     results = []
     for item in np.asarray(items, dtype=np.int64):
         _, contrib, _ = contributions(model, state, [item])
@@ -136,6 +139,7 @@ def faithfulness_check(model, history, user: int | None, items, atol: float = 1e
         try:
             new_state = user_state(model, history, user)
             after = all_scores(model, new_state, history).double().numpy()
+            raw_after = all_scores(model, new_state, history, mask=False).double().numpy()
         finally:
             emb.guided[item, top] = saved
         predicted = before.copy()
@@ -143,7 +147,7 @@ def faithfulness_check(model, history, user: int | None, items, atol: float = 1e
         others = np.ones(len(before), bool)
         others[item] = False
         finite = np.isfinite(before)
-        drop = float(before[item] - after[item])
+        drop = float(raw_before[item] - raw_after[item])
         entry = {
             "item": int(item), "attribute": emb.attribute_names[top], "contribution": expected, "score_drop": drop,
             "drop_error": abs(drop - expected),

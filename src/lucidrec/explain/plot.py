@@ -38,11 +38,10 @@ def plot_explanation(explanation: Explanation, path: str | Path, titles: list[st
         bound = float(np.max(np.abs(values))) or 1.0
         image = ax.imshow(values, cmap="RdBu_r", vmin=-bound, vmax=bound, aspect="auto")
         ax.set_xticks(np.arange(m), names, rotation=45, ha="right")
-        ax.set_yticks(np.arange(k), labels if ax is axes[1] else [""] * k)
+        shares = [f"guided {100 * share:.0f}%" for share in explanation.guided_share]
+        ax.set_yticks(np.arange(k), labels if ax is axes[1] else shares)
         ax.set_title(label)
         fig.colorbar(image, ax=ax, fraction=0.046, pad=0.02)
-    for row, share in enumerate(explanation.guided_share):
-        axes[2].text(m - 0.5, row, f" {100 * share:.0f}%", va="center", ha="left", fontsize=8)
     if title:
         fig.suptitle(title)
     fig.tight_layout()

@@ -26,7 +26,7 @@ from lucidrec.errors import DataFormatError
 from lucidrec.explain.attributes import AttributeSet, load_attributes, parse_attributes, resolve_attributes
 
 log = logging.getLogger(__name__)
-STATE_VERSION = 1
+STATE_VERSION = 2
 
 
 def cache_root(config: GERConfig) -> Path:
@@ -130,6 +130,19 @@ def auto_base_run(config: GERConfig, context, dim: int) -> Path:
     return out
 
 
+def user_profile_scale(guided: np.ndarray, train, config: GERConfig) -> float:
+    """1 / RMS of the training users' history profiles (recency-weighted means of z-scores)."""
+    weights = config.recency_decay ** np.arange(config.user_window)
+    profiles = []
+    for u in range(len(train)):
+        items = np.asarray(train[u][-config.user_window:])[::-1]  # most recent first
+        if len(items):
+            w = weights[: len(items)]
+            profiles.append((w[:, None] * guided[items]).sum(0) / w.sum())
+    rms = float(np.sqrt(np.mean(np.square(profiles)))) if profiles else 0.0
+    return 1.0 / rms if rms > 1e-6 else 1.0
+
+
 def _fingerprint(config: GERConfig, data, dim: int) -> str:
     payload = {"config": config.model_dump(mode="json"), "data": data.data_hash, "dim": dim, "v": STATE_VERSION}
     return hashlib.sha1(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
@@ -162,9 +175,24 @@ def build_ger(cls, config: GERConfig, n_items: int, dim: int, extra_tokens: int,
         meta["fingerprint"] = fingerprint
         if run_dir is not None:
             write_state(Path(run_dir) / "ger", arrays, meta)
-    return cls(arrays["guided"], dim, extra_tokens, reduced=arrays.get("reduced"), n_users=data.n_users, config=config,
-               guided_scale=float(meta["guided_scale"]), user_prior=arrays.get("user_prior"),
-               attribute_names=attributes.names)
+    embedding = cls(arrays["guided"], dim, extra_tokens, reduced=arrays.get("reduced"), n_users=data.n_users,
+                    config=config, guided_scale=float(meta["guided_scale"]), user_prior=arrays.get("user_prior"),
+                    attribute_names=attributes.names, user_scale=float(meta.get("user_scale", 1.0)))
+    if config.user_reduced == "base":
+        attach_base_model(embedding, Path(meta["base"]["run"]), arrays["pca_components"], context)
+    return embedding
+
+
+def attach_base_model(embedding, base_run: Path, components: np.ndarray, context) -> None:
+    from lucidrec.models import BACKBONES
+    from lucidrec.train.run import load_run
+
+    base_model = load_run(base_run)[0]
+    name = context.config.model["name"] if getattr(context, "config", None) is not None else None
+    if name is not None and BACKBONES.get(name).objective != base_model.objective:
+        raise ConfigError(f"user_reduced='base' needs a base model with the same objective as '{name}' "
+                          f"({BACKBONES.get(name).objective}), got {type(base_model).__name__} ({base_model.objective})")
+    embedding.attach_base(base_model, components)
 
 
 def compute_state(config: GERConfig, context, dim: int):
@@ -200,10 +228,12 @@ def compute_state(config: GERConfig, context, dim: int):
         base = Path(config.base_run) if config.base_run else auto_base_run(config, context, dim)
         table = load_base_table(base, data)
         arrays["reduced"], pca = reduce_table(table, dim - m)
+        arrays["pca_components"] = pca.components.astype(np.float32)
         meta["base"] = {"run": str(base), "dim": int(table.shape[1]), "pca_dims": dim - m,
                         "explained_variance": float(pca.explained.sum())}
         scale = scale or float(np.sqrt(np.mean(table[1:] ** 2)))
     meta["guided_scale"] = scale or 0.1
+    meta["user_scale"] = user_profile_scale(guided, split.train, config)
     if config.user_init == "llm" and config.mode != "reduced":
         arrays["user_prior"], meta["user_scoring"] = score_users(config, attributes, data, split)
     return arrays, meta, attributes

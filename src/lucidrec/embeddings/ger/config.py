@@ -42,6 +42,10 @@ class GERConfig(StrictConfig):
     base_model: str = Field("sasrec", description="backbone of the auto-trained base run")
     base_epochs: int | None = Field(None, ge=1, description="epochs of the auto base run (default: the run's own)")
     train_reduced: bool = Field(True, description="fine-tune the PCA block during training (else frozen)")
+    user_reduced: Literal["backbone", "base"] = Field(
+        "backbone", description="the users' non-attribute block: backbone = this run's own sequence state (trained "
+                                "on the refined item vectors); base = the frozen base model's state projected with "
+                                "the items' PCA (the paper's [g_u ; reduce(e_u^b)] literally; same objective only)")
     # -- guided block -----------------------------------------------------------------------------
     learn_alpha: bool = Field(True, description="a learnable scale alpha on the item guided block")
     alpha_init: float = 1.0
@@ -54,3 +58,6 @@ class GERConfig(StrictConfig):
     user_window: int = Field(20, ge=1, description="L: items of the history aggregated into the user guided part")
     recency_decay: float = Field(0.9, gt=0, le=1, description="weight of an item k steps back = decay**k")
     user_trainable: bool = Field(True, description="a trainable per-user offset on the guided part (init 0)")
+    user_lr_multiplier: float = Field(10.0, gt=0, description="the offset is stored as w / multiplier: with Adam its "
+                                                               "rows move this many times faster (each row is updated "
+                                                               "only when its user is in the batch)")

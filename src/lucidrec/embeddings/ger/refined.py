@@ -16,10 +16,12 @@ vector ``u_t = prior_t + delta_u``:
 
 - ``prior_t``: the recency-weighted mean of the guided scores ``g`` of the last ``user_window``
   items at or before position t (weights ``decay**k`` for the item k steps back; causal, so a
-  training position never sees its own target), or, with ``user_init="llm"``, the chat model's
-  z-scored scores of the user's training history;
-- ``delta_u``: a trainable per-user offset (zero at init). Unknown / cold users (id < 0, None or
-  beyond the table) get ``delta = 0``: their guided part comes from their history alone.
+  training position never sees its own target), times a fixed ``user_scale`` (1 / RMS of the
+  training users' profiles, so its coordinates are O(1) like the LayerNorm-ed state), or, with
+  ``user_init="llm"``, the chat model's z-scored scores of the user's training history;
+- ``delta_u``: a trainable per-user offset (zero at init; stored divided by
+  ``user_lr_multiplier``). Unknown / cold users (id < 0, None or beyond the table) get
+  ``delta = 0``: their guided part comes from their history alone.
 
 So ``score(u, i) = sum_k u_k * alpha * s * g_ik + <state_u[m:], R_i>``: each term of the first sum
 is one attribute's exact contribution (see ``lucidrec.explain.contributions``).
@@ -41,7 +43,8 @@ class GERItemEmbedding(ItemEmbedding):
 
     def __init__(self, guided: np.ndarray, dim: int, extra_tokens: int = 0, *, reduced: np.ndarray | None = None,
                  n_users: int = 0, config: GERConfig | None = None, guided_scale: float = 0.1,
-                 user_prior: np.ndarray | None = None, attribute_names: list[str] | None = None):
+                 user_prior: np.ndarray | None = None, attribute_names: list[str] | None = None,
+                 user_scale: float = 1.0):
         config = config or GERConfig()
         guided = np.asarray(guided, dtype=np.float32)
         super().__init__(guided.shape[0] - 1, dim, extra_tokens)
@@ -58,8 +61,9 @@ class GERItemEmbedding(ItemEmbedding):
         self.alpha = nn.Parameter(alpha) if config.learn_alpha else nn.Buffer(alpha)
         rest = dim - self.m
         self.lift = nn.Linear(self.m, rest) if self.mode == "guided" and rest > 0 else None
-        self.reduced = None
-        if self.mode != "guided":
+        if self.mode == "guided":
+            self.reduced = None
+        else:
             if reduced is None or reduced.shape != (guided.shape[0], rest):
                 raise ValueError(f"mode '{self.mode}' needs a reduced base table of shape {(guided.shape[0], rest)}")
             values = torch.from_numpy(np.asarray(reduced, dtype=np.float32)).clone()
@@ -68,6 +72,7 @@ class GERItemEmbedding(ItemEmbedding):
         self.special = nn.Parameter(torch.randn(extra_tokens, dim) * 0.02) if extra_tokens else None
         # -- user side
         self.user_window, self.decay = config.user_window, config.recency_decay
+        self.user_scale, self.user_multiplier = float(user_scale), float(config.user_lr_multiplier)
         self.n_users = int(n_users)
         self.user_delta = nn.Embedding(self.n_users, self.m) if config.user_trainable and self.n_users else None
         if self.user_delta is not None:
@@ -76,6 +81,7 @@ class GERItemEmbedding(ItemEmbedding):
         has_prior = ~np.isnan(prior).any(axis=1) if user_prior is not None else np.zeros(self.n_users, bool)
         self.register_buffer("user_prior", torch.from_numpy(np.nan_to_num(prior)))
         self.register_buffer("has_prior", torch.from_numpy(has_prior))
+        self.base = None
 
     # -- items ------------------------------------------------------------------------------------
     def guided_scale_total(self) -> torch.Tensor:
@@ -119,7 +125,7 @@ class GERItemEmbedding(ItemEmbedding):
                               torch.zeros((), dtype=values.dtype))
         numerator = torch.einsum("tj,bjm->btm", weights, values)
         denominator = torch.einsum("tj,bj->bt", weights, valid)
-        return numerator / denominator.clamp(min=1e-12)[..., None]
+        return self.user_scale * numerator / denominator.clamp(min=1e-12)[..., None]
 
     def _known(self, users, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
         if users is None:
@@ -136,14 +142,41 @@ class GERItemEmbedding(ItemEmbedding):
             use_prior = (known & self.has_prior[index])[:, None, None]
             profile = torch.where(use_prior, self.user_prior[index][:, None, :], profile)
             if self.user_delta is not None:
-                profile = profile + self.user_delta(index)[:, None, :] * known[:, None, None]
+                delta = self.user_multiplier * self.user_delta(index)
+                profile = profile + delta[:, None, :] * known[:, None, None]
         return profile
 
+    # -- optional: the frozen base model supplies the users' reduced block ---------------------------
+    def attach_base(self, base_model: nn.Module, components: np.ndarray) -> None:
+        """``user_reduced="base"``: the non-attribute block of every state becomes ``V h_base``, the
+        frozen base model's state projected on the item PCA components ``V`` (k, d_base)."""
+        for parameter in base_model.parameters():
+            parameter.requires_grad_(False)
+        self.base = base_model.eval()
+        self.register_buffer("base_components", torch.as_tensor(np.asarray(components, np.float32)))
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if getattr(self, "base", None) is not None:
+            self.base.eval()  # frozen: never dropout
+        return self
+
+    def _base_block(self, seqs: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            width = self.base.config.max_len
+            inputs = seqs[:, -width:] if seqs.shape[1] >= width else torch.nn.functional.pad(seqs, (width - seqs.shape[1], 0))
+            states = self.base(inputs)[:, -seqs.shape[1]:]
+            if states.shape[1] < seqs.shape[1]:  # positions the base cannot see get its earliest state
+                states = torch.cat([states[:, :1].expand(-1, seqs.shape[1] - states.shape[1], -1), states], dim=1)
+        return states @ self.base_components.T
+
     def adjust_states(self, states: torch.Tensor, seqs: torch.Tensor, users=None) -> torch.Tensor:
-        """The backbone's per-user hook: replace the guided block of the states by the user guided part."""
+        """The backbone's per-user hook: replace the guided block of the states by the user guided part
+        (and, with ``user_reduced="base"``, the rest by the projected base state)."""
+        rest = self._base_block(seqs).to(states.dtype) if getattr(self, "base", None) is not None else states[..., self.m:]
         if self.mode == "reduced":
-            return states
-        return torch.cat([self.user_guided(seqs, users).to(states.dtype), states[..., self.m:]], dim=-1)
+            return torch.cat([states[..., : self.m], rest], dim=-1)
+        return torch.cat([self.user_guided(seqs, users).to(states.dtype), rest], dim=-1)
 
     @classmethod
     def build(cls, config: GERConfig, n_items, dim, extra_tokens, context=None):

@@ -69,15 +69,16 @@ class EncoderScorer:
 
     def score(self, texts: list[str]) -> ScoreResult:
         started = time.perf_counter()
-        before = dict(self.encoder.stats)
         anchors = self.encoder.encode([a.low for a in self.attributes.attributes] +
                                       [a.high for a in self.attributes.attributes], show_progress=False)
+        before = dict(self.encoder.stats)  # count the item texts only, not the anchors
         m = len(self.attributes)
         vectors = self.encoder.encode(list(texts)) if texts else np.zeros((0, anchors.shape[1]), np.float32)
         raw = (vectors @ anchors[m:].T - vectors @ anchors[:m].T).astype(np.float64)
-        stats = {"texts": len(texts), "cache_hits": self.encoder.stats["hits"] - before["hits"],
-                 "encoded": self.encoder.stats["encoded_texts"] - before["encoded_texts"], "failures": 0}
-        return ScoreResult(raw, self.low, self.high, self.name, _rate(stats, len(texts), time.perf_counter() - started))
+        encoded = self.encoder.stats["encoded_texts"] - before["encoded_texts"]
+        stats = {"texts": len(texts), "cache_hits": self.encoder.stats["hits"] - before["hits"], "encoded": encoded,
+                 "failures": 0}
+        return ScoreResult(raw, self.low, self.high, self.name, _rate(stats, encoded, time.perf_counter() - started))
 
 
 class _ChatScorer:

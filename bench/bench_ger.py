@@ -1,0 +1,193 @@
+"""GER benchmark: base embedding vs GER refined (LLM scorer, encoder scorer), run by hand.
+
+    python bench/bench_ger.py --out runs/bench_ger                   # the full grid (hours: see below)
+    python bench/bench_ger.py --out /tmp/ger_smoke --smoke           # a 1-minute check of the machinery
+
+Grid: datasets ml-1m and amazon-beauty x backbones SASRec, GRU4Rec, BERT4Rec x seeds 0, 1, 2 x
+variants ``base`` (id embedding), ``llm`` (GER refined, LLM scorer: SmolLM2 single-pass slots by
+default, ``--llm-config FILE.json`` for any chat config, e.g. an OpenAI-compatible endpoint) and
+``encoder`` (GER refined, MiniLM anchor scorer). Each refined run uses the base run of the same
+dataset, backbone and seed as its base (``embedding.base_run``), so the comparison is paired.
+
+Resumable across sessions: every run lives in ``<out>/<dataset>/<model>/<variant>/seed<k>/``; a
+finished run (metrics.json) is reused, an interrupted one continues from its checkpoint, and item
+scores come from the response / vector caches under ``<out>/cache`` (a killed scoring pass resumes).
+
+Reports (``<out>/summary.md`` and ``summary.json``): MRR, Recall@10/20, NDCG@10/20 as mean ± std
+over seeds; the paired test (``lucidrec.eval.stats.paired_test``) of each refined variant against
+base on per-user metrics averaged over the seeds (same users, same order); and the scoring cost per
+dataset and scorer (items/s, total seconds, and the cache hits of an immediate re-run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+METRICS = ("mrr", "recall@10", "recall@20", "ndcg@10", "ndcg@20")
+DATASETS = {"ml-1m": {"max_len": 200}, "amazon-beauty": {"max_len": 50}}
+
+
+def run_config(args, dataset: str, model: str, seed: int, embedding: dict):
+    from lucidrec.train.run import build_config
+
+    values = {"data": {"dataset": dataset}, "model": {"name": model, "hidden": args.hidden,
+                                                      "max_len": DATASETS.get(dataset, {}).get("max_len", 50)},
+              "embedding": embedding, "train": {"seed": seed, "epochs": args.epochs, "progress": args.progress},
+              "eval": {"ks": [10, 20]}}
+    if args.data_dir:
+        values["data"]["data_dir"] = args.data_dir
+    if args.threads:
+        values["train"]["threads"] = args.threads
+    if args.smoke:
+        values["data"]["prepare"] = {"min_item_interactions": 200, "min_user_interactions": 5}
+        values["model"].update(hidden=16, max_len=20, layers=1) if model != "gru4rec" else values["model"].update(hidden=16, max_len=20)
+        values["train"].update(epochs=1, batch_size=256)
+    return build_config(values)
+
+
+def train(config, out: Path) -> dict:
+    from lucidrec.train import checkpoint
+    from lucidrec.train.run import train_run
+
+    if (out / "metrics.json").is_file():
+        return json.loads((out / "metrics.json").read_text())
+    started = time.perf_counter()
+    result = train_run(config, out, resume=checkpoint.exists(out))
+    print(f"  trained {out} in {time.perf_counter() - started:.0f} s: {result.get('status')}", flush=True)
+    return json.loads((out / "metrics.json").read_text())
+
+
+def ger_embedding(args, variant: str, base_run: Path) -> dict:
+    embedding = {"name": "ger", "mode": "refined", "base_run": str(base_run), "cache_dir": str(args.out / "cache")}
+    if variant == "llm":
+        embedding.update(scorer="llm", llm=args.llm, llm_batch_size=args.llm_batch_size)
+    else:
+        embedding.update(scorer="encoder")
+    return embedding
+
+
+def scoring_cost(args, dataset: str, variant: str) -> dict:
+    """Score the whole catalog once (resumable, cached) and again (all cache hits): items/s and time."""
+    from lucidrec.data.pipeline import DataConfig, load_split
+    from lucidrec.embeddings.ger.build import item_texts, score_items
+    from lucidrec.embeddings.ger.config import GERConfig
+    from lucidrec.explain.attributes import resolve_attributes
+
+    config = GERConfig(scorer="llm" if variant == "llm" else "encoder", llm=args.llm if variant == "llm" else None,
+                       llm_batch_size=args.llm_batch_size, cache_dir=str(args.out / "cache"))
+    data_config = run_config(args, dataset, "sasrec", 0, {"name": "id"}).data
+    data, _ = load_split(DataConfig.model_validate(data_config.model_dump()))
+    texts, missing = item_texts(data, config)
+    attributes = resolve_attributes(None, dataset)
+    started = time.perf_counter()
+    _, first = score_items(config, attributes, texts, missing)
+    first["wall_seconds"] = round(time.perf_counter() - started, 2)
+    started = time.perf_counter()
+    _, again = score_items(config, attributes, texts, missing)
+    return {"items": int(data.n_items), "without_text": int(missing.sum()), "first": first,
+            "rerun": {"cache_hits": again.get("cache_hits"), "wall_seconds": round(time.perf_counter() - started, 2)}}
+
+
+def per_user(run: Path) -> dict[str, np.ndarray]:
+    from lucidrec.eval.metrics import per_user_metrics
+
+    with np.load(run / "ranks_test.npz") as stored:
+        return per_user_metrics(stored["rank_full"], (10, 20))
+
+
+def summarise(args, results: dict) -> tuple[str, dict]:
+    from lucidrec.eval.stats import mean_std, paired_test
+
+    lines = ["| dataset | model | variant | " + " | ".join(METRICS) + " | p (NDCG@10 vs base) |",
+             "|---" * (4 + len(METRICS)) + "|"]
+    summary: dict = {}
+    for (dataset, model), variants in results.items():
+        base_users = None
+        if "base" in variants:
+            base_users = {m: np.mean([per_user(r)[m] for r in variants["base"]["runs"]], axis=0) for m in METRICS}
+        for variant, entry in variants.items():
+            stats = mean_std([{m: r[f"test/full/{m}"] for m in METRICS} for r in entry["metrics"]])
+            row = {m: stats[m] for m in METRICS}
+            test = None
+            if variant != "base" and base_users is not None:
+                mine = {m: np.mean([per_user(r)[m] for r in entry["runs"]], axis=0) for m in METRICS}
+                row["paired_vs_base"] = {m: paired_test(base_users[m], mine[m]) for m in METRICS}
+                test = row["paired_vs_base"]["ndcg@10"]
+            summary[f"{dataset}/{model}/{variant}"] = row
+            cells = " | ".join(f"{row[m]['mean']:.4f} ± {row[m]['std']:.4f}" for m in METRICS)
+            p = "" if test is None else f"{test['relative']:+.1%}, t p={test['t_pvalue']:.2g}, W p={test['wilcoxon_pvalue']:.2g}"
+            lines.append(f"| {dataset} | {model} | {variant} (n={len(entry['metrics'])}) | {cells} | {p} |")
+    return "\n".join(lines), summary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--datasets", default="ml-1m,amazon-beauty")
+    parser.add_argument("--models", default="sasrec,gru4rec,bert4rec")
+    parser.add_argument("--variants", default="base,llm,encoder")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--epochs", type=int, default=200)
+    parser.add_argument("--hidden", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--llm-config", type=Path, default=None, help="JSON chat config for the llm variant")
+    parser.add_argument("--llm-batch-size", type=int, default=16)
+    parser.add_argument("--progress", action="store_true")
+    parser.add_argument("--smoke", action="store_true", help="ml-100k slice, SASRec, 1 seed, 1 epoch, tiny model")
+    args = parser.parse_args()
+    args.out = args.out.resolve()
+    args.llm = json.loads(args.llm_config.read_text()) if args.llm_config else None
+    if args.smoke:
+        args.datasets, args.models, args.seeds = "ml-100k", "sasrec", "0"
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    variants = args.variants.split(",")
+    costs = {}
+    for dataset in args.datasets.split(","):
+        for variant in (v for v in variants if v != "base"):
+            print(f"scoring {dataset} with the {variant} scorer ...", flush=True)
+            costs[f"{dataset}/{variant}"] = scoring_cost(args, dataset, variant)
+            print("  ", json.dumps(costs[f"{dataset}/{variant}"]), flush=True)
+    results: dict = {}
+    for dataset in args.datasets.split(","):
+        for model in args.models.split(","):
+            entry = results.setdefault((dataset, model), {})
+            for seed in map(int, args.seeds.split(",")):
+                base_dir = args.out / dataset / model / "base" / f"seed{seed}"
+                base_metrics = train(run_config(args, dataset, model, seed, {"name": "id"}), base_dir)
+                if "base" in variants:
+                    entry.setdefault("base", {"metrics": [], "runs": []})
+                    entry["base"]["metrics"].append(base_metrics)
+                    entry["base"]["runs"].append(base_dir)
+                for variant in (v for v in variants if v != "base"):
+                    out = args.out / dataset / model / variant / f"seed{seed}"
+                    config = run_config(args, dataset, model, seed, ger_embedding(args, variant, base_dir))
+                    entry.setdefault(variant, {"metrics": [], "runs": []})
+                    entry[variant]["metrics"].append(train(config, out))
+                    entry[variant]["runs"].append(out)
+    table, summary = summarise(args, results)
+    cost_lines = ["| dataset / scorer | items | items/s (first pass) | seconds | re-run cache hits | re-run seconds |",
+                  "|---|---|---|---|---|---|"]
+    for key, cost in costs.items():
+        first = cost["first"]
+        cost_lines.append(f"| {key} | {cost['items']} | {first.get('items_per_second')} | {first['wall_seconds']} | "
+                          f"{cost['rerun']['cache_hits']} | {cost['rerun']['wall_seconds']} |")
+    load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
+    text = (f"# GER benchmark ({time.strftime('%Y-%m-%d %H:%M')}, load {load}, threads {args.threads or 'default'})\n\n"
+            f"{table}\n\nScoring cost\n\n" + "\n".join(cost_lines) + "\n")
+    (args.out / "summary.md").write_text(text)
+    (args.out / "summary.json").write_text(json.dumps({"results": summary, "scoring": costs}, indent=2, default=str))
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,52 @@
+"""Building a GER run end to end with a mock LLM (logprobs items, LLM user priors) on a tiny dataset."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lucidrec.train.run import build_config, load_run, train_run
+
+
+@pytest.fixture
+def tiny_movies(tmp_path):
+    folder = tmp_path / "data" / "tiny-films"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    rows = [(f"u{u}", f"m{i}", t) for u in range(12) for t, i in enumerate(rng.choice(15, size=8, replace=False))]
+    pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"]).to_parquet(folder / "interactions.parquet")
+    titles = [f"Film number {i}" for i in range(14)] + [None]  # m14 has no text
+    pd.DataFrame({"item_id": [f"m{i}" for i in range(15)], "title": titles}).to_parquet(folder / "items.parquet")
+    return tmp_path / "data"
+
+
+def test_llm_scored_ger_run_with_user_priors_and_reload_without_rescoring(tmp_path, tiny_movies):
+    cache = tmp_path / "cache"
+    config = build_config({
+        "data": {"dataset": "tiny-films", "data_dir": str(tiny_movies)},
+        "model": {"name": "gru4rec", "hidden": 12, "max_len": 8},
+        "embedding": {"name": "ger", "attributes": "movies", "scorer": "llm", "llm": {"backend": "mock"},
+                      "user_init": "llm", "base_epochs": 1, "cache_dir": str(cache)},
+        "train": {"epochs": 2, "threads": 1, "progress": False},
+    })
+    run = tmp_path / "run"
+    assert train_run(config, run)["status"] == "done"
+    meta = json.loads((run / "ger" / "meta.json").read_text())
+    assert meta["scoring"]["scorer"] == "llm:logprobs" and meta["scoring"]["prompts"] == 14 * 8
+    assert meta["items"] == {"n": 15, "without_text": 1, "without_score": 1, "fallback": "z = 0 (the attribute mean)"}
+    assert meta["user_scoring"]["users_without_prior"] == 0
+    with np.load(run / "ger" / "state.npz") as state:
+        z = state["guided"][1:]
+        missing = state["missing"]
+        assert missing.sum() == 1 and np.all(z[missing] == 0)
+        np.testing.assert_allclose(z[~missing].mean(axis=0), 0, atol=1e-5)
+        np.testing.assert_allclose(z[~missing].std(axis=0), 1, atol=1e-4)
+        assert not np.isnan(state["user_prior"]).any()
+    written = (run / "ger" / "meta.json").stat().st_mtime_ns
+    import shutil
+
+    shutil.rmtree(cache / "llm")  # the run folder alone must be enough to rebuild the model
+    model, data, _, _ = load_run(run)
+    assert (run / "ger" / "meta.json").stat().st_mtime_ns == written
+    assert model.items.has_prior.all() and model.items.m == 8 and model.items.mode == "refined"
