@@ -34,6 +34,10 @@ from recbole.quick_start import run_recbole
 data_path, epochs, patience, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 import torch
 torch.set_num_threads(threads)
+# RecBole 1.2.1 reloads its own best checkpoint with torch.load's old default (weights_only=False),
+# which torch >= 2.6 refuses (RecBole issue #2215); the file is RecBole's own, so restore the old default.
+_torch_load = torch.load
+torch.load = lambda *args, **kwargs: _torch_load(*args, **{"weights_only": False, **kwargs})
 from recbole.trainer import Trainer
 # Time RecBole's own epoch functions (its logger is configured inside run_recbole, so log parsing is fragile).
 timeline = []
