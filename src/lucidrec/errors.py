@@ -37,7 +37,3 @@ class UnknownNameError(LucidrecError, KeyError):
 
     def __str__(self) -> str:  # KeyError would otherwise quote the whole message
         return self.args[0]
-
-
-class EmptyHistoryError(LucidrecError, ValueError):
-    """A user has no history to condition on where one is required."""

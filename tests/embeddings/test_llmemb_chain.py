@@ -18,6 +18,7 @@ from lucidrec.embeddings.llmemb import table as table_module
 from lucidrec.embeddings.llmemb.scft import SCFTResult
 from lucidrec.train import run as run_module
 from lucidrec.train.run import build_config, build_model, load_run, train_run
+from tests.resume import assert_resume_equals_uninterrupted
 from tests.synthetic import write_cyclic
 
 
@@ -151,11 +152,4 @@ def test_rat_resume_equals_uninterrupted(cyclic_dir, tmp_path, calls):
     # a small align_max_items makes the alignment draw a random subset every step: it must line up too
     config = _config(cyclic_dir, tmp_path / "art", align_max_items=4, align_weight=0.5)
     config.train.epochs = 3
-    straight = train_run(config, tmp_path / "straight")
-    assert train_run(config, tmp_path / "killed", stop_after_epochs=1)["status"] == "interrupted"
-    resumed = train_run(config, tmp_path / "killed", resume=True)
-    keys = [k for k in straight if k.startswith(("test/", "valid/"))]
-    assert keys and all(straight[k] == resumed[k] for k in keys)
-    a = torch.load(tmp_path / "straight" / "best.pt", weights_only=True)["model"]
-    b = torch.load(tmp_path / "killed" / "best.pt", weights_only=True)["model"]
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert_resume_equals_uninterrupted(config, tmp_path, stop_after_epochs=1)

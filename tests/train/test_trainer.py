@@ -12,6 +12,7 @@ from lucidrec.cli import app
 from lucidrec.config import ConfigError
 from lucidrec.train.checkpoint import CheckpointError
 from lucidrec.train.run import build_config, hidden_states, load_run, train_run
+from tests.resume import assert_resume_equals_uninterrupted
 from tests.synthetic import write_cyclic
 
 runner = CliRunner()
@@ -58,15 +59,7 @@ def test_losses_train(cyclic_dir, tmp_path, loss):
 
 def test_resume_continues_exactly_like_an_uninterrupted_run(cyclic_dir, tmp_path):
     config = _config(cyclic_dir, epochs=4, loss="bce")  # bce: sampled negatives must also line up
-    straight = train_run(config, tmp_path / "straight")
-    first = train_run(config, tmp_path / "killed", stop_after_epochs=2)
-    assert first["status"] == "interrupted"
-    resumed = train_run(config, tmp_path / "killed", resume=True)
-    keys = [k for k in straight if k.startswith(("test/", "valid/"))]
-    assert keys and all(straight[k] == resumed[k] for k in keys)
-    a = torch.load(tmp_path / "straight" / "best.pt", weights_only=True)["model"]
-    b = torch.load(tmp_path / "killed" / "best.pt", weights_only=True)["model"]
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert_resume_equals_uninterrupted(config, tmp_path, stop_after_epochs=2)
 
 
 def test_refuses_to_overwrite_a_run_without_resume(cyclic_dir, tmp_path):

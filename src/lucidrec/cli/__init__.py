@@ -18,8 +18,8 @@ app = typer.Typer(
     add_completion=False,
 )
 
-# (module, attribute, name, is_group): loaded lazily-tolerant so an optional extra missing at import
-# time (e.g. the LLM stack) does not break the data and evaluation commands.
+# (module, attribute, name, is_group). Command modules import heavy libraries inside their functions,
+# so building the CLI stays cheap.
 _COMMANDS = [
     ("lucidrec.cli.data", "app", "data", True),
     ("lucidrec.cli.evaluate", "evaluate", "evaluate", False),
@@ -33,12 +33,7 @@ _COMMANDS = [
 ]
 
 for module_name, attribute, name, is_group in _COMMANDS:
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.startswith("lucidrec.cli."):
-            continue  # that command is not part of this build
-        raise
+    module = importlib.import_module(module_name)
     target = getattr(module, attribute)
     if is_group:
         app.add_typer(target, name=name)

@@ -14,6 +14,16 @@ DataDirOption = typer.Option(None, "--data-dir", help="Folder holding datasets (
 SkipBadLinesOption = typer.Option(False, "--skip-bad-lines", help="Skip malformed lines of text files (they are counted and listed) instead of stopping.")
 
 
+# The preparation filters, defined once so every command that prepares data spells them the same way.
+MinRatingOption = typer.Option(None, "--min-rating", help="Drop rated interactions below this.")
+KCoreOption = typer.Option(None, "--k-core", help="Iterative k-core on users and items.")
+MinUserOption = typer.Option(None, "--min-user", help="Minimum interactions per user.")
+MinItemOption = typer.Option(None, "--min-item", help="Minimum interactions per item.")
+SinglePassOption = typer.Option(False, "--single-pass", help="Apply the count filters once instead of iterating.")
+DedupOption = typer.Option("keep", "--dedup", help="Repeated (user, item) pairs: keep, first or last.")
+MinHistoryOption = typer.Option(None, "--min-history", help="Drop users with fewer interactions after filtering.")
+
+
 def prepare_options(
     min_rating: Optional[float], k_core: Optional[int], min_user: Optional[int], min_item: Optional[int],
     single_pass: bool, dedup: str, min_history: Optional[int],

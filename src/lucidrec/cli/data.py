@@ -8,7 +8,10 @@ from typing import Optional
 
 import typer
 
-from lucidrec.cli._common import DataDirOption, SkipBadLinesOption, guarded, prepare_options
+from lucidrec.cli._common import (
+    DataDirOption, DedupOption, KCoreOption, MinHistoryOption, MinItemOption, MinRatingOption, MinUserOption,
+    SinglePassOption, SkipBadLinesOption, guarded, prepare_options,
+)
 
 app = typer.Typer(help="Inspect, download and convert datasets.", no_args_is_help=True)
 
@@ -20,13 +23,13 @@ def info(
     data_dir: Optional[Path] = DataDirOption,
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     skip_bad_lines: bool = SkipBadLinesOption,
-    min_rating: Optional[float] = typer.Option(None, help="Drop rated interactions below this."),
-    k_core: Optional[int] = typer.Option(None, help="Iterative k-core on users and items."),
-    min_user: Optional[int] = typer.Option(None, help="Minimum interactions per user."),
-    min_item: Optional[int] = typer.Option(None, help="Minimum interactions per item."),
-    single_pass: bool = typer.Option(False, help="Apply the count filters once instead of iterating."),
-    dedup: str = typer.Option("keep", help="Repeated (user, item) pairs: keep, first or last."),
-    min_history: Optional[int] = typer.Option(None, help="Drop users with fewer interactions after filtering."),
+    min_rating: Optional[float] = MinRatingOption,
+    k_core: Optional[int] = KCoreOption,
+    min_user: Optional[int] = MinUserOption,
+    min_item: Optional[int] = MinItemOption,
+    single_pass: bool = SinglePassOption,
+    dedup: str = DedupOption,
+    min_history: Optional[int] = MinHistoryOption,
 ):
     """Users, items, interactions, history lengths and text coverage, counted as stored.
 

@@ -7,7 +7,10 @@ from typing import Optional
 
 import typer
 
-from lucidrec.cli._common import DataDirOption, guarded, prepare_options
+from lucidrec.cli._common import (
+    DataDirOption, DedupOption, KCoreOption, MinHistoryOption, MinItemOption, MinRatingOption, MinUserOption,
+    SinglePassOption, guarded, prepare_options,
+)
 
 
 @guarded
@@ -22,13 +25,13 @@ def embed(
     batch_size: int = typer.Option(64, "--batch-size", min=1),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Cache root (default: the user cache; vectors in <dir>/vectors)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Encode everything again and do not store vectors."),
-    min_rating: Optional[float] = typer.Option(None, help="Same preparation as the training run: drop ratings below this."),
-    k_core: Optional[int] = typer.Option(None, help="Iterative k-core on users and items."),
-    min_user: Optional[int] = typer.Option(None, help="Minimum interactions per user."),
-    min_item: Optional[int] = typer.Option(None, help="Minimum interactions per item."),
-    single_pass: bool = typer.Option(False, help="Apply the count filters once instead of iterating."),
-    dedup: str = typer.Option("keep", help="Repeated (user, item) pairs: keep, first or last."),
-    min_history: Optional[int] = typer.Option(None, help="Drop users with fewer interactions after filtering."),
+    min_rating: Optional[float] = MinRatingOption,
+    k_core: Optional[int] = KCoreOption,
+    min_user: Optional[int] = MinUserOption,
+    min_item: Optional[int] = MinItemOption,
+    single_pass: bool = SinglePassOption,
+    dedup: str = DedupOption,
+    min_history: Optional[int] = MinHistoryOption,
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ):
     """Rows follow the prepared item vocabulary (row 0 = padding, zeros); use the same filters as training.

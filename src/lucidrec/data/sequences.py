@@ -66,9 +66,6 @@ class Ragged:
         """For every value, its 0-based position inside its row."""
         return np.arange(len(self.values)) - np.repeat(self.offsets[:-1], self.lengths())
 
-    def map_rows(self, fn) -> "Ragged":
-        return Ragged.from_lists([fn(self[i]) for i in range(len(self))], dtype=self.values.dtype)
-
 
 @dataclass
 class SequenceData:
@@ -120,7 +117,3 @@ class SequenceData:
                 raise UnknownNameError(f"{kind} id", str(value), [*sample, "..."])
             out[n] = index
         return out
-
-    def item_titles(self) -> list[str]:
-        """Title per item index ('' for padding and items without a title)."""
-        return [""] + [self.catalog.title(i) for i in self.item_ids[1:]]
