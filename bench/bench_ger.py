@@ -3,11 +3,14 @@
     python bench/bench_ger.py --out runs/bench_ger                   # the full grid (hours: see below)
     python bench/bench_ger.py --out /tmp/ger_smoke --smoke           # a 1-minute check of the machinery
 
-Grid: datasets ml-1m and amazon-beauty x backbones SASRec, GRU4Rec, BERT4Rec x seeds 0, 1, 2 x
-variants ``base`` (id embedding), ``llm`` (GER refined, LLM scorer: SmolLM2 single-pass slots by
+Grid: datasets ml-1m and amazon-beauty x backbones SASRec, GRU4Rec, BERT4Rec x seeds 1, 2, 3 x
+variants ``id`` (the base: id embedding, trained by the shared protocol of ``bench/protocol.py``, so
+``bench/bench_llmemb.py`` with the same ``--out`` reuses these runs), ``llm`` (GER refined, LLM scorer: SmolLM2 single-pass slots by
 default, ``--llm-config FILE.json`` for any chat config, e.g. an OpenAI-compatible endpoint) and
 ``encoder`` (GER refined, MiniLM anchor scorer). Each refined run uses the base run of the same
 dataset, backbone and seed as its base (``embedding.base_run``), so the comparison is paired.
+
+``--score-only`` scores the catalogs and stops (no training: it can run beside a training job).
 
 Resumable across sessions: every run lives in ``<out>/<dataset>/<model>/<variant>/seed<k>/``; a
 finished run (metrics.json) is reused, an interrupted one continues from its checkpoint, and item
@@ -29,21 +32,17 @@ from pathlib import Path
 
 import numpy as np
 
+import protocol
+
 METRICS = ("mrr", "recall@10", "recall@20", "ndcg@10", "ndcg@20")
-DATASETS = {"ml-1m": {"max_len": 200}, "amazon-beauty": {"max_len": 50}}
+BASE = protocol.BASELINE
 
 
 def run_config(args, dataset: str, model: str, seed: int, embedding: dict):
     from lucidrec.train.run import build_config
 
-    values = {"data": {"dataset": dataset}, "model": {"name": model, "hidden": args.hidden,
-                                                      "max_len": DATASETS.get(dataset, {}).get("max_len", 50)},
-              "embedding": embedding, "train": {"seed": seed, "epochs": args.epochs, "progress": args.progress},
-              "eval": {"ks": [10, 20]}}
-    if args.data_dir:
-        values["data"]["data_dir"] = args.data_dir
-    if args.threads:
-        values["train"]["threads"] = args.threads
+    values = protocol.run_values(dataset, model, seed, embedding, epochs=args.epochs, threads=args.threads,
+                                 data_dir=args.data_dir, progress=args.progress)
     if args.smoke:
         values["data"]["prepare"] = {"min_item_interactions": 200, "min_user_interactions": 5}
         values["model"].update(hidden=16, max_len=20, layers=1) if model != "gru4rec" else values["model"].update(hidden=16, max_len=20)
@@ -81,7 +80,7 @@ def scoring_cost(args, dataset: str, variant: str) -> dict:
 
     config = GERConfig(scorer="llm" if variant == "llm" else "encoder", llm=args.llm if variant == "llm" else None,
                        llm_batch_size=args.llm_batch_size, cache_dir=str(args.out / "cache"))
-    data_config = run_config(args, dataset, "sasrec", 0, {"name": "id"}).data
+    data_config = run_config(args, dataset, "sasrec", protocol.DEFAULT_SEEDS[0], {"name": "id"}).data
     data, _ = load_split(DataConfig.model_validate(data_config.model_dump()))
     texts, missing = item_texts(data, config)
     attributes = resolve_attributes(None, dataset)
@@ -104,18 +103,18 @@ def per_user(run: Path) -> dict[str, np.ndarray]:
 def summarise(args, results: dict) -> tuple[str, dict]:
     from lucidrec.eval.stats import mean_std, paired_test
 
-    lines = ["| dataset | model | variant | " + " | ".join(METRICS) + " | p (NDCG@10 vs base) |",
+    lines = ["| dataset | model | variant | " + " | ".join(METRICS) + " | ΔNDCG@10 vs id (p) |",
              "|---" * (4 + len(METRICS)) + "|"]
     summary: dict = {}
     for (dataset, model), variants in results.items():
         base_users = None
-        if "base" in variants:
-            base_users = {m: np.mean([per_user(r)[m] for r in variants["base"]["runs"]], axis=0) for m in METRICS}
+        if BASE in variants:
+            base_users = {m: np.mean([per_user(r)[m] for r in variants[BASE]["runs"]], axis=0) for m in METRICS}
         for variant, entry in variants.items():
             stats = mean_std([{m: r[f"test/full/{m}"] for m in METRICS} for r in entry["metrics"]])
             row = {m: stats[m] for m in METRICS}
             test = None
-            if variant != "base" and base_users is not None:
+            if variant != BASE and base_users is not None:
                 mine = {m: np.mean([per_user(r)[m] for r in entry["runs"]], axis=0) for m in METRICS}
                 row["paired_vs_base"] = {m: paired_test(base_users[m], mine[m]) for m in METRICS}
                 test = row["paired_vs_base"]["ndcg@10"]
@@ -131,11 +130,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--datasets", default="ml-1m,amazon-beauty")
     parser.add_argument("--models", default="sasrec,gru4rec,bert4rec")
-    parser.add_argument("--variants", default="base,llm,encoder")
-    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--variants", default=f"{BASE},llm,encoder")
+    parser.add_argument("--seeds", default=",".join(map(str, protocol.DEFAULT_SEEDS)))
     parser.add_argument("--epochs", type=int, default=200)
-    parser.add_argument("--hidden", type=int, default=64)
-    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--score-only", action="store_true", help="score the catalogs, train nothing")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--llm-config", type=Path, default=None, help="JSON chat config for the llm variant")
     parser.add_argument("--llm-batch-size", type=int, default=16)
@@ -145,31 +144,33 @@ def main() -> None:
     args.out = args.out.resolve()
     args.llm = json.loads(args.llm_config.read_text()) if args.llm_config else None
     if args.smoke:
-        args.datasets, args.models, args.seeds = "ml-100k", "sasrec", "0"
-    if args.threads:
-        import torch
+        args.datasets, args.models, args.seeds = "ml-100k", "sasrec", "1"
+    import torch
 
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
     variants = args.variants.split(",")
     costs = {}
     for dataset in args.datasets.split(","):
-        for variant in (v for v in variants if v != "base"):
+        for variant in (v for v in variants if v != BASE):
             print(f"scoring {dataset} with the {variant} scorer ...", flush=True)
             costs[f"{dataset}/{variant}"] = scoring_cost(args, dataset, variant)
             print("  ", json.dumps(costs[f"{dataset}/{variant}"]), flush=True)
+    if args.score_only:
+        print(json.dumps(costs, indent=2, default=str))
+        return
     results: dict = {}
     for dataset in args.datasets.split(","):
         for model in args.models.split(","):
             entry = results.setdefault((dataset, model), {})
             for seed in map(int, args.seeds.split(",")):
-                base_dir = args.out / dataset / model / "base" / f"seed{seed}"
+                base_dir = protocol.run_dir(args.out, dataset, model, BASE, seed)
                 base_metrics = train(run_config(args, dataset, model, seed, {"name": "id"}), base_dir)
-                if "base" in variants:
-                    entry.setdefault("base", {"metrics": [], "runs": []})
-                    entry["base"]["metrics"].append(base_metrics)
-                    entry["base"]["runs"].append(base_dir)
-                for variant in (v for v in variants if v != "base"):
-                    out = args.out / dataset / model / variant / f"seed{seed}"
+                if BASE in variants:
+                    entry.setdefault(BASE, {"metrics": [], "runs": []})
+                    entry[BASE]["metrics"].append(base_metrics)
+                    entry[BASE]["runs"].append(base_dir)
+                for variant in (v for v in variants if v != BASE):
+                    out = protocol.run_dir(args.out, dataset, model, variant, seed)
                     config = run_config(args, dataset, model, seed, ger_embedding(args, variant, base_dir))
                     entry.setdefault(variant, {"metrics": [], "runs": []})
                     entry[variant]["metrics"].append(train(config, out))

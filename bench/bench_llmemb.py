@@ -1,12 +1,13 @@
 """LLMEmb benchmark: id-only baseline vs frozen-encoder table (LLM2X) vs LLMEmb, per backbone (run by hand).
 
     python bench/bench_llmemb.py [--datasets amazon-beauty ml-1m] [--models sasrec gru4rec bert4rec]
-        [--variants id frozen llmemb] [--seeds 42 43 44] [--epochs 200] [--threads 1]
-        [--out bench/runs/llmemb] [--set embedding.scft_epochs=2 ...]
+        [--variants id frozen llmemb] [--seeds 1 2 3] [--epochs 200] [--threads 1]
+        [--out bench/runs/methods] [--set embedding.scft_epochs=2 ...]
 
 Every (dataset, backbone, variant, seed) is an ordinary run folder under ``--out``; finished runs
 (metrics.json) are read back, killed ones continue from their checkpoint, so the benchmark can be
-run over several sessions. The SCFT encoder, the item tables and everything else LLMEmb builds are
+run over several sessions. The training protocol (``bench/protocol.py``) is the backbone issue's
+tuned id baseline; ``bench/bench_ger.py`` with the same ``--out`` shares the id runs. The SCFT encoder, the item tables and everything else LLMEmb builds are
 cached in ``<out>/artifacts`` and shared by all seeds and backbones. E_cf (the alignment target)
 is the id-only SASRec baseline of the first seed, i.e. the baseline row itself.
 
@@ -30,9 +31,10 @@ from pathlib import Path
 
 import numpy as np
 
+import protocol
+
 METRICS = ("ndcg@10", "recall@10")
 GROUPS = ("", "tail/", "head/")
-DEFAULT_MAX_LEN = {"ml-1m": 200}
 
 
 def parse_args(argv=None):
@@ -41,16 +43,11 @@ def parse_args(argv=None):
     p.add_argument("--models", nargs="+", default=["sasrec", "gru4rec", "bert4rec"])
     p.add_argument("--variants", nargs="+", default=["id", "frozen", "llmemb"],
                    choices=["id", "frozen", "no_align", "llmemb"])
-    p.add_argument("--seeds", nargs="+", type=int, default=[42, 43, 44])
+    p.add_argument("--seeds", nargs="+", type=int, default=list(protocol.DEFAULT_SEEDS))
     p.add_argument("--epochs", type=int, default=200)
-    p.add_argument("--patience", type=int, default=10)
-    p.add_argument("--hidden", type=int, default=64)
-    p.add_argument("--max-len", type=int, default=None, help="default: 200 for ml-1m, 50 otherwise")
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--loss", default="ce", choices=["ce", "sampled_softmax", "bce"])
     p.add_argument("--threads", type=int, default=1, help="torch threads (the machine is shared)")
     p.add_argument("--data-dir", default=None)
-    p.add_argument("--out", type=Path, default=Path("bench/runs/llmemb"))
+    p.add_argument("--out", type=Path, default=Path("bench/runs/methods"))
     p.add_argument("--artifacts-dir", type=Path, default=None, help="default <out>/artifacts")
     p.add_argument("--set", dest="overrides", action="append", default=[],
                    help="extra KEY=VALUE for every run (embedding.* keys only reach the LLMEmb variants)")
@@ -70,19 +67,14 @@ def run_config(args, dataset: str, model: str, variant: str, seed: int, cf_run: 
                      "artifacts_dir": str(args.artifacts_dir or args.out / "artifacts")}
         if variant == "llmemb":
             embedding["collaborative_run"] = str(cf_run)
-    base = {
-        "data": {"dataset": dataset, **({"data_dir": args.data_dir} if args.data_dir else {})},
-        "model": {"name": model, "hidden": args.hidden, "max_len": args.max_len or DEFAULT_MAX_LEN.get(dataset, 50)},
-        "embedding": embedding,
-        "train": {"epochs": args.epochs, "patience": args.patience, "seed": seed, "batch_size": args.batch_size,
-                  "loss": args.loss, "threads": args.threads, "progress": not args.quiet},
-    }
+    base = protocol.run_values(dataset, model, seed, embedding, epochs=args.epochs, threads=args.threads,
+                               data_dir=args.data_dir, progress=not args.quiet)
     overrides = [o for o in args.overrides if variant != "id" or not o.startswith("embedding.")]
     return build_config(base, None, overrides)
 
 
 def run_dir(args, dataset, model, variant, seed) -> Path:
-    return args.out / dataset / model / variant / f"seed{seed}"
+    return protocol.run_dir(args.out, dataset, model, variant, seed)
 
 
 def ensure_run(args, dataset, model, variant, seed, cf_run=None) -> Path | None:
@@ -239,7 +231,7 @@ def main(argv=None) -> None:
     except OSError:
         load = "n/a"
     header = (f"LLMEmb benchmark ({time.strftime('%Y-%m-%d')}; {platform.node()}, {os.cpu_count()} CPUs, load {load}; "
-              f"torch threads {args.threads}; full ranking, leave-one-out; hidden {args.hidden}, loss {args.loss}; "
+              f"torch threads {args.threads}; full ranking, leave-one-out; protocol of bench/protocol.py; "
               f"this call {time.time() - started:.0f} s). Costs are per run (SCFT and encoding are paid once per "
               "dataset and shared by seeds and backbones; E_cf is the id SASRec row).")
     text = markdown(results, header)

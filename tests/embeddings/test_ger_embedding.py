@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from pydantic import ValidationError
 
 from lucidrec.data.sequences import Ragged
 from lucidrec.embeddings.ger import GERConfig, GERItemEmbedding
@@ -140,3 +141,14 @@ def test_user_reduced_base_projects_the_frozen_base_state():
         expected = base.encode(seqs[:, -4:])[:, -1] @ torch.as_tensor(components, dtype=torch.float32).T
     torch.testing.assert_close(states[0, -1, 4:], expected[0])
     torch.testing.assert_close(states[0, -1, :4], emb.user_guided(seqs, torch.tensor([0]))[0, -1])
+    # The backbone's own layers get no gradient here, which DistributedDataParallel must be told.
+    states.sum().backward()
+    unused = [name for name, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert any(name.startswith("blocks") or "attn" in name for name in unused) and emb.bypasses_backbone
+    assert not make().bypasses_backbone
+
+
+def test_an_api_key_in_the_llm_config_is_refused_so_it_never_reaches_config_json():
+    with pytest.raises(ValidationError, match="api_key_env"):
+        GERConfig(scorer="llm", llm={"backend": "openai", "model": "m", "api_key": "sk-secret"})
+    assert GERConfig(scorer="llm", llm={"backend": "openai", "model": "m", "api_key_env": "MY_KEY"}).llm["api_key_env"] == "MY_KEY"

@@ -19,6 +19,9 @@ class ItemEmbedding(nn.Module):
     """
 
     config_class = None
+    #: True when ``adjust_states`` replaces the backbone's states outright, so some backbone
+    #: parameters get no gradient (DistributedDataParallel must then look for unused parameters).
+    bypasses_backbone = False
 
     def __init__(self, n_items: int, dim: int, extra_tokens: int = 0):
         super().__init__()

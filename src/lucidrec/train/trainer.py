@@ -97,7 +97,8 @@ class Trainer:
         optimizer = optimizer_cls(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         wrapped = model
         if world > 1:
-            wrapped = torch.nn.parallel.DistributedDataParallel(model)
+            wrapped = torch.nn.parallel.DistributedDataParallel(
+                model, find_unused_parameters=model.items.bypasses_backbone)
         state = checkpoint.TrainState()
         if resume and run_dir is not None and checkpoint.exists(run_dir):
             state = checkpoint.restore(run_dir, model, optimizer, identity or {})

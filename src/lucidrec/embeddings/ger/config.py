@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from lucidrec.config import StrictConfig
 
@@ -21,6 +21,7 @@ class GERConfig(StrictConfig):
     scorer: Literal["encoder", "llm"] = Field("encoder", description="encoder = MiniLM anchor scoring; llm = a chat model")
     llm: dict[str, Any] | None = Field(None, description="chat model config (lucidrec.lm.chat_config); default: local "
                                                          "SmolLM2-135M-Instruct through transformers")
+
     llm_method: Literal["auto", "slots", "logprobs", "json"] = Field(
         "auto", description="slots = one forward pass per item for all attributes (transformers backend); logprobs = one "
                             "prompt per item and attribute, first-token logprobs (any backend that returns them); "
@@ -61,3 +62,12 @@ class GERConfig(StrictConfig):
     user_lr_multiplier: float = Field(10.0, gt=0, description="the offset is stored as w / multiplier: with Adam its "
                                                                "rows move this many times faster (each row is updated "
                                                                "only when its user is in the batch)")
+
+    @field_validator("llm")
+    @classmethod
+    def _no_secret_in_run_config(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        # The run folder's config.json stores this dict verbatim; a key written there would leak.
+        if value and "api_key" in value:
+            raise ValueError("api_key is not stored in run configs: put the key in an environment variable and name "
+                             "it with api_key_env (default OPENAI_API_KEY)")
+        return value

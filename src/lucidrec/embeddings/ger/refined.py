@@ -154,6 +154,7 @@ class GERItemEmbedding(ItemEmbedding):
             parameter.requires_grad_(False)
         self.base = base_model.eval()
         self.register_buffer("base_components", torch.as_tensor(np.asarray(components, np.float32)))
+        self.bypasses_backbone = True
 
     def train(self, mode: bool = True):
         super().train(mode)
