@@ -22,7 +22,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 TOPICS = ["the sea", "a mountain village", "autumn leaves", "a busy market", "an old library", "a thunderstorm",

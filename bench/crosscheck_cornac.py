@@ -65,7 +65,7 @@ def main() -> None:
     from lucidrec.models.baselines import make_baseline
 
     split = leave_one_out(prepare(load_dataset(args.dataset)))
-    print(f"| model | users | metric | lucidrec mean | Cornac mean | max per-user abs. difference |\n|---|---|---|---|---|---|")
+    print("| model | users | metric | lucidrec mean | Cornac mean | max per-user abs. difference |\n|---|---|---|---|---|---|")
     for name in ("pop", "cooc"):
         model = make_baseline(name).fit(split)
         ours = evaluate(model, split, "test", EvalConfig())
