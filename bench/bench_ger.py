@@ -7,7 +7,9 @@ Grid: datasets ml-1m and amazon-beauty x backbones SASRec, GRU4Rec, BERT4Rec x s
 variants ``id`` (the base: id embedding, trained by the shared protocol of ``bench/protocol.py``, so
 ``bench/bench_llmemb.py`` with the same ``--out`` reuses these runs), ``llm`` (GER refined, LLM scorer: SmolLM2 single-pass slots by
 default, ``--llm-config FILE.json`` for any chat config, e.g. an OpenAI-compatible endpoint) and
-``encoder`` (GER refined, MiniLM anchor scorer). Each refined run uses the base run of the same
+``encoder`` (GER refined, MiniLM anchor scorer), and the control ``reduced`` (the same refinement
+training with the guided block zeroed: [0 ; PCA(base)], so any gain of the refined variants over it
+is the attributes' and not the extra fine-tuning of the base). Each refined run uses the base run of the same
 dataset, backbone and seed as its base (``embedding.base_run``), so the comparison is paired.
 
 ``--score-only`` scores the catalogs and stops (no training: it can run beside a training job).
@@ -63,7 +65,8 @@ def train(config, out: Path) -> dict:
 
 
 def ger_embedding(args, variant: str, base_run: Path) -> dict:
-    embedding = {"name": "ger", "mode": "refined", "base_run": str(base_run), "cache_dir": str(args.out / "cache")}
+    embedding = {"name": "ger", "mode": "reduced" if variant == "reduced" else "refined", "base_run": str(base_run),
+                 "cache_dir": str(args.out / "cache")}
     if variant == "llm":
         embedding.update(scorer="llm", llm=args.llm, llm_batch_size=args.llm_batch_size)
     else:
@@ -130,7 +133,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--datasets", default="ml-1m,amazon-beauty")
     parser.add_argument("--models", default="sasrec,gru4rec,bert4rec")
-    parser.add_argument("--variants", default=f"{BASE},llm,encoder")
+    parser.add_argument("--variants", default=f"{BASE},llm,encoder,reduced")
     parser.add_argument("--seeds", default=",".join(map(str, protocol.DEFAULT_SEEDS)))
     parser.add_argument("--epochs", type=int, default=200)
     parser.add_argument("--threads", type=int, default=1)
@@ -151,7 +154,7 @@ def main() -> None:
     variants = args.variants.split(",")
     costs = {}
     for dataset in args.datasets.split(","):
-        for variant in (v for v in variants if v != BASE):
+        for variant in (v for v in variants if v not in (BASE, "reduced")):
             print(f"scoring {dataset} with the {variant} scorer ...", flush=True)
             costs[f"{dataset}/{variant}"] = scoring_cost(args, dataset, variant)
             print("  ", json.dumps(costs[f"{dataset}/{variant}"]), flush=True)
