@@ -15,6 +15,7 @@ faithfulness check runs for every explained item; the document states whether it
 from __future__ import annotations
 
 import argparse
+import html
 import time
 from pathlib import Path
 
@@ -41,6 +42,14 @@ def pick_user(run: Path, loaded, k: int, candidates: int = 300) -> str:
     return best or first_hit or str(data.user_ids[pool[0] if len(pool) else 0])
 
 
+def cell(text: str, limit: int = 90) -> str:
+    """A catalog title as one markdown table cell: entities decoded, pipes escaped, long titles cut."""
+    text = html.unescape(text).replace("\n", " ")
+    if len(text) > limit:
+        text = text[: limit - 1].rstrip() + "…"
+    return text.replace("|", "\\|")
+
+
 def section(dataset: str, run: Path, user: str, k: int, image_dir: Path, doc: Path) -> str:
     from lucidrec.explain.plot import plot_explanation
     from lucidrec.explain.report import explain_run, to_dict
@@ -57,7 +66,7 @@ def section(dataset: str, run: Path, user: str, k: int, image_dir: Path, doc: Pa
     lines = [f"## {dataset}: user {user}", "",
              f"Run `{run}` (scorer: {meta.get('scoring', {}).get('scorer')}, mode {meta.get('mode')}, "
              f"base `{meta.get('base', {}).get('run')}`). History: {payload['history_length']} items, the last held out; "
-             f"recent: {'; '.join(payload['recent_history'][-5:])}.", "",
+             f"recent: {'; '.join(cell(t) for t in payload['recent_history'][-5:])}.", "",
              "User profile (the guided block of the user's state; attribute units are z-scores of the item scores, "
              "scaled):", "", "| " + " | ".join(names) + " |", "|---" * len(names) + "|",
              "| " + " | ".join(f"{payload['user_profile'][n]:+.2f}" for n in names) + " |", "",
@@ -66,7 +75,7 @@ def section(dataset: str, run: Path, user: str, k: int, image_dir: Path, doc: Pa
     for item in payload["items"]:
         top = sorted(item["contributions"].items(), key=lambda kv: -abs(kv[1]))[:3]
         marker = " (held out)" if payload.get("holdout", {}).get("item_id") == item["item_id"] else ""
-        lines.append(f"| {item['rank']} | {item['title']}{marker} | {item['score']:.3f} | {item['guided']:+.3f} | "
+        lines.append(f"| {item['rank']} | {cell(item['title'])}{marker} | {item['score']:.3f} | {item['guided']:+.3f} | "
                      f"{item['rest']:+.3f} | {100 * item['guided_share']:.0f}% | "
                      + ", ".join(f"{n} {v:+.3f}" for n, v in top) + " |")
     check = payload["check"]
