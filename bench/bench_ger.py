@@ -137,6 +137,9 @@ def main() -> None:
     parser.add_argument("--seeds", default=",".join(map(str, protocol.DEFAULT_SEEDS)))
     parser.add_argument("--epochs", type=int, default=200)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--base-seed", type=int, default=None,
+                        help="refine the base run of this seed for every --seeds value (the spread is then that "
+                             "of the refinement stage alone; folders seed<k>-base<N>)")
     parser.add_argument("--score-only", action="store_true", help="score the catalogs, train nothing")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--llm-config", type=Path, default=None, help="JSON chat config for the llm variant")
@@ -166,14 +169,17 @@ def main() -> None:
         for model in args.models.split(","):
             entry = results.setdefault((dataset, model), {})
             for seed in map(int, args.seeds.split(",")):
-                base_dir = protocol.run_dir(args.out, dataset, model, BASE, seed)
-                base_metrics = train(run_config(args, dataset, model, seed, {"name": "id"}), base_dir)
-                if BASE in variants:
+                base_seed = args.base_seed or seed
+                base_dir = protocol.run_dir(args.out, dataset, model, BASE, base_seed)
+                base_metrics = train(run_config(args, dataset, model, base_seed, {"name": "id"}), base_dir)
+                if BASE in variants and base_dir not in entry.get(BASE, {}).get("runs", []):
                     entry.setdefault(BASE, {"metrics": [], "runs": []})
                     entry[BASE]["metrics"].append(base_metrics)
                     entry[BASE]["runs"].append(base_dir)
                 for variant in (v for v in variants if v != BASE):
                     out = protocol.run_dir(args.out, dataset, model, variant, seed)
+                    if base_seed != seed:
+                        out = out.with_name(f"seed{seed}-base{base_seed}")
                     config = run_config(args, dataset, model, seed, ger_embedding(args, variant, base_dir))
                     entry.setdefault(variant, {"metrics": [], "runs": []})
                     entry[variant]["metrics"].append(train(config, out))
