@@ -21,7 +21,6 @@ class GERConfig(StrictConfig):
     scorer: Literal["encoder", "llm"] = Field("encoder", description="encoder = MiniLM anchor scoring; llm = a chat model")
     llm: dict[str, Any] | None = Field(None, description="chat model config (lucidrec.lm.chat_config); default: local "
                                                          "SmolLM2-135M-Instruct through transformers")
-
     llm_method: Literal["auto", "slots", "logprobs", "json"] = Field(
         "auto", description="slots = one forward pass per item for all attributes (transformers backend); logprobs = one "
                             "prompt per item and attribute, first-token logprobs (any backend that returns them); "
