@@ -53,6 +53,7 @@ def main() -> None:
 
     import torch
 
+    from lucidrec.data.popularity import head_items
     from lucidrec.eval.evaluator import EvalConfig, evaluate
     from lucidrec.models.scoring import DotProductScorer
     from lucidrec.train.run import load_run
@@ -65,8 +66,7 @@ def main() -> None:
         target = model.item_table().numpy().astype(np.float64)[1:]
         own = evaluate(scorer_for(model), split, "valid", valid_config).metrics
     n = len(target)
-    counts = np.asarray(split.item_counts())[1:n + 1]
-    tail = counts <= np.quantile(counts, 0.8)
+    tail = ~head_items(split.item_counts())[1:n + 1]  # the evaluator's head/tail groups
     order = np.random.default_rng(args.seed).permutation(n)
     fit, held = order[: n // 2], order[n // 2:]
     report = {"run": str(args.run), "valid/ndcg@10 (run's own table)": own["valid/full/ndcg@10"],
