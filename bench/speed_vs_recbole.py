@@ -6,14 +6,15 @@ dependency of lucidrec):
     python -m venv /tmp/recbole-env
     /tmp/recbole-env/bin/pip install "torch==2.13.0" "numpy<2" "pandas<3" "setuptools<81" recbole
     python bench/speed_vs_recbole.py --recbole-python /tmp/recbole-env/bin/python \
-        [--dataset ml-100k] [--epochs 200] [--recbole-epochs 200] [--patience 10]
+        [--dataset amazon-scientific] [--epochs 200] [--recbole-epochs 200] [--patience 10]
 
 Both see the same interactions in the same per-user order (the canonical ``seq_pos`` is written
 as RecBole's timestamp), leave-one-out split, full-ranking evaluation with history masked, and the
 same SASRec shape: 2 layers, hidden 64, 1 head, max length 50, dropout 0.2, Adam lr 1e-3, full
 softmax cross-entropy, early stopping on validation NDCG@10. The remaining difference is how each
-feeds training data: RecBole makes every prefix of every history a training example (batch 2048);
-lucidrec trains all positions of each user's history in one row (batch 128).
+feeds training data: RecBole makes every prefix of every history a training example (batch 2048 by
+default, ``--recbole-batch-size``); lucidrec trains all positions of each user's history in one row
+(batch 128).
 The two runs are sequential, so they do not compete for the 2 cores.
 """
 
@@ -30,7 +31,7 @@ from pathlib import Path
 RECBOLE_SIDE = r"""
 import json, sys, time
 from recbole.quick_start import run_recbole
-data_path, epochs, patience, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+data_path, epochs, patience, threads, batch_size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 import torch
 torch.set_num_threads(threads)
 # RecBole 1.2.1 reloads its own best checkpoint with torch.load's old default (weights_only=False),
@@ -57,7 +58,7 @@ config = {
     "TIME_FIELD": "timestamp", "load_col": {"inter": ["user_id", "item_id", "timestamp"]},
     "MAX_ITEM_LIST_LENGTH": 50, "n_layers": 2, "n_heads": 1, "hidden_size": 64, "inner_size": 64,
     "hidden_dropout_prob": 0.2, "attn_dropout_prob": 0.2, "loss_type": "CE", "train_neg_sample_args": None,
-    "learning_rate": 0.001, "train_batch_size": 2048, "epochs": epochs, "stopping_step": patience,
+    "learning_rate": 0.001, "train_batch_size": batch_size, "epochs": epochs, "stopping_step": patience,
     "eval_args": {"split": {"LS": "valid_and_test"}, "order": "TO", "mode": "full", "group_by": "user"},
     "metrics": ["Recall", "NDCG", "MRR"], "topk": [10], "valid_metric": "NDCG@10", "eval_batch_size": 4096,
     "show_progress": False, "seed": 42, "reproducibility": True, "device": "cpu", "use_gpu": False,
@@ -67,12 +68,13 @@ result = run_recbole(model="SASRec", config_dict=config)
 total = time.perf_counter() - started
 train_times = [seconds for kind, seconds, _ in timeline if kind == "train"]
 valid = [(at, score) for kind, score, at in timeline if kind == "valid"]
-best_time = None
+best_time, curve = None, []
 if valid:
     fit_started = timeline[0][2] - timeline[0][1]  # like lucidrec's log: from the first training epoch on
-    best = max(score for _, score in valid)
-    best_time = next(at for at, score in valid if score == best) - fit_started
-print(json.dumps({"seconds_per_epoch": sum(train_times) / max(len(train_times), 1), "epochs": len(train_times),
+    curve = [(at - fit_started, score) for at, score in valid]
+    best = max(score for _, score in curve)
+    best_time = next(at for at, score in curve if score == best)
+print(json.dumps({"valid_curve": curve, "seconds_per_epoch": sum(train_times) / max(len(train_times), 1), "epochs": len(train_times),
                   "seconds_to_best_valid": best_time, "total_seconds": total,
                   "best_valid": result["best_valid_result"], "test": result["test_result"]}, default=float))
 """
@@ -100,40 +102,53 @@ def run_lucidrec(dataset: str, out: Path, epochs: int, patience: int, threads: i
     total = time.perf_counter() - started
     metrics = json.loads((out / "metrics.json").read_text())
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
-    return {"seconds_per_epoch": sum(e["seconds"] for e in log) / len(log), "epochs": len(log),
+    return {"valid_curve": [(e["elapsed"], e["valid_ndcg10"]) for e in log if e["valid_ndcg10"] is not None],
+            "seconds_per_epoch": sum(e["seconds"] for e in log) / len(log), "epochs": len(log),
             "seconds_to_best_valid": log[metrics["best_epoch"]]["elapsed"], "total_seconds": total,
             "valid_ndcg10": metrics["valid/full/ndcg@10"], "test_ndcg10": metrics["test/full/ndcg@10"],
             "test_recall10": metrics["test/full/recall@10"], "test_mrr": metrics["test/full/mrr"]}
 
 
+def seconds_to_reach(curve: list, level: float) -> float | None:
+    """Wall seconds (from the first training epoch) until a validation NDCG@10 curve first reaches ``level``."""
+    return next((at for at, score in curve if score >= level - 1e-12), None)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--recbole-python", required=True)
-    parser.add_argument("--dataset", default="ml-100k")
+    parser.add_argument("--dataset", default="amazon-scientific")
     parser.add_argument("--epochs", type=int, default=200)
     parser.add_argument("--recbole-epochs", type=int, default=200)
     parser.add_argument("--patience", type=int, default=10)
+    parser.add_argument("--recbole-batch-size", type=int, default=2048,
+                        help="RecBole's train_batch_size (its default 2048 means few updates per epoch; each prefix is one example)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads for both (1 is fastest on a shared 2-core machine)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         ours = run_lucidrec(args.dataset, Path(tmp) / "lucidrec", args.epochs, args.patience, args.threads)
         export_atomic(args.dataset, Path(tmp) / "atomic" / "lucid")
         done = subprocess.run(cwd=tmp, args=[args.recbole_python, "-c", RECBOLE_SIDE, str(Path(tmp) / "atomic"), str(args.recbole_epochs),
-                               str(args.patience), str(args.threads)], capture_output=True, text=True)
+                               str(args.patience), str(args.threads), str(args.recbole_batch_size)], capture_output=True, text=True)
         if done.returncode != 0:
             sys.exit(done.stderr[-4000:])
         theirs = json.loads(done.stdout.strip().splitlines()[-1])
     t = theirs["test"]
+    # "Time to the same NDCG": the level both reached (the lower of the two best validation NDCG@10s).
+    common = min(max(score for _, score in ours["valid_curve"]), max(score for _, score in theirs["valid_curve"]))
     rows = [
         ("seconds per training epoch", ours["seconds_per_epoch"], theirs["seconds_per_epoch"]),
         ("epochs run (early stopping)", ours["epochs"], theirs["epochs"]),
         ("seconds to best validation NDCG@10", ours["seconds_to_best_valid"], theirs["seconds_to_best_valid"]),
+        (f"seconds to first reach validation NDCG@10 {common:.4f} (the lower best)",
+         seconds_to_reach(ours["valid_curve"], common), seconds_to_reach(theirs["valid_curve"], common)),
+        ("best validation NDCG@10", max(s for _, s in ours["valid_curve"]), max(s for _, s in theirs["valid_curve"])),
         ("total wall seconds", ours["total_seconds"], theirs["total_seconds"]),
         ("test NDCG@10", ours["test_ndcg10"], t.get("ndcg@10")),
         ("test Recall@10", ours["test_recall10"], t.get("recall@10")),
         ("test MRR@10 (RecBole) / MRR (lucidrec)", ours["test_mrr"], t.get("mrr@10")),
     ]
-    print(f"dataset {args.dataset}; {args.threads} torch thread(s) each; RecBole capped at {args.recbole_epochs} epochs; {time.strftime('%Y-%m-%d')}\n\n| | lucidrec | RecBole 1.2.1 | RecBole / lucidrec |\n|---|---|---|---|")
+    print(f"dataset {args.dataset}; {args.threads} torch thread(s) each; RecBole capped at {args.recbole_epochs} epochs, RecBole batch {args.recbole_batch_size}; {time.strftime('%Y-%m-%d')}\n\n| | lucidrec | RecBole 1.2.1 | RecBole / lucidrec |\n|---|---|---|---|")
     for name, a, b in rows:
         ratio = f"{b / a:.1f}×" if isinstance(a, (int, float)) and isinstance(b, (int, float)) and a else ""
         print(f"| {name} | {a:.4g} | {b:.4g} | {ratio} |" if b is not None else f"| {name} | {a:.4g} | — | |")

@@ -94,3 +94,21 @@ def test_frozen_table_is_frozen_and_adapter_trains():
     assert all(not torch.equal(a, b) for a, b in zip(adapter_before, items.adapter.parameters()))
     assert not any(p is items.frozen for p in model.parameters())
     assert torch.all(items.frozen[0] == 0)
+
+
+def test_caser_products_equal_the_convolutions_they_replace():
+    """Caser computes its convolutions as matrix products; check them against conv2d itself."""
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    model = build("caser", window=3, dropout=0.0)
+    seqs = torch.tensor([[0, 0, 3, 5, 7, 9, 11, 13], [1, 2, 3, 4, 5, 6, 7, 8]])
+    with torch.no_grad():
+        states = model.encode(seqs)
+        windows = F.pad(seqs, (2, 0)).unfold(1, 3, 1)
+        x = model.items(windows).reshape(-1, 1, 3, 16)
+        horizontal = [F.relu(F.conv2d(x, conv.weight, conv.bias)).squeeze(3).amax(dim=2) for conv in model.horizontal]
+        vertical = F.conv2d(x, model.vertical.weight, model.vertical.bias).reshape(x.shape[0], -1)
+        expected = F.relu(model.project(torch.cat([*horizontal, vertical], dim=1))).reshape(2, 8, -1)
+        expected = expected * (seqs != 0).unsqueeze(-1)
+    assert torch.allclose(states, expected, atol=1e-5)
