@@ -45,6 +45,8 @@ def run_config(args, dataset: str, model: str, seed: int, embedding: dict):
 
     values = protocol.run_values(dataset, model, seed, embedding, epochs=args.epochs, threads=args.threads,
                                  data_dir=args.data_dir, progress=args.progress)
+    if args.max_len:
+        values["model"]["max_len"] = args.max_len
     if args.smoke:
         values["data"]["prepare"] = {"min_item_interactions": 200, "min_user_interactions": 5}
         values["model"].update(hidden=16, max_len=20, layers=1) if model != "gru4rec" else values["model"].update(hidden=16, max_len=20)
@@ -140,6 +142,8 @@ def main() -> None:
     parser.add_argument("--base-seed", type=int, default=None,
                         help="refine the base run of this seed for every --seeds value (the spread is then that "
                              "of the refinement stage alone; folders seed<k>-base<N>)")
+    parser.add_argument("--max-len", type=int, default=None,
+                        help="override the protocol's max_len (a cheaper grid; give it its own --out)")
     parser.add_argument("--score-only", action="store_true", help="score the catalogs, train nothing")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--llm-config", type=Path, default=None, help="JSON chat config for the llm variant")
