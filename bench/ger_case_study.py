@@ -85,8 +85,26 @@ def section(dataset: str, run: Path, user: str, k: int, image_dir: Path, doc: Pa
               f"(zero each item's top attribute in the model's item table, re-score): "
               f"{'PASS' if check['ok'] else 'FAIL'}, max |score drop - contribution| = "
               f"{max(e['drop_error'] for e in check['items']):.1e}; re-ranks as predicted: "
-              f"{all(e['rank_after'] == e['rank_predicted'] for e in check['items'])}.", ""]
+              f"{all(e['rank_after'] == e['rank_predicted'] for e in check['items'])}.", "",
+              attribute_independence(run), ""]
     return "\n".join(lines)
+
+
+def attribute_independence(run: Path) -> str:
+    """How many distinct things the scorer measured: correlations between the attributes' item scores.
+
+    An explanation names every attribute; if the scorer's attributes move together, the names say more
+    than the scores distinguish, and the reader should know it.
+    """
+    with np.load(run / "ger" / "state.npz") as state:
+        scores = state["raw"][~state["missing"].astype(bool)]
+    correlation = np.corrcoef(scores.T)
+    pairs = correlation[~np.eye(len(correlation), dtype=bool)]
+    eigenvalues = np.linalg.eigvalsh(correlation)[::-1]
+    return (f"Attribute independence (item scores over the whole catalog, {scores.shape[1]} attributes): mean pairwise "
+            f"correlation {pairs.mean():+.2f} (range {pairs.min():+.2f} to {pairs.max():+.2f}); the first principal "
+            f"component holds {eigenvalues[0] / eigenvalues.sum():.0%} of the variance. The larger these are, the more "
+            f"the attributes act as one shared direction and the less the individual names can be read apart.")
 
 
 def kept_sections(text: str, exclude: set[str]) -> dict[str, str]:
