@@ -35,6 +35,7 @@ import protocol
 
 METRICS = ("ndcg@10", "recall@10")
 GROUPS = ("", "tail/", "head/")
+SAMPLED = "sampled100"  # the labelled extra protocol of the paper: the target among 100 uniform negatives
 
 
 def parse_args(argv=None):
@@ -152,6 +153,9 @@ def summarise(args, found: dict) -> dict:
         keys = [f"test/full/{g}{m}" for g in GROUPS for m in METRICS]
         row = {"seeds": sorted(folders), "metrics": mean_std([{k: m[k] for k in keys} for m in metrics]),
                "costs": mean_std([costs(f) for f in folders.values()])}
+        sampled = [k.replace("/full/", f"/{SAMPLED}/") for k in keys]
+        if all(k in m for m in metrics for k in sampled):  # runs made with --set eval.protocols=[full,sampled]
+            row["metrics_sampled"] = mean_std([{k: m[k] for k in sampled} for m in metrics])
         baseline = found.get((dataset, model, "id"), {})
         if variant != "id" and baseline:
             tests = {}
@@ -200,6 +204,21 @@ def markdown(results: dict, header: str) -> str:
                      + f" | {delta} | {tail_delta} | {scft} | {encode} | "
                      f"{c['train_seconds']['mean']:.0f}{rel('relative_train_time')} | "
                      f"{c['seconds_per_epoch']['mean']:.1f}{rel('relative_seconds_per_epoch')} |")
+    sampled_rows = {name: row for name, row in results.items() if "metrics_sampled" in row}
+    if sampled_rows:
+        lines += ["", f"Extra, labelled: {SAMPLED} (the target ranked among 100 uniformly drawn items the user has not "
+                  "seen; the protocol of the LLMEmb paper). Ratios are to the id row of the same dataset and backbone.", "",
+                  "| dataset | backbone | items | seeds | " + " | ".join(f"{g}{k}" for g in GROUPS for k in METRICS)
+                  + " | NDCG@10 × id | tail NDCG@10 × id |", "|" + "---|" * (6 + len(GROUPS) * len(METRICS))]
+        for name, row in sampled_rows.items():
+            dataset, model, variant = name.split("/")
+            m = row["metrics_sampled"]
+            base = sampled_rows.get(f"{dataset}/{model}/id", {}).get("metrics_sampled")
+            ratio = lambda g: (f"{m[f'test/{SAMPLED}/{g}ndcg@10']['mean'] / base[f'test/{SAMPLED}/{g}ndcg@10']['mean']:.2f}"  # noqa: E731
+                               if base and variant != "id" else "—")
+            lines.append(f"| {dataset} | {model} | {variant} | {len(row['seeds'])} | "
+                         + " | ".join(fmt(m.get(f"test/{SAMPLED}/{g}{k}")) for g in GROUPS for k in METRICS)
+                         + f" | {ratio('')} | {ratio('tail/')} |")
     return "\n".join(lines) + "\n"
 
 

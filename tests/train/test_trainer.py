@@ -109,6 +109,13 @@ def test_config_file_flags_and_overrides(tmp_path):
         build_config({"model": {"name": "transformer"}})
 
 
+def test_negative_count_defaults_to_the_loss_convention():
+    # BCE defaults to SASRec's one negative per position, sampled softmax to a shared pool; both recorded.
+    assert build_config({}, None, ["train.loss=bce"]).train.n_negatives == 1
+    assert build_config({}, None, ["train.loss=sampled_softmax"]).train.n_negatives == 256
+    assert build_config({}, None, ["train.loss=bce", "train.n_negatives=4"]).train.n_negatives == 4
+
+
 def test_cli_train_and_evaluate_run(cyclic_dir, tmp_path):
     out = tmp_path / "cli"
     result = runner.invoke(app, ["train", "--dataset", "cyclic", "--data-dir", str(cyclic_dir), "--model", "gru4rec",

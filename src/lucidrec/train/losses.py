@@ -4,7 +4,7 @@ All take per-position states (N, d) at the positions that have a target, the tar
 the item embedding; the vectors of negatives come from the same item embedding.
 
 - ``bce``: binary cross-entropy, the positive against ``n_negatives`` uniformly drawn items per
-  position (SASRec's original loss; LLMEmb and LANE use it with one negative).
+  position (SASRec's original loss; LLMEmb and LANE use it with one negative, the default).
 - ``sampled_softmax``: softmax over the positive and ``n_negatives`` uniform negatives shared by
   the batch (a collision with the positive is masked out).
 - ``ce``: full softmax over the whole catalog.

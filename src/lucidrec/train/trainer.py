@@ -17,7 +17,7 @@ from typing import Callable, Literal
 import numpy as np
 import torch
 import torch.distributed as dist
-from pydantic import Field
+from pydantic import Field, model_validator
 from tqdm.auto import tqdm
 
 from lucidrec.config import StrictConfig
@@ -30,6 +30,10 @@ from lucidrec.train.batches import causal_batch, cloze_batch, trainable_users
 from lucidrec.train.losses import LossName, next_item_loss
 
 
+#: Default negatives per loss when ``n_negatives`` is not given.
+NEGATIVES_BY_LOSS = {"bce": 1, "sampled_softmax": 256, "ce": 256}
+
+
 class TrainConfig(StrictConfig):
     epochs: int = Field(200, ge=1)
     batch_size: int = Field(128, ge=1)
@@ -37,7 +41,8 @@ class TrainConfig(StrictConfig):
     weight_decay: float = Field(0.0, ge=0)
     optimizer: Literal["adam", "adamw"] = "adam"
     loss: LossName = Field("ce", description="ce (full softmax, the published well-tuned setting), sampled_softmax (large catalogs) or bce")
-    n_negatives: int = Field(256, ge=1, description="negatives per position (bce) or per batch (sampled_softmax)")
+    n_negatives: int | None = Field(None, ge=1, description="negatives per position (bce) or per batch (sampled_softmax); "
+                                    "default 1 for bce (SASRec's original loss, RecBole's default) and 256 for sampled_softmax")
     patience: int = Field(10, ge=1, description="epochs without a better validation NDCG@10 before stopping")
     eval_every: int = Field(1, ge=1)
     seed: int = 42
@@ -45,6 +50,13 @@ class TrainConfig(StrictConfig):
     grad_clip: float | None = Field(5.0, description="max gradient norm; None disables clipping")
     aux_weight: float = Field(1.0, ge=0, description="weight of the item embedding's auxiliary loss, if it has one")
     progress: bool = True
+
+    @model_validator(mode="after")
+    def _default_negatives(self):
+        # Resolved here so config.json records the count a run used; ce ignores it.
+        if self.n_negatives is None:
+            self.n_negatives = NEGATIVES_BY_LOSS[self.loss]
+        return self
 
 
 @dataclass
