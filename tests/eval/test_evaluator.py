@@ -118,3 +118,14 @@ def test_metric_keys_and_groups(rng):
     assert metrics["test/full/tail/n_users"] + metrics["test/full/head/n_users"] == metrics["test/full/n_users"]
     weighted = sum(metrics[f"test/full/{g}/ndcg@10"] * metrics[f"test/full/{g}/n_users"] for g in ("tail", "head"))
     assert weighted / metrics["test/full/n_users"] == pytest.approx(metrics["test/full/ndcg@10"])
+
+
+def test_an_empty_group_reports_no_metric_values(rng):
+    # Every history has the same length, so the length quantiles tie and bins 1-3 stay empty.
+    histories = [rng.choice(np.arange(1, 58), size=5, replace=False) for _ in range(40)]
+    evalset = _evalset(histories, rng.integers(1, 58, size=40))
+    split = Split("test", Ragged.from_lists(histories), evalset, evalset, 57)
+    metrics = evaluate(_random_dot_model(rng), split, "test").metrics
+    assert metrics["test/full/len_q1/n_users"] == 0 and "test/full/len_q1/ndcg@10" not in metrics
+    assert metrics["test/full/len_q4/n_users"] == 40
+    assert metrics["test/full/len_q4/ndcg@10"] == pytest.approx(metrics["test/full/ndcg@10"])

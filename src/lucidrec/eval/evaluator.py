@@ -183,6 +183,8 @@ def evaluate(model: Scorer, split: Split, part: str = "test", config: EvalConfig
             per_user[f"{label}/{name}"] = per
         for group, mask in groups.items():
             metrics[f"{prefix}/{group}/n_users"] = int(mask.sum())
+            if not mask.any():  # e.g. a length quantile bin that ties emptied: no value, rather than a false 0.0
+                continue
             for name, per in values.items():
-                metrics[f"{prefix}/{group}/{name}"] = float(per[mask].mean()) if mask.any() else 0.0
+                metrics[f"{prefix}/{group}/{name}"] = float(per[mask].mean())
     return EvalResult(metrics, per_user, evalset.users, ranks_out, topk)
