@@ -30,7 +30,8 @@ from lucidrec.train.batches import causal_batch, cloze_batch, trainable_users
 from lucidrec.train.losses import LossName, next_item_loss
 
 
-#: Default negatives per loss when ``n_negatives`` is not given.
+#: Default negatives per loss when ``n_negatives`` is not given. ``ce`` ignores the count; it keeps 256,
+#: the old shared default, so the recorded configs of earlier CE runs still match on ``--resume``.
 NEGATIVES_BY_LOSS = {"bce": 1, "sampled_softmax": 256, "ce": 256}
 
 
