@@ -129,3 +129,11 @@ def test_an_empty_group_reports_no_metric_values(rng):
     assert metrics["test/full/len_q1/n_users"] == 0 and "test/full/len_q1/ndcg@10" not in metrics
     assert metrics["test/full/len_q4/n_users"] == 40
     assert metrics["test/full/len_q4/ndcg@10"] == pytest.approx(metrics["test/full/ndcg@10"])
+
+
+def test_an_empty_part_is_an_error_not_a_zero(rng):
+    histories = [rng.choice(np.arange(1, 58), size=5, replace=False) for _ in range(4)]
+    empty = _evalset([], [])
+    split = Split("leave_one_out", Ragged.from_lists(histories), empty, empty, 57)
+    with pytest.raises(ValueError, match="'valid' part of the leave_one_out split has no users"):
+        evaluate(_random_dot_model(rng), split, "valid")

@@ -62,6 +62,14 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(cyclic_dir, tmp_path
     assert_resume_equals_uninterrupted(config, tmp_path, stop_after_epochs=2)
 
 
+def test_a_split_without_validation_users_fails_before_training(cyclic_dir, tmp_path):
+    config = _config(cyclic_dir)
+    config.data.split.min_length = 10_000  # every user becomes training-only
+    with pytest.raises(ValueError, match="validation part of the split has no users"):
+        train_run(config, tmp_path / "run")
+    assert not (tmp_path / "run" / "last.pt").exists()
+
+
 def test_refuses_to_overwrite_a_run_without_resume(cyclic_dir, tmp_path):
     config = _config(cyclic_dir, epochs=1)
     train_run(config, tmp_path / "run", stop_after_epochs=1)

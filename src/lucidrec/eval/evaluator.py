@@ -162,6 +162,12 @@ def evaluate(model: Scorer, split: Split, part: str = "test", config: EvalConfig
     """Rank every evaluated user's target; flat metrics keyed ``<part>/<protocol>[/<group>]/<metric>``."""
     config = config or EvalConfig()
     evalset: EvalSet = getattr(split, part)
+    if len(evalset) == 0:
+        # A mean over no users would be written as 0.0 and read as "the model fails everyone".
+        raise ValueError(
+            f"the {part!r} part of the {split.protocol} split has no users to evaluate; "
+            f"check the split settings (e.g. data.split.min_length, or the time cut-offs of a temporal split)"
+        )
     groups = group_labels(split, evalset, config)
     metrics: dict[str, float] = {}
     per_user: dict[str, np.ndarray] = {}
@@ -179,7 +185,7 @@ def evaluate(model: Scorer, split: Split, part: str = "test", config: EvalConfig
         prefix = f"{part}/{label}"
         metrics[f"{prefix}/n_users"] = int(len(ranks))
         for name, per in values.items():
-            metrics[f"{prefix}/{name}"] = float(per.mean()) if len(per) else 0.0
+            metrics[f"{prefix}/{name}"] = float(per.mean())
             per_user[f"{label}/{name}"] = per
         for group, mask in groups.items():
             metrics[f"{prefix}/{group}/n_users"] = int(mask.sum())

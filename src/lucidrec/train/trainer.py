@@ -103,6 +103,9 @@ class Trainer:
         """Train with early stopping. ``identity`` (config + data hash) is stored in checkpoints and
         checked on resume. ``stop_after_epochs`` ends the call early (to simulate a killed run)."""
         cfg = self.config
+        if len(split.valid) == 0:  # early stopping needs validation users; fail before the first epoch, not after it
+            raise ValueError("the validation part of the split has no users, so early stopping has nothing to "
+                             "select on; check data.split (e.g. min_length, or the temporal cut-offs)")
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         rank, world = _world()
