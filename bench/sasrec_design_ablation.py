@@ -1,0 +1,55 @@
+"""Which SASRec design choice puts lucidrec above RecBole's SASRec? (run by hand; investigation, not a feature)
+
+    python bench/sasrec_design_ablation.py --variant shipped|positions_from_oldest|unscaled_items --out DIR
+
+Trains lucidrec's SASRec with the settings of ``bench/speed_vs_recbole.py`` (amazon-scientific, hidden 64,
+2 blocks, 1 head, max_len 50, dropout 0.2, CE, Adam 1e-3, patience 10, one thread) after swapping one
+piece of the input layer for RecBole's convention. The training-side switches (gradient clipping) are
+plain config: ``lucidrec train ... --set train.grad_clip=null``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from lucidrec.models.sasrec import SelfAttentionBackbone
+from lucidrec.train.run import build_config, train_run
+
+
+def positions_from_oldest(self, seqs):
+    """Position 0 is the oldest item of the window (RecBole, and the SASRec paper's code)."""
+    real = seqs != 0
+    first_based = (real.cumsum(1) - 1).clamp(min=0)
+    return self.items(seqs) * self.config.hidden ** 0.5 + self.positions.weight[first_based]
+
+
+def unscaled_items(self, seqs):
+    """Item vectors added to the positions without the sqrt(d) factor (RecBole)."""
+    return self.items(seqs) + self.positions.weight[-seqs.shape[1]:]
+
+
+VARIANTS = {"shipped": None, "positions_from_oldest": positions_from_oldest, "unscaled_items": unscaled_items}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--variant", choices=sorted(VARIANTS), required=True)
+    parser.add_argument("--dataset", default="amazon-scientific")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    if VARIANTS[args.variant] is not None:
+        SelfAttentionBackbone.input_embeddings = VARIANTS[args.variant]
+    config = build_config({
+        "data": {"dataset": args.dataset},
+        "model": {"name": "sasrec", "max_len": 50, "hidden": 64, "layers": 2, "heads": 1, "dropout": 0.2},
+        "train": {"loss": "ce", "lr": 0.001, "epochs": 200, "patience": 10, "progress": False, "threads": 1},
+    })
+    metrics = train_run(config, args.out / args.variant)
+    keys = ("valid/full/ndcg@10", "test/full/ndcg@10", "test/full/recall@10")
+    print(args.variant, json.dumps({key: round(metrics[key], 4) for key in keys}))
+
+
+if __name__ == "__main__":
+    main()
