@@ -1,10 +1,11 @@
 """Which SASRec design choice puts lucidrec above RecBole's SASRec? (run by hand; investigation, not a feature)
 
-    python bench/sasrec_design_ablation.py --variant shipped|positions_from_oldest|unscaled_items --out DIR
+    python bench/sasrec_design_ablation.py --variant shipped|positions_from_oldest|unscaled_items|recbole_layout --out DIR
 
 Trains lucidrec's SASRec with the settings of ``bench/speed_vs_recbole.py`` (amazon-scientific, hidden 64,
 2 blocks, 1 head, max_len 50, dropout 0.2, CE, Adam 1e-3, patience 10, one thread) after swapping one
-piece of the input layer for RecBole's convention. The training-side switches (gradient clipping) are
+piece of the input layer for RecBole's convention, or (``recbole_layout``) RecBole's whole layout: unscaled,
+layer-normalised input and post-LN blocks (lucidrec's final LayerNorm stays). The training-side switches (gradient clipping) are
 plain config: ``lucidrec train ... --set train.grad_clip=null``.
 """
 
@@ -14,7 +15,9 @@ import argparse
 import json
 from pathlib import Path
 
-from lucidrec.models.sasrec import SelfAttentionBackbone
+import torch.nn.functional as F
+
+from lucidrec.models.sasrec import SelfAttentionBackbone, TransformerBlock
 from lucidrec.train.run import build_config, train_run
 
 
@@ -30,7 +33,24 @@ def unscaled_items(self, seqs):
     return self.items(seqs) + self.positions.weight[-seqs.shape[1]:]
 
 
-VARIANTS = {"shipped": None, "positions_from_oldest": positions_from_oldest, "unscaled_items": unscaled_items}
+def normalized_unscaled_items(self, seqs):
+    """RecBole's input: LayerNorm(item + position), no sqrt(d) (here without the norm's affine weights)."""
+    return F.layer_norm(unscaled_items(self, seqs), (self.config.hidden,))
+
+
+def post_norm_block(self, x, mask):
+    """RecBole's block: LayerNorm after each residual sum (post-LN) instead of before each sub-layer."""
+    b, length, d = x.shape
+    q, k, v = self.qkv(x).view(b, length, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+    attended = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
+                                              dropout_p=self.attn_dropout if self.training else 0.0)
+    x = self.norm_attn(x + self.dropout(self.out(attended.transpose(1, 2).reshape(b, length, d))))
+    return self.norm_ffn(x + self.dropout(self.ffn(x)))
+
+
+VARIANTS = {"shipped": {}, "positions_from_oldest": {"input": positions_from_oldest},
+            "unscaled_items": {"input": unscaled_items},
+            "recbole_layout": {"input": normalized_unscaled_items, "block": post_norm_block}}
 
 
 def main() -> None:
@@ -39,8 +59,11 @@ def main() -> None:
     parser.add_argument("--dataset", default="amazon-scientific")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    if VARIANTS[args.variant] is not None:
-        SelfAttentionBackbone.input_embeddings = VARIANTS[args.variant]
+    patches = VARIANTS[args.variant]
+    if "input" in patches:
+        SelfAttentionBackbone.input_embeddings = patches["input"]
+    if "block" in patches:
+        TransformerBlock.forward = patches["block"]
     config = build_config({
         "data": {"dataset": args.dataset},
         "model": {"name": "sasrec", "max_len": 50, "hidden": 64, "layers": 2, "heads": 1, "dropout": 0.2},
