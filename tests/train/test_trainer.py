@@ -24,11 +24,11 @@ def cyclic_dir(tmp_path):
     return tmp_path / "data"
 
 
-def _config(data_dir, model="sasrec", epochs=4, **train):
+def _config(data_dir, model="sasrec", epochs=4, max_len=10, **train):
     return build_config(
         {
             "data": {"dataset": "cyclic", "data_dir": str(data_dir)},
-            "model": {"name": model, "hidden": 16, "max_len": 10},
+            "model": {"name": model, "hidden": 16, "max_len": max_len},
             "train": {"epochs": epochs, "batch_size": 32, "progress": False, "patience": 50, "lr": 0.01, **train},
         }
     )
@@ -57,8 +57,11 @@ def test_losses_train(cyclic_dir, tmp_path, loss):
     assert metrics["test/full/recall@10"] > 0.5
 
 
-def test_resume_continues_exactly_like_an_uninterrupted_run(cyclic_dir, tmp_path):
-    config = _config(cyclic_dir, epochs=4, loss="bce")  # bce: sampled negatives must also line up
+@pytest.mark.parametrize("window", ["latest", "random"])
+def test_resume_continues_exactly_like_an_uninterrupted_run(cyclic_dir, tmp_path, window):
+    # bce: sampled negatives must also line up; random: so must the epoch's history windows, which
+    # max_len 5 < 10 training items makes real.
+    config = _config(cyclic_dir, epochs=4, max_len=5, loss="bce", history_window=window)
     assert_resume_equals_uninterrupted(config, tmp_path, stop_after_epochs=2)
 
 

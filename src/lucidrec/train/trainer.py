@@ -48,6 +48,9 @@ class TrainConfig(StrictConfig):
     eval_every: int = Field(1, ge=1)
     seed: int = 42
     threads: int | None = Field(None, description="torch intra-op threads (default: torch's choice)")
+    history_window: Literal["latest", "random"] = Field(
+        "latest", description="which max_len items of a longer training history make a user's row: the latest "
+        "(SASRec's original), or a window ending at a random point, drawn each epoch, so older items are trained on too")
     grad_clip: float | None = Field(5.0, description="max gradient norm; None disables clipping")
     aux_weight: float = Field(1.0, ge=0, description="weight of the item embedding's auxiliary loss, if it has one")
     progress: bool = True
@@ -172,10 +175,11 @@ class Trainer:
         for start in bar:
             batch_users = order[start : start + cfg.batch_size]
             if model.objective == "causal":
-                inputs, targets = causal_batch(split.train, batch_users, model.config.max_len)
+                inputs, targets = causal_batch(split.train, batch_users, model.config.max_len, cfg.history_window,
+                                               numpy_rng)
             else:
                 inputs, targets = cloze_batch(split.train, batch_users, model.config.max_len, model.config.mask_prob,
-                                              model.mask_token, numpy_rng)
+                                              model.mask_token, numpy_rng, cfg.history_window)
             states = wrapped(inputs, torch.as_tensor(batch_users))
             where = targets != 0
             flat_targets = targets[where]
