@@ -55,15 +55,14 @@ def run_config(args, dataset: str, model: str, seed: int, embedding: dict):
 
 
 def train(config, out: Path) -> dict:
-    from lucidrec.train import checkpoint
-    from lucidrec.train.run import train_run
+    from lucidrec.train.run import train_or_reuse
 
-    if (out / "metrics.json").is_file():
-        return json.loads((out / "metrics.json").read_text())
     started = time.perf_counter()
-    result = train_run(config, out, resume=checkpoint.exists(out))
-    print(f"  trained {out} in {time.perf_counter() - started:.0f} s: {result.get('status')}", flush=True)
-    return json.loads((out / "metrics.json").read_text())
+    result = train_or_reuse(config, out)
+    print(f"  {out}: {result.get('status')} after {time.perf_counter() - started:.0f} s", flush=True)
+    if result.get("status") != "done":
+        raise SystemExit(f"{out} did not finish ({result}); run the same command again to resume it")
+    return result
 
 
 def ger_embedding(args, variant: str, base_run: Path) -> dict:

@@ -79,17 +79,15 @@ def run_dir(args, dataset, model, variant, seed) -> Path:
 
 
 def ensure_run(args, dataset, model, variant, seed, cf_run=None) -> Path | None:
-    from lucidrec.train import checkpoint
-    from lucidrec.train.run import train_run
+    from lucidrec.train.run import train_or_reuse
 
     folder = run_dir(args, dataset, model, variant, seed)
-    if (folder / "metrics.json").is_file():
-        return folder
     if args.report_only:
-        return None
+        return folder if (folder / "metrics.json").is_file() else None
     config = run_config(args, dataset, model, variant, seed, cf_run)
-    print(f"== {dataset} {model} {variant} seed {seed} -> {folder}", file=sys.stderr, flush=True)
-    result = train_run(config, folder, resume=checkpoint.exists(folder))
+    if not (folder / "metrics.json").is_file():
+        print(f"== {dataset} {model} {variant} seed {seed} -> {folder}", file=sys.stderr, flush=True)
+    result = train_or_reuse(config, folder)
     return folder if result.get("status") == "done" else None
 
 

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from lucidrec.cli import app
 from lucidrec.config import ConfigError
 from lucidrec.train.checkpoint import CheckpointError
-from lucidrec.train.run import build_config, hidden_states, load_run, train_run
+from lucidrec.train.run import build_config, hidden_states, load_run, train_or_reuse, train_run
 from tests.resume import assert_resume_equals_uninterrupted
 from tests.synthetic import write_cyclic
 
@@ -71,6 +71,26 @@ def test_a_split_without_validation_users_fails_before_training(cyclic_dir, tmp_
     with pytest.raises(ValueError, match="validation part of the split has no users"):
         train_run(config, tmp_path / "run")
     assert not (tmp_path / "run" / "last.pt").exists()
+
+
+def test_a_finished_run_is_reused_only_for_the_same_config(cyclic_dir, tmp_path):
+    first = train_or_reuse(_config(cyclic_dir, epochs=2), tmp_path / "run")
+    log = (tmp_path / "run" / "log.jsonl").read_text()
+    again = train_or_reuse(_config(cyclic_dir, epochs=2, progress=True), tmp_path / "run")  # printing is not identity
+    assert again == first and first["status"] == "done" and "best_epoch" in first
+    assert (tmp_path / "run" / "log.jsonl").read_text() == log  # reused, not retrained
+    with pytest.raises(ConfigError, match=r"train.lr: 0.01 -> 0.02"):
+        train_or_reuse(_config(cyclic_dir, epochs=2, lr=0.02), tmp_path / "run")
+
+
+def test_cli_run_keeps_each_dataset_in_its_own_folder(cyclic_dir, tmp_path):
+    args = ["run", "--dataset", "cyclic", "--data-dir", str(cyclic_dir), "--out", str(tmp_path / "out"),
+            "--set", "train.epochs=2", "--set", "train.progress=false", "--set", "model.hidden=16"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "cyclic" / "sasrec" / "metrics.json").is_file()
+    changed = runner.invoke(app, args + ["--set", "train.lr=0.5"])
+    assert changed.exit_code == 2 and "holds a finished run of another config" in changed.output
 
 
 def test_refuses_to_overwrite_a_run_without_resume(cyclic_dir, tmp_path):
@@ -138,6 +158,12 @@ def test_cli_train_and_evaluate_run(cyclic_dir, tmp_path):
     assert result.exit_code == 0, result.output
     again = json.loads((tmp_path / "again" / "metrics.json").read_text())
     assert again["test/full/ndcg@10"] == saved["test/full/ndcg@10"]
+    # In place, sampled-100 adds to full ranking and the training context (best epoch, timings) survives.
+    result = runner.invoke(app, ["evaluate", "--run", str(out), "--protocol", "sampled"])
+    assert result.exit_code == 0, result.output
+    in_place = json.loads((out / "metrics.json").read_text())
+    assert in_place["test/full/ndcg@10"] == saved["test/full/ndcg@10"] and "test/sampled100/ndcg@10" in in_place
+    assert in_place["best_epoch"] == saved["best_epoch"] and in_place["reevaluated"] is True
     result = runner.invoke(app, ["train", "--dataset", "cyclic", "--data-dir", str(cyclic_dir), "--model", "nope",
                                  "--out", str(tmp_path / "x")])
     assert result.exit_code == 2 and "valid backbones" in result.output

@@ -16,30 +16,35 @@ def evaluate(
     dataset: Optional[str] = typer.Option(None, "--dataset", help="Dataset name (folder under the data directory)."),
     model: str = typer.Option("pop", "--model", help="Baseline to evaluate: pop or cooc."),
     run: Optional[Path] = typer.Option(None, "--run", help="Re-evaluate a saved training run folder instead."),
-    protocol: list[str] = typer.Option(["full"], "--protocol", help="full (default) and/or sampled (100 negatives, an extra)."),
+    protocol: list[str] = typer.Option([], "--protocol", help="sampled adds sampled-100 (an extra); full ranking is always computed."),
     split: str = typer.Option("leave_one_out", "--split", help="leave_one_out or global_temporal."),
     out: Optional[Path] = typer.Option(None, "--out", help="Folder for metrics.json and per-user ranks."),
     data_dir: Optional[Path] = DataDirOption,
-    k: list[int] = typer.Option([5, 10, 20], "--k", help="Cut-offs for Recall/NDCG."),
+    k: list[int] = typer.Option([], "--k", help="Cut-offs for Recall/NDCG (default 5 10 20, or the run's own)."),
 ):
     """Full-ranking evaluation (history items masked) with tail/head and user-length groups."""
+    from lucidrec.config import validate_config
     from lucidrec.data.pipeline import DataConfig, SplitConfig, load_split
     from lucidrec.eval.evaluator import EvalConfig
     from lucidrec.eval.evaluator import evaluate as run_evaluation
     from lucidrec.eval.report import summary_table, write_metrics, write_per_user
     from lucidrec.models.baselines import make_baseline
 
-    eval_config = EvalConfig(ks=tuple(k), protocols=tuple(protocol))
+    # Full ranking is the protocol every summary and comparison reads; sampled-100 only ever adds to it.
+    chosen = {"protocols": ("full", *dict.fromkeys(p for p in protocol if p != "full"))}
+    if k:
+        chosen["ks"] = tuple(k)
     if run is not None:
         from lucidrec.train.run import evaluate_run
 
-        metrics = evaluate_run(run, eval_config, out=out)
+        metrics = evaluate_run(run, out=out, **chosen)  # the run's own eval settings, with these on top
         typer.echo(summary_table(metrics, "test/full"))
         return
     if dataset is None:
         raise typer.BadParameter("give --dataset NAME (with --model) or --run DIR")
     if out is None:
         raise typer.BadParameter("--out DIR is required")
+    eval_config = validate_config(EvalConfig, chosen, "evaluate options")
     data_config = DataConfig(dataset=dataset, data_dir=str(data_dir) if data_dir else None, split=SplitConfig(protocol=split))
     started = time.perf_counter()
     data, data_split = load_split(data_config)

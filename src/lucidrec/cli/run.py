@@ -2,12 +2,11 @@
 
 Dataset statistics, the training-free baselines, then a backbone trained with the default config,
 all evaluated with full ranking and printed side by side. Re-running continues a killed run from
-its checkpoint and reuses a finished one.
+its checkpoint and reuses a finished one of the same config (another config in that folder is an error).
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
@@ -32,8 +31,7 @@ def run(
     from lucidrec.data.stats import dataset_stats
     from lucidrec.eval.evaluator import evaluate
     from lucidrec.models.baselines import make_baseline
-    from lucidrec.train import checkpoint
-    from lucidrec.train.run import build_config, train_run
+    from lucidrec.train.run import build_config, train_or_reuse
 
     data_config = DataConfig(dataset=dataset, data_dir=str(data_dir) if data_dir else None)
     stats = dataset_stats(load_dataset(dataset, data_dir))
@@ -42,15 +40,9 @@ def run(
     _, split = load_split(data_config)
     columns = {name: evaluate(make_baseline(name).fit(split), split).metrics for name in ("pop", "cooc")}
 
-    run_dir = out / model
+    run_dir = out / dataset / model
     config = build_config({"data": data_config.model_dump(), "model": {"name": model}}, None, overrides)
-    finished = run_dir / "metrics.json"
-    if finished.is_file():
-        typer.echo(f"reusing the finished run in {run_dir}")
-        columns[model] = json.loads(finished.read_text())
-    else:
-        result = train_run(config, run_dir, resume=checkpoint.exists(run_dir))
-        columns[model] = result
+    columns[model] = train_or_reuse(config, run_dir)
     typer.echo("\nfull ranking, leave-one-out, test split (history items masked)")
     typer.echo(f"{'metric':<16}" + "".join(f"{name:>10}" for name in columns))
     for row in ROWS:

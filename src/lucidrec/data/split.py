@@ -86,7 +86,7 @@ def global_temporal(
         valid_time = float(np.quantile(times[known], valid_quantile)) if valid_time is None else valid_time
         test_time = float(np.quantile(times[known], test_quantile)) if test_time is None else test_time
     if not valid_time <= test_time:
-        raise ValueError(f"valid_time ({valid_time}) must not be after test_time ({test_time})")
+        raise LucidrecError(f"data.split: valid_time ({valid_time}) must not be after test_time ({test_time})")
     rows = data.sequences.row_ids()
     items = data.sequences.values
     # Interactions without a timestamp cannot be placed in time: they are left out and counted.

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
+from lucidrec.config import ConfigError
 from lucidrec.data.popularity import head_items, length_bins, popularity_bins
 from lucidrec.data.split import EvalSet, Split
 from lucidrec.eval.metrics import per_user_metrics
@@ -164,7 +165,7 @@ def evaluate(model: Scorer, split: Split, part: str = "test", config: EvalConfig
     evalset: EvalSet = getattr(split, part)
     if len(evalset) == 0:
         # A mean over no users would be written as 0.0 and read as "the model fails everyone".
-        raise ValueError(
+        raise ConfigError(
             f"the {part!r} part of the {split.protocol} split has no users to evaluate; "
             f"check the split settings (e.g. data.split.min_length, or the time cut-offs of a temporal split)"
         )

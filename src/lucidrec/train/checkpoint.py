@@ -78,7 +78,7 @@ def restore(run_dir: Path, model, optimizer, identity: dict) -> TrainState:
             "use a new --out folder, or restore the original data"
         )
     if stored.get("config") != identity.get("config"):
-        differing = _diff(stored.get("config", {}), identity.get("config", {}))
+        differing = config_diff(stored.get("config", {}), identity.get("config", {}))
         raise CheckpointError(f"{path}: the run's config differs from the checkpoint's ({', '.join(differing)}); "
                               "resume with the same config or use a new --out folder")
     try:
@@ -89,13 +89,14 @@ def restore(run_dir: Path, model, optimizer, identity: dict) -> TrainState:
     return TrainState(**payload["state"])
 
 
-def _diff(a: dict, b: dict, prefix: str = "") -> list[str]:
+def config_diff(a: dict, b: dict, prefix: str = "") -> list[str]:
+    """``key: old -> new`` for every leaf where two nested configs differ."""
     keys = sorted(set(a) | set(b))
     out = []
     for key in keys:
         left, right = a.get(key), b.get(key)
         if isinstance(left, dict) and isinstance(right, dict):
-            out += _diff(left, right, f"{prefix}{key}.")
+            out += config_diff(left, right, f"{prefix}{key}.")
         elif left != right:
             out.append(f"{prefix}{key}: {left!r} -> {right!r}")
     return out or ["unknown difference"]

@@ -146,6 +146,34 @@ def train_run(config: RunConfig, out: Path, resume: bool = False, stop_after_epo
     return {"status": "done", **metrics}
 
 
+def train_or_reuse(config: RunConfig, out: Path) -> dict:
+    """Finish the run in ``out``: reuse it when it finished with this very config, resume it when it was
+    killed, start it when there is none. A finished run of another config is an error, never reused."""
+    out = Path(out)
+    if not (out / "metrics.json").is_file():
+        result = train_run(config, out, resume=checkpoint.exists(out))
+        # Same answer as a reuse: metrics.json holds the metrics plus the run's context (best epoch, timings).
+        finished = result["status"] == "done" and (out / "metrics.json").is_file()  # rank 0 writes it
+        return {"status": "done", **_read_json(out / "metrics.json")} if finished else result
+    stored = _read_json(out / "config.json")
+    current = config.model_dump(mode="json")
+    for values in (stored, current):
+        values.get("train", {}).pop("progress", None)  # how a run prints does not change what it computes
+    if stored != current:
+        raise ConfigError(f"{out} holds a finished run of another config ({', '.join(checkpoint.config_diff(stored, current))}); "
+                          "choose another --out folder or delete that one")
+    return {"status": "done", **_read_json(out / "metrics.json")}
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path.parent}: not a complete run folder (no {path.name})") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+
+
 def _final_evaluation(model: Backbone, split, eval_config: EvalConfig, out: Path) -> dict:
     model.eval()
     metrics: dict = {}
@@ -166,9 +194,9 @@ def load_run(run: Path):
     run = Path(run)
     if not (run / "config.json").is_file():
         raise ConfigError(f"{run}: not a run folder (no config.json)")
-    config = validate_config(RunConfig, json.loads((run / "config.json").read_text()), f"{run}/config.json")
+    config = validate_config(RunConfig, _read_json(run / "config.json"), f"{run}/config.json")
     data, split = load_split(config.data)
-    recorded = json.loads((run / "data.json").read_text()).get("data_hash")
+    recorded = _read_json(run / "data.json").get("data_hash")
     if recorded != data.data_hash:
         raise checkpoint.CheckpointError(f"{run}: the data changed since this run was trained "
                                          f"(hash {recorded} -> {data.data_hash})")
@@ -179,12 +207,21 @@ def load_run(run: Path):
     return model, data, split, config
 
 
-def evaluate_run(run: Path, eval_config: EvalConfig | None = None, out: Path | None = None) -> dict:
+def evaluate_run(run: Path, eval_config: EvalConfig | None = None, out: Path | None = None, **changes) -> dict:
+    """Evaluate a run's best weights again: with ``eval_config``, else the run's own eval settings with
+    ``changes`` (e.g. ``protocols``, ``ks``) on top. Written to ``out``, else into the run folder, where
+    the training context of ``metrics.json`` (best epoch, timings) is kept."""
     model, data, split, config = load_run(run)
-    eval_config = eval_config or config.eval
-    metrics = _final_evaluation(model, split, eval_config, Path(out or run))
-    write_metrics(Path(out or run), metrics, model=config.model["name"], embedding=config.embedding["name"],
-                  config=config.model_dump(mode="json"), data_hash=data.data_hash, reevaluated=True)
+    if eval_config is None:
+        eval_config = validate_config(EvalConfig, {**config.eval.model_dump(), **changes}, "evaluation settings")
+    target = Path(out or run)
+    context = {}
+    if (target / "metrics.json").is_file():
+        context = {k: v for k, v in _read_json(target / "metrics.json").items() if "/" not in k and k != "eval_seconds"}
+    metrics = _final_evaluation(model, split, eval_config, target)
+    context.update(model=config.model["name"], embedding=config.embedding["name"], config=config.model_dump(mode="json"),
+                   data_hash=data.data_hash, reevaluated=True)
+    write_metrics(target, metrics, **context)
     return metrics
 
 

@@ -20,7 +20,7 @@ import torch.distributed as dist
 from pydantic import Field, model_validator
 from tqdm.auto import tqdm
 
-from lucidrec.config import StrictConfig
+from lucidrec.config import ConfigError, StrictConfig
 from lucidrec.data.split import Split
 from lucidrec.eval.evaluator import EvalConfig, evaluate
 from lucidrec.models.backbone import Backbone
@@ -92,7 +92,10 @@ class Trainer:
     def __init__(self, config: TrainConfig, eval_config: EvalConfig | None = None,
                  extra_losses: list[Callable] | None = None):
         self.config = config
-        self.eval_config = (eval_config or EvalConfig()).model_copy(update={"protocols": ("full",), "topk": 0})
+        # Early stopping reads validation NDCG@10 under full ranking, whatever eval.ks and protocols ask for.
+        eval_config = eval_config or EvalConfig()
+        self.eval_config = eval_config.model_copy(update={"protocols": ("full",), "topk": 0,
+                                                          "ks": tuple(sorted(set(eval_config.ks) | {10}))})
         self.extra_losses = extra_losses or []
 
     def validate(self, model: Backbone, split: Split) -> float:
@@ -107,7 +110,7 @@ class Trainer:
         checked on resume. ``stop_after_epochs`` ends the call early (to simulate a killed run)."""
         cfg = self.config
         if len(split.valid) == 0:  # early stopping needs validation users; fail before the first epoch, not after it
-            raise ValueError("the validation part of the split has no users, so early stopping has nothing to "
+            raise ConfigError("the validation part of the split has no users, so early stopping has nothing to "
                              "select on; check data.split (e.g. min_length, or the temporal cut-offs)")
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
