@@ -158,3 +158,45 @@ def test_missing_user_id_value_is_reported(tmp_path):
     path.write_text("user_id,item_id\n1,2\n,3\n")
     with pytest.raises(DataFormatError, match="user_id"):
         load_table(path)
+
+
+def test_quoted_csv_with_a_short_row_names_the_line(tmp_path):
+    from lucidrec.data.loaders._delimited import read_delimited
+
+    path = tmp_path / "movies.csv"
+    path.write_text('movieId,title,genres\n1,"Heat, (1995)",Action\n2,Casino\n')
+    with pytest.raises(DataFormatError) as info:
+        read_delimited(path, ["movieId", "title", "genres"], ",", {"movieId": "int"}, header=True, quoting=True)
+    assert info.value.line == 3 and "expected 3 fields, found 2" in str(info.value)
+
+
+def test_truncated_gzip_names_the_file(tmp_path):
+    lines = [json.dumps({"reviewerID": f"U{i}", "asin": "A", "overall": 5.0, "unixReviewTime": i}) for i in range(2000)]
+    _write_gz_lines(tmp_path / "reviews_X_5.json.gz", lines)
+    data = (tmp_path / "reviews_X_5.json.gz").read_bytes()
+    (tmp_path / "reviews_X_5.json.gz").write_bytes(data[: len(data) // 2])
+    _write_gz_lines(tmp_path / "meta_X.json.gz", [json.dumps({"asin": "A", "title": "Glue"})])
+    with pytest.raises(DataFormatError, match="reviews_X_5.json.gz.*unreadable after line"):
+        load_dataset(str(tmp_path))
+
+
+def _canonical(folder, seq_pos):
+    folder.mkdir()
+    pd.DataFrame({"user_id": ["u1", "u1", "u2"], "item_id": ["a", "b", "a"], "seq_pos": seq_pos}).to_parquet(
+        folder / "interactions.parquet", index=False)
+    return folder
+
+
+@pytest.mark.parametrize("seq_pos, message", [([0, 0, 0], "user 'u1' has position 0 twice"),
+                                               ([0, 1.5, 0], "not integers, first at row 1")])
+def test_bad_sequence_positions_are_named(tmp_path, seq_pos, message):
+    with pytest.raises(DataFormatError, match=message) as info:
+        load_dataset(str(_canonical(tmp_path / "d", seq_pos)))
+    assert info.value.field == "seq_pos"
+
+
+def test_unreadable_items_parquet_names_the_file(tmp_path):
+    folder = _canonical(tmp_path / "d", [0, 1, 0])
+    (folder / "items.parquet").write_bytes(b"not parquet")
+    with pytest.raises(DataFormatError, match="items.parquet.*cannot read parquet"):
+        load_dataset(str(folder))

@@ -50,3 +50,18 @@ def test_llm_scored_ger_run_with_user_priors_and_reload_without_rescoring(tmp_pa
     model, data, _, _ = load_run(run)
     assert (run / "ger" / "meta.json").stat().st_mtime_ns == written
     assert model.items.has_prior.all() and model.items.m == 8 and model.items.mode == "refined"
+
+
+def test_a_scores_file_without_raw_scores_is_named(tmp_path, tiny_movies):
+    from lucidrec.errors import DataFormatError
+
+    np.savez(tmp_path / "scores.npz", other=np.zeros((15, 8)))
+    config = build_config({
+        "data": {"dataset": "tiny-films", "data_dir": str(tiny_movies)},
+        "model": {"name": "gru4rec", "hidden": 12, "max_len": 8},
+        "embedding": {"name": "ger", "attributes": "movies", "scores_path": str(tmp_path / "scores.npz"),
+                      "base_epochs": 1, "cache_dir": str(tmp_path / "cache")},
+        "train": {"epochs": 1, "threads": 1, "progress": False},
+    })
+    with pytest.raises(DataFormatError, match=r"scores.npz.*no 'raw' array \(has: other\)"):
+        train_run(config, tmp_path / "run")

@@ -189,11 +189,15 @@ def test_alignment_value_weighting_and_subsampling():
     assert _module(cf=False).auxiliary_loss(ids) is None  # frozen / no_align variants
     assert _module(align_weight=0.0).auxiliary_loss(ids) is None
     assert items.auxiliary_loss(torch.tensor([3])) is None  # one item has no negatives
-    capped = _module(align_max_items=2)
+    capped = _module(align_max_items=2, align_temperature=2.0)
+    five = torch.tensor([1, 2, 3, 4, 5])
     torch.manual_seed(0)
-    a = capped.alignment_loss(torch.tensor([1, 2, 3, 4, 5]))
+    subset = five[torch.randperm(5)[:2]]  # the draw alignment_loss makes under the same seed
     torch.manual_seed(0)
-    assert a.item() == capped.alignment_loss(torch.tensor([1, 2, 3, 4, 5])).item()  # seeded subset
+    loss = capped.alignment_loss(five)
+    assert loss.item() == pytest.approx(soft_contrastive(capped.collaborative[subset], capped(subset), 2.0).item(), rel=1e-6)
+    uncapped = soft_contrastive(capped.collaborative[five], capped(five), 2.0)
+    assert loss.item() != pytest.approx(uncapped.item(), rel=1e-3)  # the cap really drops items
 
 
 def test_wrong_collaborative_shape_is_a_clear_error():

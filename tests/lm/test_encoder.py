@@ -95,3 +95,9 @@ def test_encode_catalog_save_and_load(minilm, counting_encoder, tmp_path):
         load_item_matrix(sidecar, expect_item_ids=["<pad>", "i1", "i3", "i2"])
     with pytest.raises(DataFormatError, match="data_hash"):
         load_item_matrix(npy, expect_data_hash="other")
+    sidecar.write_text('{"encoder": "x",')
+    with pytest.raises(DataFormatError, match=r"items.json.*not valid JSON"):
+        load_item_matrix(npy)
+    sidecar.write_text('{"encoder": "x"}')
+    with pytest.raises(DataFormatError, match=r"not an item-matrix sidecar.*missing"):
+        load_item_matrix(npy)

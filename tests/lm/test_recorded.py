@@ -1,5 +1,4 @@
 import json
-from pathlib import Path
 
 import pytest
 
@@ -7,14 +6,12 @@ from lucidrec.errors import DataFormatError
 from lucidrec.lm.chat import create_chat_model
 from lucidrec.lm.errors import RecordNotFoundError
 
-SHARED = Path("/work/shared/data/amazon-beauty/llm/user_preferences.jsonl")
-SHARED_FILE = SHARED if SHARED.is_file() else None
-
-
-@pytest.mark.skipif(SHARED_FILE is None, reason="shared amazon-beauty LLM outputs not present")
-def test_published_preferences_by_user_id(tmp_path):
-    records = [json.loads(line) for line in SHARED.read_text().splitlines()[:3]]
-    model = create_chat_model("recorded", path=SHARED, key_field="user_id", answer_field="preference",
+def test_published_preferences_by_user_id(tmp_path, data_dir):
+    shared = data_dir / "amazon-beauty" / "llm" / "user_preferences.jsonl"
+    if not shared.is_file():
+        pytest.skip(f"{shared}: the shared amazon-beauty LLM outputs are not in this data directory")
+    records = [json.loads(line) for line in shared.read_text().splitlines()[:3]]
+    model = create_chat_model("recorded", path=shared, key_field="user_id", answer_field="preference",
                               cache={"dir": tmp_path}, show_progress=False)
     users = [r["user_id"] for r in records]
     answers = model.complete_many(["Describe this user's preference."] * 3, keys=users)

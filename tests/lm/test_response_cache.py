@@ -156,3 +156,11 @@ def test_clear_by_backend(tmp_path):
                     CacheEntry("b", "chat", "openai", "m", {}, {"text": "2"})])
     assert cache.clear(backend="mock") == 1
     assert cache.get("a") is None and cache.get("b") == {"text": "2"}
+
+
+def test_a_cache_file_that_is_not_a_database_is_named(tmp_path):
+    from lucidrec.errors import LucidrecError
+
+    (tmp_path / "responses.sqlite").write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(LucidrecError, match="responses.sqlite: not a usable cache database"):
+        ResponseCache(tmp_path / "responses.sqlite")

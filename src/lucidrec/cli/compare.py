@@ -36,6 +36,9 @@ def compare(
     from lucidrec.eval.stats import paired_test
 
     users_a, values_a = _per_user(baseline, protocol)
+    unknown = [m for m in metric if m not in values_a]
+    if unknown:
+        raise typer.BadParameter(f"unknown --metric {', '.join(unknown)}; valid: {', '.join(values_a)}")
     results = {}
     for run in candidates:
         users_b, values_b = _per_user(run, protocol)

@@ -141,7 +141,18 @@ def normalise_interactions(frame: pd.DataFrame, origin: str | Path = "<interacti
     out["timestamp"] = _as_nullable(frame, "timestamp", "Int64", origin)
     out["rating"] = _as_nullable(frame, "rating", "Float32", origin)
     if "seq_pos" in frame.columns:
-        out["seq_pos"] = frame["seq_pos"].astype("int64").to_numpy()
+        positions = pd.to_numeric(frame["seq_pos"], errors="coerce")
+        bad = positions.isna() | (positions != positions.round())
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise DataFormatError(origin, f"{int(bad.sum())} value(s) that are not integers, first at row {row} "
+                                  f"({frame['seq_pos'].iloc[row]!r})", field="seq_pos")
+        out["seq_pos"] = positions.astype("int64").to_numpy()
+        repeated = pd.DataFrame({"u": out["user_id"], "p": out["seq_pos"]}).duplicated()
+        if repeated.any():  # two items at one position: the order of the history would be arbitrary
+            row = int(np.flatnonzero(repeated.to_numpy())[0])
+            raise DataFormatError(origin, f"user {out['user_id'].iloc[row]!r} has position {out['seq_pos'].iloc[row]} "
+                                  f"twice (row {row})", field="seq_pos")
     else:
         # Stable sort keeps file order among equal (or missing) timestamps.
         order_key = out["timestamp"].fillna(-1) if out["timestamp"].notna().any() else pd.Series(0, index=out.index)

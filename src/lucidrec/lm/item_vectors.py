@@ -88,7 +88,12 @@ def load_item_matrix(path: str | Path, *, expect_item_ids: Sequence[str] | None 
         if not required.is_file():
             raise DataFormatError(required, "missing (an item matrix is a .npy file plus a .json sidecar)")
     vectors = np.load(npy)
-    info = ItemMatrixInfo(**json.loads(sidecar.read_text()))
+    try:
+        info = ItemMatrixInfo(**json.loads(sidecar.read_text()))
+    except json.JSONDecodeError as exc:
+        raise DataFormatError(sidecar, f"not valid JSON ({exc.msg})", line=exc.lineno) from None
+    except TypeError as exc:  # a missing or unexpected key: the dataclass names it
+        raise DataFormatError(sidecar, f"not an item-matrix sidecar ({exc})") from None
     if vectors.shape != (len(info.item_ids), info.dim):
         raise DataFormatError(npy, f"shape {vectors.shape} does not match the sidecar ({len(info.item_ids)}, {info.dim})")
     if expect_data_hash and info.data_hash and info.data_hash != expect_data_hash:

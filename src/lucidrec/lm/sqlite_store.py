@@ -14,6 +14,8 @@ import threading
 from contextlib import contextmanager
 from pathlib import Path
 
+from lucidrec.errors import LucidrecError
+
 BUSY_TIMEOUT_MS = 60_000
 
 
@@ -25,7 +27,11 @@ class SQLiteStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._schema = schema
         self._local = threading.local()
-        self.connection().executescript(schema)  # idempotent (IF NOT EXISTS); autocommits
+        try:
+            self.connection().executescript(schema)  # idempotent (IF NOT EXISTS); autocommits
+        except sqlite3.DatabaseError as exc:  # e.g. "file is not a database": say which file
+            raise LucidrecError(f"{self.path}: not a usable cache database ({exc}); move it away or delete it "
+                                "(its answers will be asked again)") from None
 
     def connection(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)

@@ -70,13 +70,16 @@ def read_delimited(
         header_cols = columns
     n_fields = len(header_cols)
     # Field counts are checked first (the C parser would silently pad short rows). Quoted formats
-    # may hold the separator inside a field, so there the parser's own check is used instead.
+    # may hold the separator inside a field, so there the csv module counts the fields.
     if quoting:
-        wrong = np.zeros(len(lines), dtype=bool)
+        counts = np.array([len(row) for row in csv.reader(lines, delimiter=sep)], dtype=np.int64)
+        if len(counts) != len(lines):  # a quoted field spanning lines: rows and lines disagree, the parser checks
+            counts = np.full(len(lines), n_fields)
     else:
-        wrong = np.fromiter((line.count(sep) != n_fields - 1 for line in lines), dtype=bool, count=len(lines))
+        counts = np.fromiter((line.count(sep) + 1 for line in lines), dtype=np.int64, count=len(lines))
+    wrong = counts != n_fields
     for offset in np.flatnonzero(wrong):
-        found = lines[offset].count(sep) + 1
+        found = int(counts[offset])
         reason = f"expected {n_fields} fields, found {found}"
         if on_bad_lines == "raise":
             raise DataFormatError(path, f"{reason}: {lines[offset][:120]!r}", line=int(offset) + first_data_line)

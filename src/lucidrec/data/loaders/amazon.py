@@ -38,20 +38,28 @@ def _parse_line(text: str):
 
 
 def iter_records(path: Path, on_bad_lines: str, bad: BadLines):
-    with _open_text(path) as handle:
-        for number, text in enumerate(handle, start=1):
-            if not text.strip():
-                continue
-            try:
-                record = _parse_line(text)
-                if not isinstance(record, dict):
-                    raise ValueError("not an object")
-            except (ValueError, SyntaxError) as exc:
-                if on_bad_lines == "raise":
-                    raise DataFormatError(path, f"not a JSON object ({exc}): {text[:100]!r}", line=number) from None
-                bad.add(number, "not a JSON object")
-                continue
-            yield number, record
+    number = 0
+    try:
+        with _open_text(path) as handle:
+            for number, text in enumerate(handle, start=1):
+                yield from _record(path, number, text, on_bad_lines, bad)
+    except (UnicodeDecodeError, OSError, EOFError) as exc:  # bad UTF-8, a truncated or corrupt gzip
+        raise DataFormatError(path, f"unreadable after line {number} ({exc})", line=number + 1) from None
+
+
+def _record(path: Path, number: int, text: str, on_bad_lines: str, bad: BadLines):
+    if not text.strip():
+        return
+    try:
+        record = _parse_line(text)
+        if not isinstance(record, dict):
+            raise ValueError("not an object")
+    except (ValueError, SyntaxError) as exc:
+        if on_bad_lines == "raise":
+            raise DataFormatError(path, f"not a JSON object ({exc}): {text[:100]!r}", line=number) from None
+        bad.add(number, "not a JSON object")
+        return
+    yield number, record
 
 
 def _review_files(folder: Path) -> list[Path]:

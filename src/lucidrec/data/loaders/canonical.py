@@ -26,7 +26,11 @@ def load(folder: Path, name: str) -> Dataset:
     items_path = folder / ITEMS_FILE
     if items_path.is_file():
         try:
-            items = ItemCatalog(pd.read_parquet(items_path))
+            frame = pd.read_parquet(items_path)
+        except Exception as exc:  # pyarrow raises several unrelated types for broken files
+            raise DataFormatError(items_path, f"cannot read parquet: {exc}") from exc
+        try:
+            items = ItemCatalog(frame)
         except DataFormatError as exc:
             raise DataFormatError(items_path, str(exc).split(": ", 1)[-1], field=exc.field) from exc
     else:

@@ -210,6 +210,9 @@ def compute_state(config: GERConfig, context, dim: int):
         meta["scoring"] = {"scorer": None}
     elif config.scores_path:
         with np.load(config.scores_path) as stored:
+            if "raw" not in stored.files:
+                raise DataFormatError(config.scores_path, f"no 'raw' array (has: {', '.join(stored.files)}); "
+                                      "give the scores.npz a GER run wrote", field="raw")
             raw = stored["raw"]
         if raw.shape != (data.n_items, m):
             raise DataFormatError(config.scores_path, f"scores of shape {raw.shape}, expected {(data.n_items, m)}")
