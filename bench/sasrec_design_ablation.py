@@ -1,11 +1,12 @@
 """Which SASRec design choice puts lucidrec above RecBole's SASRec? (run by hand; investigation, not a feature)
 
-    python bench/sasrec_design_ablation.py --variant shipped|positions_from_oldest|unscaled_items|recbole_layout --out DIR
+    python bench/sasrec_design_ablation.py --variant shipped|positions_from_oldest|unscaled_items|recbole_layout[_and_init] --out DIR
 
 Trains lucidrec's SASRec with the settings of ``bench/speed_vs_recbole.py`` (amazon-scientific, hidden 64,
 2 blocks, 1 head, max_len 50, dropout 0.2, CE, Adam 1e-3, patience 10, one thread) after swapping one
 piece of the input layer for RecBole's convention, or (``recbole_layout``) RecBole's whole layout: unscaled,
-layer-normalised input and post-LN blocks (lucidrec's final LayerNorm stays). The training-side switches (gradient clipping) are
+layer-normalised input and post-LN blocks (lucidrec's final LayerNorm stays), optionally with its weight
+initialisation too. The training-side switches (gradient clipping) are
 plain config: ``lucidrec train ... --set train.grad_clip=null``.
 """
 
@@ -16,6 +17,7 @@ import json
 from pathlib import Path
 
 import torch.nn.functional as F
+from torch import nn
 
 from lucidrec.models.sasrec import SelfAttentionBackbone, TransformerBlock
 from lucidrec.train.run import build_config, train_run
@@ -48,9 +50,22 @@ def post_norm_block(self, x, mask):
     return self.norm_ffn(x + self.dropout(self.ffn(x)))
 
 
+def recbole_initialisation(init):
+    """RecBole's ``_init_weights``: every Linear weight ~ N(0, 0.02) with zero bias (PyTorch's default is a
+    Kaiming-uniform weight, several times larger for these 64-wide layers); embeddings are N(0, 0.02) already."""
+    def wrapped(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.normal_(module.weight, std=0.02)
+                nn.init.zeros_(module.bias)
+    return wrapped
+
+
 VARIANTS = {"shipped": {}, "positions_from_oldest": {"input": positions_from_oldest},
             "unscaled_items": {"input": unscaled_items},
-            "recbole_layout": {"input": normalized_unscaled_items, "block": post_norm_block}}
+            "recbole_layout": {"input": normalized_unscaled_items, "block": post_norm_block},
+            "recbole_layout_and_init": {"input": normalized_unscaled_items, "block": post_norm_block, "init": True}}
 
 
 def main() -> None:
@@ -64,6 +79,8 @@ def main() -> None:
         SelfAttentionBackbone.input_embeddings = patches["input"]
     if "block" in patches:
         TransformerBlock.forward = patches["block"]
+    if patches.get("init"):
+        SelfAttentionBackbone.__init__ = recbole_initialisation(SelfAttentionBackbone.__init__)
     config = build_config({
         "data": {"dataset": args.dataset},
         "model": {"name": "sasrec", "max_len": 50, "hidden": 64, "layers": 2, "heads": 1, "dropout": 0.2},

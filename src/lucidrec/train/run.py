@@ -157,8 +157,9 @@ def train_or_reuse(config: RunConfig, out: Path) -> dict:
         return {"status": "done", **_read_json(out / "metrics.json")} if finished else result
     stored = _read_json(out / "config.json")
     current = config.model_dump(mode="json")
-    for values in (stored, current):
-        values.get("train", {}).pop("progress", None)  # how a run prints does not change what it computes
+    for values in (stored, current):  # how a finished run printed, and on how many threads, is not what it is
+        for key in ("progress", "threads"):
+            values.get("train", {}).pop(key, None)
     if stored != current:
         raise ConfigError(f"{out} holds a finished run of another config ({', '.join(checkpoint.config_diff(stored, current))}); "
                           "choose another --out folder or delete that one")
