@@ -111,11 +111,26 @@ def test_corrupted_checkpoint_is_an_error_not_a_restart(cyclic_dir, tmp_path):
 def test_changed_data_or_config_is_reported_on_resume(cyclic_dir, tmp_path):
     config = _config(cyclic_dir, epochs=3)
     train_run(config, tmp_path / "run", stop_after_epochs=1)
-    with pytest.raises(CheckpointError, match="config differs.*lr"):
-        train_run(_config(cyclic_dir, epochs=3, lr=0.5), tmp_path / "run", resume=True)
+    with pytest.raises(CheckpointError, match=r"config differs from the checkpoint's \(train.lr: 0.01 -> 0.5\);"):
+        train_run(_config(cyclic_dir, epochs=3, lr=0.5), tmp_path / "run", resume=True)  # named alone, nothing else
     write_cyclic(cyclic_dir, n_users=100)  # the dataset changes under the run
     with pytest.raises(CheckpointError, match="data changed"):
         train_run(config, tmp_path / "run", resume=True)
+
+
+def test_a_run_saved_before_an_option_existed_resumes_at_its_default(cyclic_dir, tmp_path):
+    config = _config(cyclic_dir, epochs=3)
+    train_run(config, tmp_path / "run", stop_after_epochs=1)
+    payload = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
+    del payload["identity"]["config"]["train"]["history_window"]  # as written before the option was added
+    torch.save(payload, tmp_path / "run" / "last.pt")
+    assert train_run(config, tmp_path / "run", resume=True)["status"] == "done"
+    train_run(config, tmp_path / "other", stop_after_epochs=1)
+    payload = torch.load(tmp_path / "other" / "last.pt", weights_only=True)
+    del payload["identity"]["config"]["train"]["history_window"]
+    torch.save(payload, tmp_path / "other" / "last.pt")
+    with pytest.raises(CheckpointError, match="history_window: None -> 'random'"):  # not the default: a change
+        train_run(_config(cyclic_dir, epochs=3, history_window="random"), tmp_path / "other", resume=True)
 
 
 def test_hidden_states_of_any_history(cyclic_dir, tmp_path):

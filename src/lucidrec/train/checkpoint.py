@@ -77,8 +77,8 @@ def restore(run_dir: Path, model, optimizer, identity: dict) -> TrainState:
             f"{path}: the data changed since the run started (hash {stored.get('data_hash')} -> {identity.get('data_hash')}); "
             "use a new --out folder, or restore the original data"
         )
-    if stored.get("config") != identity.get("config"):
-        differing = config_diff(stored.get("config", {}), identity.get("config", {}))
+    differing = config_diff(stored.get("config", {}), identity.get("config", {}), identity.get("defaults"))
+    if differing:
         raise CheckpointError(f"{path}: the run's config differs from the checkpoint's ({', '.join(differing)}); "
                               "resume with the same config or use a new --out folder")
     try:
@@ -89,14 +89,22 @@ def restore(run_dir: Path, model, optimizer, identity: dict) -> TrainState:
     return TrainState(**payload["state"])
 
 
-def config_diff(a: dict, b: dict, prefix: str = "") -> list[str]:
-    """``key: old -> new`` for every leaf where two nested configs differ."""
-    keys = sorted(set(a) | set(b))
+def config_diff(a: dict, b: dict, defaults: dict | None = None) -> list[str]:
+    """``key: old -> new`` for every leaf where two nested configs differ. A key missing from ``a`` (a run
+    saved before that option existed) matches when ``b`` holds the option's default, which by design
+    reproduces the behaviour from before the option."""
+    return _diff(a, b, defaults or {}, "")
+
+
+def _diff(a: dict, b: dict, defaults: dict, prefix: str) -> list[str]:
     out = []
-    for key in keys:
+    for key in sorted(set(a) | set(b)):
         left, right = a.get(key), b.get(key)
+        default = defaults.get(key)
         if isinstance(left, dict) and isinstance(right, dict):
-            out += config_diff(left, right, f"{prefix}{key}.")
+            out += _diff(left, right, default if isinstance(default, dict) else {}, f"{prefix}{key}.")
+        elif key not in a and key in defaults and right == default:
+            continue
         elif left != right:
             out.append(f"{prefix}{key}: {left!r} -> {right!r}")
-    return out or ["unknown difference"]
+    return out

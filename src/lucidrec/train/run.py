@@ -94,7 +94,21 @@ def build_model(config: RunConfig, data, split, run_dir: Path | None = None) -> 
 def _identity(config: RunConfig, data_hash: str) -> dict:
     train = config.train.model_dump()
     train.pop("progress", None)  # how a run prints does not change what it computes
-    return {"config": {**config.model_dump(mode="json"), "train": train}, "data_hash": data_hash}
+    return {"config": {**config.model_dump(mode="json"), "train": train}, "data_hash": data_hash,
+            "defaults": config_defaults(config)}
+
+
+def config_defaults(config: RunConfig) -> dict:
+    """Every option's default for this run's components: what a key missing from an older run's saved
+    config stands for (options are added with defaults that keep the old behaviour)."""
+    defaults = {"train": TrainConfig().model_dump(mode="json"), "eval": EvalConfig().model_dump(mode="json"),
+                "model": {"name": config.model["name"], **backbone_config(config.model["name"], {}).model_dump(mode="json")}}
+    try:  # an embedding with required settings has no all-default form; its keys then always count
+        embedding = EMBEDDINGS.get(config.embedding["name"]).config_class
+        defaults["embedding"] = {"name": config.embedding["name"], **embedding().model_dump(mode="json")}
+    except Exception:
+        pass
+    return defaults
 
 
 def init_distributed() -> bool:
@@ -160,8 +174,9 @@ def train_or_reuse(config: RunConfig, out: Path) -> dict:
     for values in (stored, current):  # how a finished run printed, and on how many threads, is not what it is
         for key in ("progress", "threads"):
             values.get("train", {}).pop(key, None)
-    if stored != current:
-        raise ConfigError(f"{out} holds a finished run of another config ({', '.join(checkpoint.config_diff(stored, current))}); "
+    differing = checkpoint.config_diff(stored, current, config_defaults(config))
+    if differing:
+        raise ConfigError(f"{out} holds a finished run of another config ({', '.join(differing)}); "
                           "choose another --out folder or delete that one")
     return {"status": "done", **_read_json(out / "metrics.json")}
 
