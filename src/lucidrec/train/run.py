@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as dist
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from lucidrec.config import ConfigError, StrictConfig, apply_overrides, load_toml, validate_config
 from lucidrec.data.pipeline import DataConfig, load_split
@@ -106,7 +106,7 @@ def config_defaults(config: RunConfig) -> dict:
     try:  # an embedding with required settings has no all-default form; its keys then always count
         embedding = EMBEDDINGS.get(config.embedding["name"]).config_class
         defaults["embedding"] = {"name": config.embedding["name"], **embedding().model_dump(mode="json")}
-    except Exception:
+    except ValidationError:
         pass
     return defaults
 
