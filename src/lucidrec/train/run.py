@@ -91,10 +91,18 @@ def build_model(config: RunConfig, data, split, run_dir: Path | None = None) -> 
     return make_backbone(name, params, items)
 
 
+#: Train keys that do not change what a run computes (how it prints); for a *finished* run the thread
+#: count does not matter either, while a resumed run keeps it so it continues the same trajectory.
+NOT_IDENTITY = ("progress",)
+NOT_IDENTITY_WHEN_FINISHED = ("progress", "threads")
+
+
+def _comparable(values: dict, ignore: tuple[str, ...]) -> dict:
+    return {**values, "train": {k: v for k, v in values.get("train", {}).items() if k not in ignore}}
+
+
 def _identity(config: RunConfig, data_hash: str) -> dict:
-    train = config.train.model_dump()
-    train.pop("progress", None)  # how a run prints does not change what it computes
-    return {"config": {**config.model_dump(mode="json"), "train": train}, "data_hash": data_hash,
+    return {"config": _comparable(config.model_dump(mode="json"), NOT_IDENTITY), "data_hash": data_hash,
             "defaults": config_defaults(config)}
 
 
@@ -169,11 +177,8 @@ def train_or_reuse(config: RunConfig, out: Path) -> dict:
         # Same answer as a reuse: metrics.json holds the metrics plus the run's context (best epoch, timings).
         finished = result["status"] == "done" and (out / "metrics.json").is_file()  # rank 0 writes it
         return {"status": "done", **_read_json(out / "metrics.json")} if finished else result
-    stored = _read_json(out / "config.json")
-    current = config.model_dump(mode="json")
-    for values in (stored, current):  # how a finished run printed, and on how many threads, is not what it is
-        for key in ("progress", "threads"):
-            values.get("train", {}).pop(key, None)
+    stored = _comparable(_read_json(out / "config.json"), NOT_IDENTITY_WHEN_FINISHED)
+    current = _comparable(config.model_dump(mode="json"), NOT_IDENTITY_WHEN_FINISHED)
     differing = checkpoint.config_diff(stored, current, config_defaults(config))
     if differing:
         raise ConfigError(f"{out} holds a finished run of another config ({', '.join(differing)}); "
