@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 from lucidrec.errors import LucidrecError
+from lucidrec.files import write_json_atomic
 
 DataDirOption = typer.Option(None, "--data-dir", help="Folder holding datasets (default: $LUCIDREC_DATA_DIR, ../shared/data, or the user cache).")
 SkipBadLinesOption = typer.Option(False, "--skip-bad-lines", help="Skip malformed lines of text files (they are counted and listed) instead of stopping.")
@@ -61,8 +61,7 @@ def guarded(fn):
 
 
 def write_json(path: Path, payload) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=2, sort_keys=False, default=_jsonable) + "\n")
+    write_json_atomic(path, payload, default=_jsonable)
 
 
 def _jsonable(value):

@@ -2,33 +2,28 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from lucidrec.eval.evaluator import EvalResult
+from lucidrec.files import atomic_savez_compressed, read_json, write_json_atomic
 
 
 def write_metrics(out: Path, metrics: dict[str, float], **context) -> Path:
     """``metrics.json``: the flat metric keys first, then context entries (config, data_hash, ...)."""
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / "metrics.json"
-    payload = {**metrics, **context}
-    path.write_text(json.dumps(payload, indent=2, default=_plain) + "\n")
-    return path
+    # Written last and atomically: its presence marks a finished run (``train_or_reuse``).
+    return write_json_atomic(out / "metrics.json", {**metrics, **context}, default=_plain)
 
 
 def write_per_user(out: Path, part: str, result: EvalResult) -> Path:
     """Per-user ranks, for paired significance tests between runs (``lucidrec compare``)."""
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"ranks_{part}.npz"
-    np.savez_compressed(path, users=result.users, **{f"rank_{k}": v for k, v in result.ranks.items()})
-    return path
+    return atomic_savez_compressed(out / f"ranks_{part}.npz", users=result.users,
+                                   **{f"rank_{k}": v for k, v in result.ranks.items()})
 
 
 def read_metrics(run: Path) -> dict:
-    return json.loads((Path(run) / "metrics.json").read_text())
+    return read_json(Path(run) / "metrics.json")
 
 
 def _plain(value):

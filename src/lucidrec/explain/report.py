@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from lucidrec.explain.contributions import Explanation, explain_user, faithfulness_check
+from lucidrec.files import read_json
 
 
 @dataclass
@@ -44,7 +44,7 @@ def explain_run(run: str | Path, user_id: str, k: int = 10, holdout: bool = Fals
     history, target = (sequence[:-1], sequence[-1]) if holdout and len(sequence) > 1 else (sequence, None)
     explanation = explain_user(model, history, user, k)
     meta_path = Path(run) / "ger" / "meta.json"
-    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    meta = read_json(meta_path) if meta_path.is_file() else {}
     result = RunExplanation(explanation, str(user_id), [str(data.item_ids[i]) for i in explanation.items],
                             [_title(data, i) for i in explanation.items], [_title(data, i) for i in history[-10:]],
                             str(data.item_ids[target]) if target is not None else None, meta)

@@ -8,7 +8,6 @@ order, dimension, the data hash of the prepared dataset and how many items fell 
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ import numpy as np
 
 from lucidrec.data.dataset import ItemCatalog
 from lucidrec.errors import DataFormatError
+from lucidrec.files import atomic_numpy_save, read_json, write_json_atomic
 from lucidrec.lm.text import MAX_VALUE_CHARS, build_item_texts
 
 PAD_TOKEN = "<pad>"
@@ -74,9 +74,8 @@ def _paths(out: str | Path) -> tuple[Path, Path]:
 
 def save_item_matrix(matrix: ItemMatrix, out: str | Path) -> tuple[Path, Path]:
     npy, sidecar = _paths(out)
-    npy.parent.mkdir(parents=True, exist_ok=True)
-    np.save(npy, matrix.vectors.astype(np.float32, copy=False))
-    sidecar.write_text(json.dumps(asdict(matrix.info), indent=1))
+    atomic_numpy_save(matrix.vectors.astype(np.float32, copy=False), npy)
+    write_json_atomic(sidecar, asdict(matrix.info))
     return npy, sidecar
 
 
@@ -89,9 +88,7 @@ def load_item_matrix(path: str | Path, *, expect_item_ids: Sequence[str] | None 
             raise DataFormatError(required, "missing (an item matrix is a .npy file plus a .json sidecar)")
     vectors = np.load(npy)
     try:
-        info = ItemMatrixInfo(**json.loads(sidecar.read_text()))
-    except json.JSONDecodeError as exc:
-        raise DataFormatError(sidecar, f"not valid JSON ({exc.msg})", line=exc.lineno) from None
+        info = ItemMatrixInfo(**read_json(sidecar))
     except TypeError as exc:  # a missing or unexpected key: the dataclass names it
         raise DataFormatError(sidecar, f"not an item-matrix sidecar ({exc})") from None
     if vectors.shape != (len(info.item_ids), info.dim):

@@ -7,13 +7,13 @@ A corrupted or mismatched checkpoint is an error, never a silent restart.
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 
 from lucidrec.errors import LucidrecError
+from lucidrec.files import atomic_torch_save
 
 LAST = "last.pt"
 BEST = "best.pt"
@@ -35,19 +35,13 @@ def exists(run_dir: Path) -> bool:
     return (Path(run_dir) / LAST).is_file()
 
 
-def _atomic_save(payload, path: Path) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
-
-
 def save(run_dir: Path, model, optimizer, state: TrainState, identity: dict) -> None:
-    _atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "state": asdict(state),
+    atomic_torch_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "state": asdict(state),
                   "identity": identity}, Path(run_dir) / LAST)
 
 
 def save_weights(path: Path, model) -> None:
-    _atomic_save({"model": model.state_dict()}, Path(path))
+    atomic_torch_save({"model": model.state_dict()}, Path(path))
 
 
 def _load(path: Path) -> dict:

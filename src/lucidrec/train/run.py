@@ -14,7 +14,6 @@ Folder layout (``save_pretrained`` style)::
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -31,6 +30,7 @@ from lucidrec.data.sequences import Ragged
 from lucidrec.embeddings import EMBEDDINGS, make_item_embedding
 from lucidrec.eval.evaluator import EvalConfig, evaluate
 from lucidrec.eval.report import write_metrics, write_per_user
+from lucidrec.files import atomic_numpy_save, read_json, write_json_atomic
 from lucidrec.models import BACKBONES, make_backbone
 from lucidrec.models.backbone import Backbone, backbone_config
 from lucidrec.train import checkpoint
@@ -140,9 +140,8 @@ def train_run(config: RunConfig, out: Path, resume: bool = False, stop_after_epo
         raise ConfigError(f"{out} already holds a run; pass --resume to continue it or choose a new --out")
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(json.dumps(config.model_dump(mode="json"), indent=2) + "\n")
-        (out / "data.json").write_text(json.dumps({"data_hash": data.data_hash, "split": split.info,
-                                                   "prepare": data.report}, indent=2, default=str) + "\n")
+        write_json_atomic(out / "config.json", config.model_dump(mode="json"))
+        write_json_atomic(out / "data.json", {"data_hash": data.data_hash, "split": split.info, "prepare": data.report})
     model = build_model(config, data, split, out)
     started = time.perf_counter()
     trainer = Trainer(config.train, config.eval)
@@ -156,7 +155,7 @@ def train_run(config: RunConfig, out: Path, resume: bool = False, stop_after_epo
     if (out / checkpoint.BEST).is_file():
         checkpoint.load_weights(out / checkpoint.BEST, model)
     metrics = _final_evaluation(model, split, config.eval, out)
-    (out / "item_ids.json").write_text(json.dumps([str(i) for i in data.item_ids]) + "\n")
+    write_json_atomic(out / "item_ids.json", [str(i) for i in data.item_ids])
     metrics_context = {
         "model": config.model["name"], "embedding": config.embedding["name"], "config": config.model_dump(mode="json"),
         "data_hash": data.data_hash, "best_epoch": trainer.state.best_epoch, "epochs_run": trainer.state.epoch,
@@ -188,11 +187,9 @@ def train_or_reuse(config: RunConfig, out: Path) -> dict:
 
 def _read_json(path: Path) -> dict:
     try:
-        return json.loads(path.read_text())
+        return read_json(path)
     except FileNotFoundError:
         raise ConfigError(f"{path.parent}: not a complete run folder (no {path.name})") from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
 
 
 def _final_evaluation(model: Backbone, split, eval_config: EvalConfig, out: Path) -> dict:
@@ -206,7 +203,7 @@ def _final_evaluation(model: Backbone, split, eval_config: EvalConfig, out: Path
         if part == "test":
             write_per_user(out, "test", result)
     metrics["eval_seconds"] = time.perf_counter() - started
-    np.save(out / "item_table.npy", scorer.item_table.numpy())
+    atomic_numpy_save(scorer.item_table.numpy(), out / "item_table.npy")
     return metrics
 
 

@@ -24,6 +24,7 @@ from lucidrec.embeddings.ger.config import GERConfig
 from lucidrec.embeddings.ger.normalise import reduce_table, zscore
 from lucidrec.errors import DataFormatError
 from lucidrec.explain.attributes import AttributeSet, load_attributes, parse_attributes, resolve_attributes
+from lucidrec.files import atomic_savez_compressed, read_json, write_json_atomic
 
 log = logging.getLogger(__name__)
 STATE_VERSION = 2
@@ -89,7 +90,7 @@ def load_base_table(run: Path, data) -> np.ndarray:
     path = run / "item_table.npy"
     if not path.is_file():
         raise DataFormatError(path, "base run has no item table (is it finished?)")
-    info = json.loads((run / "data.json").read_text()) if (run / "data.json").is_file() else {}
+    info = read_json(run / "data.json") if (run / "data.json").is_file() else {}
     if info.get("data_hash") not in (None, data.data_hash):
         raise ConfigError(f"base run {run} was trained on different data (hash {info.get('data_hash')} != "
                           f"{data.data_hash}); use a base run with the same data config")
@@ -152,7 +153,7 @@ def _read_state(folder: Path, fingerprint: str):
     state, meta = folder / "state.npz", folder / "meta.json"
     if not (state.is_file() and meta.is_file()):
         return None
-    info = json.loads(meta.read_text())
+    info = read_json(meta)
     if info.get("fingerprint") != fingerprint:
         return None
     with np.load(state) as arrays:
@@ -243,6 +244,6 @@ def compute_state(config: GERConfig, context, dim: int):
 
 
 def write_state(folder: Path, arrays: dict, meta: dict) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(folder / "state.npz", **arrays)
-    (folder / "meta.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
+    # meta.json last: _read_state trusts the pair only when meta.json is there and matches.
+    atomic_savez_compressed(folder / "state.npz", **arrays)
+    write_json_atomic(folder / "meta.json", meta)

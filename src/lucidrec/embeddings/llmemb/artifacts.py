@@ -12,15 +12,10 @@ import contextlib
 import fcntl
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
-from typing import Callable
 
-import torch
-
+from lucidrec.files import read_json, write_json_atomic
 from lucidrec.settings import user_cache_dir
 
 PROVENANCE = "provenance.json"
@@ -53,15 +48,7 @@ def is_complete(folder: Path) -> bool:
 
 
 def read_provenance(folder: Path) -> dict:
-    return json.loads((Path(folder) / PROVENANCE).read_text())
-
-
-def write_json_atomic(path: Path, payload) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=str) + "\n")
-    os.replace(tmp, path)
+    return read_json(Path(folder) / PROVENANCE)
 
 
 def write_provenance(folder: Path, payload: dict) -> None:
@@ -69,36 +56,6 @@ def write_provenance(folder: Path, payload: dict) -> None:
 
     write_json_atomic(Path(folder) / PROVENANCE, {**payload, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                                                   "lucidrec_version": __version__})
-
-
-def atomic_torch_save(payload, path: Path) -> None:
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
-
-
-def atomic_numpy_save(array, path: Path) -> None:
-    import numpy as np
-
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp.npy")
-    np.save(tmp, array)
-    os.replace(tmp, path)
-
-
-def replace_dir(target: Path, write: Callable[[Path], None]) -> None:
-    """Fill a fresh staging folder with ``write`` and move it to ``target`` (replacing an old one)."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
-    try:
-        write(staging)
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 @contextlib.contextmanager

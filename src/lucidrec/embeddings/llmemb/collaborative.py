@@ -18,6 +18,7 @@ from lucidrec.config import ConfigError
 from lucidrec.embeddings.llmemb import artifacts
 from lucidrec.embeddings.llmemb.config import LLMEmbConfig
 from lucidrec.embeddings.llmemb.table import say, single_process_only
+from lucidrec.files import read_json
 
 
 def cf_run_config(run_config, dim: int, config: LLMEmbConfig):
@@ -64,7 +65,7 @@ def get_collaborative_table(config: LLMEmbConfig, context, dim: int, *, progress
         folder, auto, key = Path(config.collaborative_run).expanduser(), False, None
         recorded = folder / "data.json"
         if recorded.is_file():
-            stored = json.loads(recorded.read_text()).get("data_hash")
+            stored = read_json(recorded).get("data_hash")
             if stored and stored != data.data_hash:
                 raise ConfigError(f"llmemb: collaborative_run {folder} was trained on other data "
                                   f"(hash {stored}, this run {data.data_hash})")

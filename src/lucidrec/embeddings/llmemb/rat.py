@@ -15,7 +15,6 @@ depend on the artifact cache.
 from __future__ import annotations
 
 import contextlib
-import json
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +27,7 @@ from lucidrec.embeddings.llmemb import artifacts
 from lucidrec.embeddings.llmemb.collaborative import cf_key, cf_run_config, get_collaborative_table
 from lucidrec.embeddings.llmemb.config import LLMEmbConfig
 from lucidrec.embeddings.llmemb.table import get_item_table, say
+from lucidrec.files import atomic_numpy_save, read_json, write_json_atomic
 from lucidrec.train.contrastive import contrastive_loss
 
 RUN_SUBDIR = "llmemb"
@@ -130,17 +130,17 @@ def chain_key(config: LLMEmbConfig, data, dim: int, run_config) -> str:
 
 def save_run_copy(folder: Path, matrix: np.ndarray, cf: np.ndarray | None, info: dict) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    artifacts.atomic_numpy_save(matrix, folder / "item_table.npy")
+    atomic_numpy_save(matrix, folder / "item_table.npy")
     if cf is not None:
-        artifacts.atomic_numpy_save(cf, folder / "cf_table.npy")
-    artifacts.write_json_atomic(folder / "provenance.json", info)
+        atomic_numpy_save(cf, folder / "cf_table.npy")
+    write_json_atomic(folder / "provenance.json", info)
 
 
 def load_run_copy(folder: Path, key: str):
     meta = folder / "provenance.json"
     if not meta.is_file():
         return None
-    info = json.loads(meta.read_text())
+    info = read_json(meta)
     if info.get("chain_key") != key:
         return None
     cf_path = folder / "cf_table.npy"

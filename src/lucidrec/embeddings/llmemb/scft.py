@@ -25,7 +25,7 @@ import torch
 from tqdm.auto import tqdm
 
 from lucidrec.config import ConfigError
-from lucidrec.embeddings.llmemb.artifacts import atomic_torch_save, replace_dir
+from lucidrec.files import atomic_torch_save, replace_dir
 from lucidrec.embeddings.llmemb.config import LLMEmbConfig
 from lucidrec.embeddings.llmemb.encoder import embed, load_encoder
 from lucidrec.embeddings.llmemb.prompts import ItemPrompts, make_views

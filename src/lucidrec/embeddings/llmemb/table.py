@@ -28,6 +28,7 @@ from lucidrec.embeddings.llmemb.config import LLMEmbConfig
 from lucidrec.embeddings.llmemb.encoder import encode_texts, load_encoder
 from lucidrec.embeddings.llmemb.prompts import ItemPrompts, build_prompts
 from lucidrec.embeddings.llmemb.scft import finish, run_scft
+from lucidrec.files import atomic_numpy_save
 from lucidrec.lm.item_vectors import ItemMatrix, ItemMatrixInfo, load_item_matrix, save_item_matrix
 from lucidrec.lm.models import locate_encoder
 
@@ -146,5 +147,5 @@ def pca_table(matrix: np.ndarray, dim: int, folder: Path | None = None) -> np.nd
     out = np.zeros((matrix.shape[0], dim), dtype=np.float32)
     out[1:] = PCA(n_components=dim, svd_solver="full").fit_transform(matrix[1:]).astype(np.float32)
     if cached is not None:
-        artifacts.atomic_numpy_save(out, cached)
+        atomic_numpy_save(out, cached)
     return out

@@ -1,0 +1,74 @@
+"""Atomic writes and named read errors (lucidrec.files): a killed write never leaves a file that
+looks complete, because the presence of metrics.json or provenance.json marks work as done."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from lucidrec import files
+from lucidrec.errors import DataFormatError
+
+
+def test_json_round_trip_and_default(tmp_path):
+    path = files.write_json_atomic(tmp_path / "sub" / "a.json", {"x": 1, "p": tmp_path})
+    assert files.read_json(path) == {"x": 1, "p": str(tmp_path)}
+    assert sorted(p.name for p in path.parent.iterdir()) == ["a.json"]
+
+
+def test_failed_serialisation_keeps_the_old_file(tmp_path):
+    path = files.write_json_atomic(tmp_path / "metrics.json", {"old": 1})
+
+    def refuse(value):
+        raise TypeError("not serialisable")
+
+    with pytest.raises(TypeError):
+        files.write_json_atomic(path, {"new": object()}, default=refuse)
+    assert files.read_json(path) == {"old": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
+
+
+@pytest.mark.parametrize("write", [
+    lambda path: files.write_json_atomic(path, {"new": 2}),
+    lambda path: files.atomic_numpy_save(np.arange(3), path),
+    lambda path: files.atomic_savez_compressed(path, a=np.arange(3)),
+    lambda path: files.atomic_torch_save({"new": 2}, path),
+])
+def test_a_write_killed_before_the_rename_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch, write):
+    path = tmp_path / "target"
+    path.write_text("old")
+
+    def killed(src, dst):
+        raise KeyboardInterrupt  # what a SIGINT between the write and the rename raises
+
+    monkeypatch.setattr(os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        write(path)
+    assert path.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["target"]
+
+
+def test_numpy_writers_keep_the_exact_name(tmp_path):
+    files.atomic_numpy_save(np.arange(4), tmp_path / "table.npy")
+    files.atomic_savez_compressed(tmp_path / "ranks.npz", users=np.arange(2))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ranks.npz", "table.npy"]
+    assert np.load(tmp_path / "table.npy").tolist() == [0, 1, 2, 3]
+    with np.load(tmp_path / "ranks.npz") as arrays:
+        assert arrays["users"].tolist() == [0, 1]
+
+
+def test_damaged_json_names_the_file_and_line(tmp_path):
+    path = tmp_path / "metrics.json"
+    path.write_text('{\n  "test/full/ndcg@10": 0.1,\n  "test/full/mrr": ')
+    with pytest.raises(DataFormatError, match=r"metrics.json, line 3: not valid JSON"):
+        files.read_json(path)
+    path.write_bytes(b'{"a": "\xff"}')
+    with pytest.raises(DataFormatError, match=r"metrics.json: not UTF-8 text \(byte 7\)"):
+        files.read_json(path)
+
+
+def test_missing_file_is_not_a_format_error(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        files.read_json(tmp_path / "absent.json")
