@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import torch
 
 from lucidrec.train.run import train_run
@@ -16,3 +18,9 @@ def assert_resume_equals_uninterrupted(config, root, stop_after_epochs: int) -> 
     a = torch.load(root / "straight" / "best.pt", weights_only=True)["model"]
     b = torch.load(root / "killed" / "best.pt", weights_only=True)["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
+    assert _epochs(root / "killed") == _epochs(root / "straight")  # each epoch logged once, same values
+
+
+def _epochs(run) -> list[tuple]:
+    lines = (run / "log.jsonl").read_text().splitlines()
+    return [(r["epoch"], r["loss"], r["valid_ndcg10"]) for r in map(json.loads, lines)]

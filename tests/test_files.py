@@ -72,3 +72,19 @@ def test_damaged_json_names_the_file_and_line(tmp_path):
 def test_missing_file_is_not_a_format_error(tmp_path):
     with pytest.raises(FileNotFoundError):
         files.read_json(tmp_path / "absent.json")
+
+
+def test_trim_log_keeps_earlier_records_and_drops_a_cut_last_line(tmp_path):
+    path = tmp_path / "log.jsonl"
+    path.write_text('{"epoch": 0}\n{"epoch": 1}\n{"epoch": 2}\n{"epoch": 3, "lo')
+    files.trim_log(path, "epoch", 2)
+    assert path.read_text() == '{"epoch": 0}\n{"epoch": 1}\n'
+    files.trim_log(tmp_path / "absent.jsonl", "epoch", 2)  # nothing logged yet: nothing to do
+    assert not (tmp_path / "absent.jsonl").exists()
+
+
+def test_trim_log_names_a_damaged_line_that_is_not_the_last(tmp_path):
+    path = tmp_path / "log.jsonl"
+    path.write_text('{"epoch": 0}\n{"epoch": 1\n{"epoch": 2}\n')
+    with pytest.raises(DataFormatError, match=r"log.jsonl, line 2: not a JSON record"):
+        files.trim_log(path, "epoch", 5)

@@ -84,6 +84,28 @@ def replace_dir(target: Path, write: Callable[[Path], None]) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def trim_log(path: Path, field: str, before: int) -> None:
+    """Keep the JSON-lines records of a log whose ``field`` is below ``before``: on resume, the lines a
+    killed process wrote after its last checkpoint are forgotten (they are recomputed identically),
+    and so is a last line cut off mid-write. A damaged line elsewhere is an error naming it."""
+    path = Path(path)
+    if not path.is_file():
+        return
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    kept = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            if number == len(lines):
+                break
+            raise DataFormatError(path, f"not a JSON record ({exc.msg})", line=number) from None
+        if record[field] < before:
+            kept.append(line)
+    text = "".join(line + "\n" for line in kept)
+    _replace(_temporary(path), path, lambda tmp: tmp.write_text(text))
+
+
 def read_json(path: Path):
     """The parsed content; a damaged file is a DataFormatError naming it and the line.
 

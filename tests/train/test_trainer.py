@@ -65,6 +65,18 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(cyclic_dir, tmp_path
     assert_resume_equals_uninterrupted(config, tmp_path, stop_after_epochs=2)
 
 
+def test_resume_forgets_epochs_logged_after_the_last_checkpoint(cyclic_dir, tmp_path):
+    # A kill between the log line and the checkpoint repeats that epoch; a kill inside the write cuts a line.
+    config = _config(cyclic_dir, epochs=4)
+    train_run(config, tmp_path / "run", stop_after_epochs=2)
+    log = tmp_path / "run" / "log.jsonl"
+    first_two = log.read_text()
+    log.write_text(first_two + first_two.splitlines()[0].replace('"epoch": 0', '"epoch": 2') + "\n" + '{"epoch": 3, "lo')
+    train_run(config, tmp_path / "run", resume=True)
+    epochs = [json.loads(line)["epoch"] for line in log.read_text().splitlines()]
+    assert epochs == [0, 1, 2, 3] and log.read_text().startswith(first_two)
+
+
 def test_a_split_without_validation_users_fails_before_training(cyclic_dir, tmp_path):
     config = _config(cyclic_dir)
     config.data.split.min_length = 10_000  # every user becomes training-only

@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from lucidrec.config import ConfigError, StrictConfig
 from lucidrec.data.split import Split
 from lucidrec.eval.evaluator import EvalConfig, evaluate
+from lucidrec.files import trim_log
 from lucidrec.models.backbone import Backbone
 from lucidrec.models.scoring import DotProductScorer
 from lucidrec.train import checkpoint
@@ -124,6 +125,9 @@ class Trainer:
         state = checkpoint.TrainState()
         if resume and run_dir is not None and checkpoint.exists(run_dir):
             state = checkpoint.restore(run_dir, model, optimizer, identity or {})
+        if run_dir is not None and rank == 0:
+            # Epochs logged after the last checkpoint (a kill between the two writes) are run again.
+            trim_log(run_dir / "log.jsonl", "epoch", state.epoch)
         history: list[EpochLog] = []
         users = trainable_users(split.train, model.objective)
         epochs_run = 0

@@ -25,7 +25,7 @@ import torch
 from tqdm.auto import tqdm
 
 from lucidrec.config import ConfigError
-from lucidrec.files import atomic_torch_save, replace_dir
+from lucidrec.files import atomic_torch_save, replace_dir, trim_log
 from lucidrec.embeddings.llmemb.config import LLMEmbConfig
 from lucidrec.embeddings.llmemb.encoder import embed, load_encoder
 from lucidrec.embeddings.llmemb.prompts import ItemPrompts, make_views
@@ -112,7 +112,7 @@ def run_scft(config: LLMEmbConfig, prompts: ItemPrompts, out_dir: Path, *, locat
     start, earlier = 0, 0.0  # earlier: wall seconds of previous (interrupted) calls
     if (out_dir / STATE).is_file():
         start, earlier = _restore(out_dir / STATE, key, model, trainable, tau, optimizer)
-        _truncate_log(out_dir / LOG, start)
+    trim_log(out_dir / LOG, "step", start + 1)  # lines "step" > start were written after the last checkpoint
 
     def wall() -> float:
         return earlier + time.perf_counter() - call_started
@@ -161,13 +161,6 @@ def finish(out_dir: Path) -> None:
 
 def _tau(tau, config: LLMEmbConfig) -> float:
     return float(tau.detach()) if tau is not None else config.scft_temperature()
-
-
-def _truncate_log(path: Path, steps: int) -> None:
-    """Forget log lines of steps after the checkpoint (they are recomputed identically)."""
-    if path.is_file():
-        kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= steps]
-        path.write_text("".join(line + "\n" for line in kept))
 
 
 def _save_state(path: Path, key: str, step: int, trainable: dict, tau, optimizer, seconds: float) -> None:
