@@ -3,7 +3,7 @@ attribute's exact contribution, with a PNG; written to docs/ger_case_studies.md.
 
     python bench/ger_case_study.py --bench-out runs/bench_ger [--model sasrec] [--seed 1]  # after bench_ger.py
     python bench/ger_case_study.py --run ml-1m=DIR --run amazon-beauty=DIR    # any GER runs
-    python bench/ger_case_study.py --run ml-100k=/tmp/ger_smoke/ml-100k/sasrec/encoder/seed0 \\
+    python bench/ger_case_study.py --run ml-100k=/tmp/ger_smoke/ml-100k/sasrec/encoder/seed1 \\
         --doc /tmp/case.md                                                    # smoke test
 
 Without ``--user DATASET=ID`` the user is chosen reproducibly: among users with at least 20

@@ -29,7 +29,7 @@ def compare(
     baseline: Path = typer.Argument(..., help="Run folder (or evaluate --out folder) of the reference model."),
     candidates: list[Path] = typer.Argument(..., help="Run folders to compare against it."),
     metric: list[str] = typer.Option(["ndcg@10", "recall@10", "mrr"], "--metric"),
-    protocol: str = typer.Option("full", "--protocol"),
+    protocol: str = typer.Option("full", "--protocol", help="Ranks to compare: full, or sampled100 (when the runs were evaluated with it)."),
     as_json: bool = typer.Option(False, "--json"),
 ):
     """Paired t-test and Wilcoxon signed-rank on per-user test metrics (same users required)."""

@@ -34,7 +34,9 @@ def embed(
     min_history: Optional[int] = MinHistoryOption,
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ):
-    """Rows follow the prepared item vocabulary (row 0 = padding, zeros); use the same filters as training.
+    """Encode a dataset's item texts into an item matrix (for --embedding frozen).
+
+    Rows follow the prepared item vocabulary (row 0 = padding, zeros); use the same filters as training.
 
     Items without any text are encoded as 'item <id>' and counted in the sidecar (n_fallback).
     """

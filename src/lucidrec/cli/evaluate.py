@@ -31,13 +31,15 @@ def evaluate(
     from lucidrec.models.baselines import make_baseline
 
     # Full ranking is the protocol every summary and comparison reads; sampled-100 only ever adds to it.
-    chosen = {"protocols": ("full", *dict.fromkeys(p for p in protocol if p != "full"))}
+    added = tuple(dict.fromkeys(p for p in protocol if p != "full"))
+    chosen = {"protocols": ("full", *added)}
     if k:
         chosen["ks"] = tuple(k)
     if run is not None:
         from lucidrec.train.run import evaluate_run
 
-        metrics = evaluate_run(run, out=out, **chosen)  # the run's own eval settings, with these on top
+        # The run's own eval settings (its protocols too), with --k and any added --protocol on top.
+        metrics = evaluate_run(run, out=out, add_protocols=added, **({"ks": chosen["ks"]} if k else {}))
         typer.echo(summary_table(metrics, "test/full"))
         return
     if dataset is None:

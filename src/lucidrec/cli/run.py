@@ -34,16 +34,18 @@ def run(
     from lucidrec.train.run import build_config, train_or_reuse
 
     data_config = DataConfig(dataset=dataset, data_dir=str(data_dir) if data_dir else None)
-    stats = dataset_stats(load_dataset(dataset, data_dir))
+    config = build_config({"data": data_config.model_dump(), "model": {"name": model}}, None, overrides)
+    # The baselines see the same data, split and evaluation settings as the trained model (--set data.* too).
+    stats = dataset_stats(load_dataset(dataset, data_dir, on_bad_lines=config.data.on_bad_lines))
     typer.echo(f"{dataset}: {stats['users']} users, {stats['items']} items, {stats['interactions']} interactions, "
-               f"avg history {stats['avg_history_length']:.1f}, {stats['share_items_with_text']:.1%} items with text")
-    _, split = load_split(data_config)
-    columns = {name: evaluate(make_baseline(name).fit(split), split).metrics for name in ("pop", "cooc")}
+               f"avg history {stats['avg_history_length']:.1f}, {stats['share_items_with_text']:.1%} items with text (raw)")
+    _, split = load_split(config.data)
+    columns = {name: evaluate(make_baseline(name).fit(split), split, "test", config.eval).metrics for name in ("pop", "cooc")}
 
     run_dir = out / dataset / model
-    config = build_config({"data": data_config.model_dump(), "model": {"name": model}}, None, overrides)
     columns[model] = train_or_reuse(config, run_dir)
-    typer.echo("\nfull ranking, leave-one-out, test split (history items masked)")
+    protocol = config.data.split.protocol.replace("_", "-")
+    typer.echo(f"\nfull ranking, {protocol} split, test part (history items masked)")
     typer.echo(f"{'metric':<16}" + "".join(f"{name:>10}" for name in columns))
     for row in ROWS:
         key = f"test/full/{row}"

@@ -15,7 +15,7 @@ def train(
     dataset: Optional[str] = typer.Option(None, "--dataset", help="Dataset name (folder under the data directory)."),
     model: Optional[str] = typer.Option(None, "--model", help="Backbone: sasrec, gru4rec, bert4rec or caser."),
     embedding: Optional[str] = typer.Option(None, "--embedding", help="Item embedding source: id, frozen, ..."),
-    config: Optional[Path] = typer.Option(None, "--config", help="TOML file with [data], [model], [embedding], [train], [eval]."),
+    config: Optional[Path] = typer.Option(None, "--config", help="TOML file with the sections data, model, embedding, train, eval."),
     overrides: list[str] = typer.Option([], "--set", help="Override any key, e.g. --set train.lr=0.002 --set model.hidden=128."),
     out: Path = typer.Option(..., "--out", help="Run folder to create (or to continue with --resume)."),
     resume: bool = typer.Option(False, "--resume", help="Continue a killed run from its last checkpoint."),

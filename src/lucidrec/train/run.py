@@ -225,13 +225,17 @@ def load_run(run: Path):
     return model, data, split, config
 
 
-def evaluate_run(run: Path, eval_config: EvalConfig | None = None, out: Path | None = None, **changes) -> dict:
+def evaluate_run(run: Path, eval_config: EvalConfig | None = None, out: Path | None = None,
+                 add_protocols: tuple[str, ...] = (), **changes) -> dict:
     """Evaluate a run's best weights again: with ``eval_config``, else the run's own eval settings with
-    ``changes`` (e.g. ``protocols``, ``ks``) on top. Written to ``out``, else into the run folder, where
-    the training context of ``metrics.json`` (best epoch, timings) is kept."""
+    ``changes`` (e.g. ``protocols``, ``ks``) on top and ``add_protocols`` added to its protocols. Written
+    to ``out``, else into the run folder, where the training context of ``metrics.json`` (best epoch,
+    timings) is kept."""
     model, data, split, config = load_run(run)
     if eval_config is None:
-        eval_config = validate_config(EvalConfig, {**config.eval.model_dump(), **changes}, "evaluation settings")
+        values = {**config.eval.model_dump(), **changes}
+        values["protocols"] = tuple(dict.fromkeys([*values["protocols"], *add_protocols]))
+        eval_config = validate_config(EvalConfig, values, "evaluation settings")
     target = Path(out or run)
     context = {}
     if (target / "metrics.json").is_file():
