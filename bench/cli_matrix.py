@@ -4,7 +4,8 @@ One short training per cell (``lucidrec train`` in a subprocess, exactly as a us
 the test metrics of its ``metrics.json``: this shows that each combination loads, trains, evaluates
 with full ranking and writes its run folder, not how good a converged model is (see the tuned rows
 of docs/benchmarks.md for that). Cells run one after another; a failing cell is reported with the
-end of its error output and does not stop the others.
+end of its error output and does not stop the others. Re-running the same call skips the cells that
+finished (their ``cell.json``); delete a failed cell's folder to try it again.
 
     python bench/cli_matrix.py --out DIR [--epochs 1] [--datasets ...] [--models ...] [--md-out FILE]
 """
@@ -27,6 +28,8 @@ EXTRA_SETTINGS = {"ml-latest-small": ["data.on_bad_lines=skip"]}
 
 
 def train_cell(dataset: str, model: str, out: Path, args) -> dict:
+    if (out / "cell.json").is_file():  # finished in an earlier call of this script
+        return json.loads((out / "cell.json").read_text())
     command = [sys.executable, "-m", "lucidrec", "train", "--dataset", dataset, "--model", model, "--out", str(out),
                "--set", f"train.epochs={args.epochs}", "--set", f"train.threads={args.threads}",
                "--set", "train.progress=false", "--set", f"model.max_len={args.max_len}"]
@@ -42,6 +45,7 @@ def train_cell(dataset: str, model: str, out: Path, args) -> dict:
         metrics = json.loads((out / "metrics.json").read_text())
         cell.update({key: metrics.get(f"test/full/{key}") for key in ("n_users", "ndcg@10", "recall@10", "tail/ndcg@10")})
         cell["seconds_per_epoch"] = metrics.get("seconds_per_epoch")
+        (out / "cell.json").write_text(json.dumps(cell) + "\n")
     else:
         cell["error"] = (done.stderr or done.stdout).strip().splitlines()[-3:]
     return cell
