@@ -200,6 +200,24 @@ def test_alignment_value_weighting_and_subsampling():
     assert loss.item() != pytest.approx(uncapped.item(), rel=1e-3)  # the cap really drops items
 
 
+def test_residual_id_adds_a_trainable_id_vector_that_alignment_and_training_reach():
+    items = _module(extra=1, residual_id=True)
+    ids = torch.tensor([0, 1, 5, 7])
+    expected = items.adapter(items.frozen[ids]) + items.residual.weight.weight[ids]
+    assert torch.allclose(items(ids), expected)
+    assert torch.allclose(items.table(), items(torch.arange(7)))
+    assert torch.equal(items.residual.weight.weight[0], torch.zeros(4))  # padding keeps the adapter's bias path only
+    assert torch.allclose(items(torch.tensor([0])), items.adapter(items.frozen[[0]]))
+    assert not torch.allclose(items(ids[1:3]), items.adapter(items.frozen[ids[1:3]]))
+    items.auxiliary_loss(torch.tensor([1, 2, 3])).backward()  # the alignment pulls the id vectors toward E_cf too
+    grad = items.residual.weight.weight.grad
+    assert grad[[1, 2, 3]].abs().sum() > 0 and grad[[0, 4, 5, 6]].abs().sum() == 0
+    assert items.frozen.grad is None
+    config = build_config({"embedding": {"name": "llmemb", "residual_id": True}})
+    assert config.embedding["residual_id"] is True
+    assert "residual_id" in EMBEDDINGS.get("frozen").config_class.model_fields
+
+
 def test_wrong_collaborative_shape_is_a_clear_error():
     with pytest.raises(ConfigError, match="E_cf"):
         LLMEmbEmbedding(np.zeros((5, 8), np.float32), 4, collaborative=np.zeros((5, 3), np.float32))

@@ -3,6 +3,10 @@
 The matrix is never trained; the adapter ``Linear(D -> hidden) -> Linear(hidden -> dim)`` is (no
 non-linearity in between, as in LLMEmb's RAT adapter). Padding and special-token rows of the
 frozen matrix are zeros, so only the adapter's bias gives them a vector.
+
+``residual_id`` adds a trainable id vector per item to the adapter's output (a text + id hybrid, as in
+LLM-ESR or UniSRec's fine-tuning with ids; not part of LLMEmb): a linear map of a text vector cannot hold
+what only the interaction data says about an item, the id vector can.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from torch import nn
 
 from lucidrec.config import StrictConfig
 from lucidrec.embeddings.base import EMBEDDINGS, ItemEmbedding
+from lucidrec.embeddings.id_table import IdEmbedding
 from lucidrec.errors import DataFormatError
 
 
@@ -24,6 +29,7 @@ class FrozenTableConfig(StrictConfig):
     hidden: int | None = Field(None, description="adapter width; default (D + dim) // 2")
     dropout: float = Field(0.0, ge=0, lt=1)
     normalize: bool = Field(False, description="L2-normalise the frozen rows before the adapter")
+    residual_id: bool = Field(False, description="add a trainable id vector per item (text + id hybrid)")
 
 
 def load_item_matrix(path: Path, item_ids: np.ndarray | None) -> np.ndarray:
@@ -60,7 +66,7 @@ class FrozenTableEmbedding(ItemEmbedding):
     config_class = FrozenTableConfig
 
     def __init__(self, matrix: np.ndarray | torch.Tensor, dim: int, extra_tokens: int = 0, hidden: int | None = None,
-                 dropout: float = 0.0, normalize: bool = False):
+                 dropout: float = 0.0, normalize: bool = False, residual_id: bool = False):
         matrix = torch.as_tensor(np.asarray(matrix), dtype=torch.float32)
         super().__init__(matrix.shape[0] - 1, dim, extra_tokens)
         if normalize:
@@ -70,6 +76,7 @@ class FrozenTableEmbedding(ItemEmbedding):
         self.register_buffer("frozen", matrix)
         width = hidden or (matrix.shape[1] + dim) // 2
         self.adapter = nn.Sequential(nn.Linear(matrix.shape[1], width), nn.Dropout(dropout), nn.Linear(width, dim))
+        self.residual = IdEmbedding(self.n_items, dim, extra_tokens) if residual_id else None
 
     @classmethod
     def build(cls, config: FrozenTableConfig, n_items, dim, extra_tokens, context=None):
@@ -77,10 +84,11 @@ class FrozenTableEmbedding(ItemEmbedding):
         matrix = load_item_matrix(Path(config.path), item_ids)
         if matrix.shape[0] != n_items + 1:
             raise DataFormatError(config.path, f"has {matrix.shape[0]} rows, expected {n_items + 1}")
-        return cls(matrix, dim, extra_tokens, config.hidden, config.dropout, config.normalize)
+        return cls(matrix, dim, extra_tokens, config.hidden, config.dropout, config.normalize, config.residual_id)
 
     def forward(self, item_ids: torch.Tensor) -> torch.Tensor:
-        return self.adapter(self.frozen[item_ids])
+        vectors = self.adapter(self.frozen[item_ids])
+        return vectors if self.residual is None else vectors + self.residual(item_ids)
 
     def table(self) -> torch.Tensor:
-        return self.adapter(self.frozen[: self.n_items + 1])
+        return self(torch.arange(self.n_items + 1))

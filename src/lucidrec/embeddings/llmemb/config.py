@@ -67,6 +67,8 @@ class LLMEmbConfig(StrictConfig):
     # -- RAT --------------------------------------------------------------------------------------
     adapter_hidden: int | None = Field(None, ge=1, description="adapter width; default D/2 (paper 1536->768->d)")
     adapter_dropout: float = Field(0.0, ge=0, lt=1)
+    residual_id: bool = Field(False, description="add a trainable id vector per item to the adapter's output "
+                              "(text + id hybrid, outside the paper; docs/fidelity.md)")
     align_weight: float = Field(0.01, ge=0, description="α: weight of the alignment loss (paper 0.01); "
                                 "train.aux_weight multiplies it again")
     align_temperature: float = Field(2.0, gt=0, description="τ of the alignment loss (paper 2)")

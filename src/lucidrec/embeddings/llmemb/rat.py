@@ -51,9 +51,11 @@ class LLMEmbEmbedding(FrozenTableEmbedding):
 
     def __init__(self, matrix, dim: int, extra_tokens: int = 0, hidden: int | None = None, dropout: float = 0.0,
                  collaborative: np.ndarray | torch.Tensor | None = None, align_weight: float = 0.01,
-                 align_temperature: float = 2.0, align_loss: str = "soft", align_max_items: int | None = 1024):
+                 align_temperature: float = 2.0, align_loss: str = "soft", align_max_items: int | None = 1024,
+                 residual_id: bool = False):
         matrix = np.asarray(matrix, dtype=np.float32)
-        super().__init__(matrix, dim, extra_tokens, hidden or max(1, matrix.shape[1] // 2), dropout, normalize=False)
+        super().__init__(matrix, dim, extra_tokens, hidden or max(1, matrix.shape[1] // 2), dropout, normalize=False,
+                         residual_id=residual_id)
         self.align_weight, self.align_temperature = align_weight, align_temperature
         self.align_loss, self.align_max_items = align_loss, align_max_items
         self.info: dict = {}
@@ -92,7 +94,7 @@ class LLMEmbEmbedding(FrozenTableEmbedding):
         if matrix.shape[0] != n_items + 1:
             raise ConfigError(f"llmemb: item table has {matrix.shape[0]} rows, expected {n_items + 1}")
         module = cls(matrix, dim, extra_tokens, config.adapter_hidden, config.adapter_dropout, cf, config.align_weight,
-                     config.align_temperature, config.align_loss, config.align_max_items)
+                     config.align_temperature, config.align_loss, config.align_max_items, config.residual_id)
         module.info = info
         return module
 
