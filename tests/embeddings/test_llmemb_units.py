@@ -215,6 +215,13 @@ def test_residual_id_adds_a_trainable_id_vector_that_alignment_and_training_reac
     assert items.frozen.grad is None
     config = build_config({"embedding": {"name": "llmemb", "residual_id": True}})
     assert config.embedding["residual_id"] is True
+    # The tables do not depend on it: runs made before the option keep the key of their table copy.
+    from types import SimpleNamespace
+
+    from lucidrec.embeddings.llmemb.rat import chain_key
+    data = SimpleNamespace(data_hash="h")
+    keys = {chain_key(LLMEmbConfig(variant="frozen", residual_id=flag), data, 4, None) for flag in (False, True)}
+    assert len(keys) == 1
     assert "residual_id" in EMBEDDINGS.get("frozen").config_class.model_fields
 
 

@@ -145,6 +145,13 @@ def test_a_run_saved_before_an_option_existed_resumes_at_its_default(cyclic_dir,
         train_run(_config(cyclic_dir, epochs=3, history_window="random"), tmp_path / "other", resume=True)
 
 
+def test_defaults_of_an_embedding_with_required_settings_cover_its_optional_fields():
+    from lucidrec.train.run import config_defaults
+
+    defaults = config_defaults(build_config({"embedding": {"name": "frozen", "path": "table.npy"}}))["embedding"]
+    assert defaults["residual_id"] is False and defaults["dropout"] == 0.0 and "path" not in defaults
+
+
 def test_hidden_states_of_any_history(cyclic_dir, tmp_path):
     train_run(_config(cyclic_dir, epochs=1), tmp_path / "run")
     model, data, split, config = load_run(tmp_path / "run")

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from pydantic import Field, ValidationError, model_validator
+from pydantic_core import to_jsonable_python
 
 from lucidrec.config import ConfigError, StrictConfig, apply_overrides, load_toml, validate_config
 from lucidrec.data.pipeline import DataConfig, load_split
@@ -111,11 +112,13 @@ def config_defaults(config: RunConfig) -> dict:
     config stands for (options are added with defaults that keep the old behaviour)."""
     defaults = {"train": TrainConfig().model_dump(mode="json"), "eval": EvalConfig().model_dump(mode="json"),
                 "model": {"name": config.model["name"], **backbone_config(config.model["name"], {}).model_dump(mode="json")}}
-    try:  # an embedding with required settings has no all-default form; its keys then always count
-        embedding = EMBEDDINGS.get(config.embedding["name"]).config_class
-        defaults["embedding"] = {"name": config.embedding["name"], **embedding().model_dump(mode="json")}
-    except ValidationError:
-        pass
+    embedding = EMBEDDINGS.get(config.embedding["name"]).config_class
+    try:
+        values = embedding().model_dump(mode="json")
+    except ValidationError:  # required settings (a matrix path): the defaults of the optional fields alone
+        values = {name: to_jsonable_python(field.get_default(call_default_factory=True))
+                  for name, field in embedding.model_fields.items() if not field.is_required()}
+    defaults["embedding"] = {"name": config.embedding["name"], **values}
     return defaults
 
 

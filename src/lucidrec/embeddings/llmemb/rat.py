@@ -119,7 +119,9 @@ class LLMEmbEmbedding(FrozenTableEmbedding):
 def chain_key(config: LLMEmbConfig, data, dim: int, run_config) -> str:
     """What the tables of a run depend on (cheap to compute; identifies the copy kept in the run folder)."""
     settings = config.model_dump(mode="json")
-    for name in ("artifacts_dir", "scft_checkpoint_every", "encode_batch_size"):
+    # Settings that cannot change the tables; residual_id is also left out so that run folders made
+    # before the option existed keep their key (the adapter fields already in the key stay for that reason).
+    for name in ("artifacts_dir", "scft_checkpoint_every", "encode_batch_size", "residual_id"):
         settings.pop(name, None)
     cf = None
     if config.needs_alignment and config.collaborative_run:
