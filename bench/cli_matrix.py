@@ -30,7 +30,9 @@ EXTRA_SETTINGS = {"ml-latest-small": ["data.on_bad_lines=skip"]}
 def train_cell(dataset: str, model: str, out: Path, args) -> dict:
     if (out / "cell.json").is_file():  # finished in an earlier call of this script
         return json.loads((out / "cell.json").read_text())
-    command = [sys.executable, "-m", "lucidrec", "train", "--dataset", dataset, "--model", model, "--out", str(out),
+    # A cell killed mid-training (a checkpoint but no cell.json) continues where it stopped.
+    resume = ["--resume"] if (out / "last.pt").is_file() else []
+    command = [sys.executable, "-m", "lucidrec", "train", *resume, "--dataset", dataset, "--model", model, "--out", str(out),
                "--set", f"train.epochs={args.epochs}", "--set", f"train.threads={args.threads}",
                "--set", "train.progress=false", "--set", f"model.max_len={args.max_len}"]
     for setting in EXTRA_SETTINGS.get(dataset, []):
@@ -51,6 +53,10 @@ def train_cell(dataset: str, model: str, out: Path, args) -> dict:
     return cell
 
 
+def _num(value, digits: int = 4) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"  # a group with no users has no metric
+
+
 def markdown(cells: list[dict], args) -> str:
     lines = [f"`python bench/cli_matrix.py --out DIR --epochs {args.epochs} --max-len {args.max_len} --threads {args.threads}` "
              f"({time.strftime('%Y-%m-%d')}; {platform.node()}, {platform.processor() or platform.machine()}). "
@@ -59,8 +65,8 @@ def markdown(cells: list[dict], args) -> str:
              "|---|---|---|---|---|---|---|---|---|"]
     for c in cells:
         if c["exit"] == 0:
-            lines.append(f"| {c['dataset']} | {c['model']} | 0 | {c['n_users']} | {c['ndcg@10']:.4f} | {c['recall@10']:.4f} | "
-                         f"{c['tail/ndcg@10']:.4f} | {c['seconds_per_epoch']:.1f} | {c['seconds']:.0f} |")
+            lines.append(f"| {c['dataset']} | {c['model']} | 0 | {c['n_users']} | {_num(c['ndcg@10'])} | {_num(c['recall@10'])} | "
+                         f"{_num(c['tail/ndcg@10'])} | {_num(c['seconds_per_epoch'], 1)} | {c['seconds']:.0f} |")
         else:
             lines.append(f"| {c['dataset']} | {c['model']} | {c['exit']} | {' / '.join(c['error'])} | | | | | {c['seconds']:.0f} |")
     return "\n".join(lines) + "\n"

@@ -9,65 +9,61 @@ the content is damaged (written by hand, or by another tool).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import tempfile
+import uuid
 from pathlib import Path
-from typing import Callable
+from typing import BinaryIO, Callable
 
 from lucidrec.errors import DataFormatError
 
+log = logging.getLogger(__name__)
 
-def _temporary(path: Path, suffix: str = ".tmp") -> Path:
+
+def _write_atomic(path: Path, write: Callable[[BinaryIO], None]) -> Path:
+    """Call ``write`` with a handle to a temporary file next to ``path``, then rename it to ``path``.
+
+    The temporary name is unique per call (process id and a random part), so two processes writing
+    the same file (ranks of a torchrun job, two runs sharing a cache) never remove or mix each other's
+    temporary files; the last rename wins, and readers always see one whole file.
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return path.with_name(path.name + suffix)
-
-
-def _replace(tmp: Path, path: Path, write: Callable[[Path], None]) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        write(tmp)
+        with open(tmp, "wb") as handle:
+            write(handle)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+    return path
 
 
 def write_json_atomic(path: Path, payload, default: Callable = str) -> Path:
     """``payload`` as indented JSON; values JSON cannot hold go through ``default``."""
-    path = Path(path)
-    text = json.dumps(payload, indent=2, default=default) + "\n"  # serialise first: a failure leaves no file
-    _replace(_temporary(path), path, lambda tmp: tmp.write_text(text))
-    return path
+    data = (json.dumps(payload, indent=2, default=default) + "\n").encode()  # serialise first: a failure leaves no file
+    return _write_atomic(path, lambda handle: handle.write(data))
 
 
 def atomic_torch_save(payload, path: Path) -> Path:
     import torch
 
-    path = Path(path)
-    _replace(_temporary(path), path, lambda tmp: torch.save(payload, tmp))
-    return path
+    return _write_atomic(path, lambda handle: torch.save(payload, handle))
 
 
 def atomic_numpy_save(array, path: Path) -> Path:
     import numpy as np
 
-    path = Path(path)
-    # np.save appends ".npy" to a name without it, hence the suffix.
-    _replace(_temporary(path, ".tmp.npy"), path, lambda tmp: np.save(tmp, array))
-    return path
+    # Through a handle, so numpy appends no ".npy" to the temporary name.
+    return _write_atomic(path, lambda handle: np.save(handle, array))
 
 
 def atomic_savez_compressed(path: Path, **arrays) -> Path:
     import numpy as np
 
-    path = Path(path)
-    # A file handle, not a name: np.savez would append ".npz" to the temporary name.
-    _replace(_temporary(path), path, lambda tmp: _savez(np, tmp, arrays))
-    return path
-
-
-def _savez(np, tmp: Path, arrays: dict) -> None:
-    with open(tmp, "wb") as handle:
-        np.savez_compressed(handle, **arrays)
+    return _write_atomic(path, lambda handle: np.savez_compressed(handle, **arrays))
 
 
 def replace_dir(target: Path, write: Callable[[Path], None]) -> None:
@@ -86,24 +82,26 @@ def replace_dir(target: Path, write: Callable[[Path], None]) -> None:
 
 def trim_log(path: Path, field: str, before: int) -> None:
     """Keep the JSON-lines records of a log whose ``field`` is below ``before``: on resume, the lines a
-    killed process wrote after its last checkpoint are forgotten (they are recomputed identically),
-    and so is a last line cut off mid-write. A damaged line elsewhere is an error naming it."""
+    killed process wrote after its last checkpoint are forgotten (they are recomputed identically).
+    Lines that are not such a record (a write cut off by a kill) are dropped with a warning naming
+    them: a log is a record of the run, and a damaged line must not stop the run from resuming."""
     path = Path(path)
     if not path.is_file():
         return
-    lines = [line for line in path.read_text().splitlines() if line.strip()]
     kept = []
-    for number, line in enumerate(lines, start=1):
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
         try:
             record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            if number == len(lines):
-                break
-            raise DataFormatError(path, f"not a JSON record ({exc.msg})", line=number) from None
-        if record[field] < before:
+            keep = record[field] < before
+        except (json.JSONDecodeError, TypeError, KeyError):
+            log.warning("%s, line %d: not a log record with '%s'; dropped", path, number, field)
+            continue
+        if keep:
             kept.append(line)
-    text = "".join(line + "\n" for line in kept)
-    _replace(_temporary(path), path, lambda tmp: tmp.write_text(text))
+    data = "".join(line + "\n" for line in kept).encode()
+    _write_atomic(path, lambda handle: handle.write(data))
 
 
 def read_json(path: Path):

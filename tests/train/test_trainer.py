@@ -207,12 +207,13 @@ def test_evaluate_run_keeps_the_runs_own_protocols(cyclic_dir, tmp_path):
     out = tmp_path / "run"
     result = runner.invoke(app, ["train", "--dataset", "cyclic", "--data-dir", str(cyclic_dir), "--model", "gru4rec",
                                  "--set", "train.epochs=1", "--set", "model.hidden=16", "--set", "train.progress=false",
-                                 "--set", 'eval.protocols=["full","sampled"]', "--out", str(out)])
+                                 "--set", 'eval.protocols=["sampled"]', "--out", str(out)])
     assert result.exit_code == 0, result.output
     result = runner.invoke(app, ["evaluate", "--run", str(out), "--out", str(tmp_path / "again")])
     assert result.exit_code == 0, result.output
     saved, again = (json.loads((d / "metrics.json").read_text()) for d in (out, tmp_path / "again"))
     assert again["test/sampled100/ndcg@10"] == saved["test/sampled100/ndcg@10"]
+    assert "test/full/ndcg@10" in again  # full ranking is always added: summaries and compare read it
 
 
 def test_distributed_training_with_two_gloo_processes(cyclic_dir, tmp_path):

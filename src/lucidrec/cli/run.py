@@ -36,7 +36,8 @@ def run(
     data_config = DataConfig(dataset=dataset, data_dir=str(data_dir) if data_dir else None)
     config = build_config({"data": data_config.model_dump(), "model": {"name": model}}, None, overrides)
     # The baselines see the same data, split and evaluation settings as the trained model (--set data.* too).
-    stats = dataset_stats(load_dataset(dataset, data_dir, on_bad_lines=config.data.on_bad_lines))
+    dataset = config.data.dataset
+    stats = dataset_stats(load_dataset(dataset, config.data.data_dir, on_bad_lines=config.data.on_bad_lines))
     typer.echo(f"{dataset}: {stats['users']} users, {stats['items']} items, {stats['interactions']} interactions, "
                f"avg history {stats['avg_history_length']:.1f}, {stats['share_items_with_text']:.1%} items with text (raw)")
     _, split = load_split(config.data)

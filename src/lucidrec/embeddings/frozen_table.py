@@ -91,4 +91,4 @@ class FrozenTableEmbedding(ItemEmbedding):
         return vectors if self.residual is None else vectors + self.residual(item_ids)
 
     def table(self) -> torch.Tensor:
-        return self(torch.arange(self.n_items + 1))
+        return self(torch.arange(self.n_items + 1, device=self.frozen.device))

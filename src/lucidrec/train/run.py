@@ -237,7 +237,8 @@ def evaluate_run(run: Path, eval_config: EvalConfig | None = None, out: Path | N
     model, data, split, config = load_run(run)
     if eval_config is None:
         values = {**config.eval.model_dump(), **changes}
-        values["protocols"] = tuple(dict.fromkeys([*values["protocols"], *add_protocols]))
+        # Full ranking always: every summary and comparison reads it, whatever the run was trained with.
+        values["protocols"] = tuple(dict.fromkeys(["full", *values["protocols"], *add_protocols]))
         eval_config = validate_config(EvalConfig, values, "evaluation settings")
     target = Path(out or run)
     context = {}
