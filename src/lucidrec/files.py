@@ -47,6 +47,21 @@ def write_json_atomic(path: Path, payload, default: Callable = str) -> Path:
     return _write_atomic(path, lambda handle: handle.write(data))
 
 
+def numpy_default(value):
+    """A ``default`` for :func:`write_json_atomic` that keeps numpy numbers and arrays as numbers."""
+    import numpy as np
+
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
 def atomic_torch_save(payload, path: Path) -> Path:
     import torch
 

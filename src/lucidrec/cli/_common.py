@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Optional
 
 import typer
 
 from lucidrec.errors import LucidrecError
-from lucidrec.files import write_json_atomic
 
 DataDirOption = typer.Option(None, "--data-dir", help="Folder holding datasets (default: $LUCIDREC_DATA_DIR, ../shared/data, or the user cache).")
 SkipBadLinesOption = typer.Option(False, "--skip-bad-lines", help="Skip malformed lines of text files (they are counted and listed) instead of stopping.")
@@ -58,21 +56,3 @@ def guarded(fn):
             fail(exc)
 
     return wrapper
-
-
-def write_json(path: Path, payload) -> None:
-    write_json_atomic(path, payload, default=_jsonable)
-
-
-def _jsonable(value):
-    import numpy as np
-
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating,)):
-        return float(value)
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

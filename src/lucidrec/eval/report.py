@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from lucidrec.eval.evaluator import EvalResult
-from lucidrec.files import atomic_savez_compressed, read_json, write_json_atomic
+from lucidrec.files import atomic_savez_compressed, numpy_default, read_json, write_json_atomic
 
 
 def write_metrics(out: Path, metrics: dict[str, float], **context) -> Path:
     """``metrics.json``: the flat metric keys first, then context entries (config, data_hash, ...)."""
     # Written last and atomically: its presence marks a finished run (``train_or_reuse``).
-    return write_json_atomic(out / "metrics.json", {**metrics, **context}, default=_plain)
+    return write_json_atomic(out / "metrics.json", {**metrics, **context}, default=numpy_default)
 
 
 def write_per_user(out: Path, part: str, result: EvalResult) -> Path:
@@ -24,16 +22,6 @@ def write_per_user(out: Path, part: str, result: EvalResult) -> Path:
 
 def read_metrics(run: Path) -> dict:
     return read_json(Path(run) / "metrics.json")
-
-
-def _plain(value):
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating,)):
-        return float(value)
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(type(value).__name__)
 
 
 def summary_table(metrics: dict[str, float], prefix: str, names=("recall@10", "ndcg@10", "recall@20", "ndcg@20", "mrr")) -> str:
