@@ -7,7 +7,8 @@ Grid: datasets ml-1m and amazon-beauty x backbones SASRec, GRU4Rec, BERT4Rec x s
 variants ``id`` (the base: id embedding, trained by the shared protocol of ``bench/protocol.py``, so
 ``bench/bench_llmemb.py`` with the same ``--out`` reuses these runs), ``llm`` (GER refined, LLM scorer: SmolLM2 single-pass slots by
 default, ``--llm-config FILE.json`` for any chat config, e.g. an OpenAI-compatible endpoint) and
-``encoder`` (GER refined, MiniLM anchor scorer), and the control ``reduced`` (the same refinement
+``encoder`` (GER refined, MiniLM anchor scorer), optionally ``llm_tuned`` (the LLM scorer LoRA-tuned on
+the recommendation loss first, ``tune_scorer``; not in the default grid), and the control ``reduced`` (the same refinement
 training with the guided block zeroed: [0 ; PCA(base)], so any gain of the refined variants over it
 is the attributes' and not the extra fine-tuning of the base). Each refined run uses the base run of the same
 dataset, backbone and seed as its base (``embedding.base_run``), so the comparison is paired.
@@ -68,8 +69,10 @@ def train(config, out: Path) -> dict:
 def ger_embedding(args, variant: str, base_run: Path) -> dict:
     embedding = {"name": "ger", "mode": "reduced" if variant == "reduced" else "refined", "base_run": str(base_run),
                  "cache_dir": str(args.out / "cache")}
-    if variant == "llm":
+    if variant in ("llm", "llm_tuned"):
         embedding.update(scorer="llm", llm=args.llm, llm_batch_size=args.llm_batch_size)
+    if variant == "llm_tuned":
+        embedding.update(tune_scorer=True, **({"tune_steps": args.tune_steps} if args.tune_steps else {}))
     else:
         embedding.update(scorer="encoder")
     return embedding
@@ -147,6 +150,7 @@ def main() -> None:
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--llm-config", type=Path, default=None, help="JSON chat config for the llm variant")
     parser.add_argument("--llm-batch-size", type=int, default=16)
+    parser.add_argument("--tune-steps", type=int, default=None, help="llm_tuned: steps of the scorer tuning")
     parser.add_argument("--progress", action="store_true")
     parser.add_argument("--smoke", action="store_true", help="ml-100k slice, SASRec, 1 seed, 1 epoch, tiny model")
     args = parser.parse_args()
@@ -160,7 +164,7 @@ def main() -> None:
     variants = args.variants.split(",")
     costs = {}
     for dataset in args.datasets.split(","):
-        for variant in (v for v in variants if v not in (BASE, "reduced")):
+        for variant in (v for v in variants if v not in (BASE, "reduced", "llm_tuned")):  # tuned: scored in its run
             print(f"scoring {dataset} with the {variant} scorer ...", flush=True)
             costs[f"{dataset}/{variant}"] = scoring_cost(args, dataset, variant)
             print("  ", json.dumps(costs[f"{dataset}/{variant}"]), flush=True)

@@ -144,8 +144,8 @@ def test_slot_scorer_on_real_smollm2(tmp_path):
         np.testing.assert_allclose(probs.sum(-1), 1, atol=1e-9)
         np.testing.assert_allclose(result.raw[i], probs @ np.arange(1, 10), atol=1e-12)
         assert all(0 < c <= 1 for c in payload["coverage"])
-    slots = scorer._prepare()  # one pass == eight separate prompts sharing the prefix
-    ref = reference_scores(chat.model, slots.prefix_ids, scorer._encode(texts[0] + scorer._suffix),
+    slots = scorer.prepare()  # one pass == eight separate prompts sharing the prefix
+    ref = reference_scores(chat.model, slots.prefix_ids, scorer.segment(texts[0]),
                            slots.branch_ids, slots.choice_ids)
     np.testing.assert_allclose(np.asarray(stored[scorer.key(texts[0])]["probs"]), ref.probs[0], atol=2e-4)
     again = SlotScorer(attributes, chat).score(texts)  # a re-run is served from the cache

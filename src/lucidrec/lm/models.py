@@ -148,6 +148,20 @@ def locate_causal_lm(name: str, gguf_file: str | None = None) -> ModelLocation:
     return _locate_generic(name, "causal LM", CHAT_INSTALL, gguf_file)
 
 
+def kv_cache_keyword(model) -> str:
+    """The ``forward`` keyword of the key/value cache: ``cache`` since transformers renamed it (5.x; the
+    old name warns and is to be removed), ``past_key_values`` before."""
+    import inspect
+
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
+def returned_kv_cache(output):
+    """The key/value cache of a forward's output, under either name."""
+    cache = getattr(output, "cache", None)
+    return cache if cache is not None else getattr(output, "past_key_values", None)
+
+
 def load_sentence_transformer(location: ModelLocation, device: str = "cpu"):
     from sentence_transformers import SentenceTransformer
 

@@ -133,19 +133,20 @@ def auto_base_run(config: GERConfig, context, dim: int) -> Path:
 
 def user_profile_scale(guided: np.ndarray, train, config: GERConfig) -> float:
     """1 / RMS of the training users' history profiles (recency-weighted means of z-scores)."""
-    weights = config.recency_decay ** np.arange(config.user_window)
-    profiles = []
-    for u in range(len(train)):
-        items = np.asarray(train[u][-config.user_window:])[::-1]  # most recent first
-        if len(items):
-            w = weights[: len(items)]
-            profiles.append((w[:, None] * guided[items]).sum(0) / w.sum())
-    rms = float(np.sqrt(np.mean(np.square(profiles)))) if profiles else 0.0
+    from lucidrec.embeddings.ger.tuning import history_profiles
+
+    histories = [train[u] for u in range(len(train)) if len(train[u])]
+    profiles = history_profiles(guided, histories, config.user_window, config.recency_decay)
+    rms = float(np.sqrt(np.mean(np.square(profiles)))) if len(profiles) else 0.0
     return 1.0 / rms if rms > 1e-6 else 1.0
 
 
 def _fingerprint(config: GERConfig, data, dim: int) -> str:
-    payload = {"config": config.model_dump(mode="json"), "data": data.data_hash, "dim": dim, "v": STATE_VERSION}
+    from lucidrec.embeddings.ger.config import TUNING_FIELDS
+
+    # The tune_* settings count only when tuning is on: runs from before the option keep their fingerprint.
+    values = config.model_dump(mode="json", exclude=None if config.tune_scorer else set(TUNING_FIELDS))
+    payload = {"config": values, "data": data.data_hash, "dim": dim, "v": STATE_VERSION}
     return hashlib.sha1(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -172,7 +173,8 @@ def build_ger(cls, config: GERConfig, n_items: int, dim: int, extra_tokens: int,
         stored = dict(meta["attributes"])
         attributes = parse_attributes(stored, stored.pop("source", None) or "<run>")
     else:
-        arrays, meta, attributes = compute_state(config, context, dim)
+        tuning_folder = (Path(run_dir) / "ger" if run_dir is not None else cache_root(config) / "ger" / "tuning" / fingerprint)
+        arrays, meta, attributes = compute_state(config, context, dim, tuning=(tuning_folder / "scorer_tuning", fingerprint))
         meta["fingerprint"] = fingerprint
         if run_dir is not None:
             write_state(Path(run_dir) / "ger", arrays, meta)
@@ -196,7 +198,9 @@ def attach_base_model(embedding, base_run: Path, components: np.ndarray, context
     embedding.attach_base(base_model, components)
 
 
-def compute_state(config: GERConfig, context, dim: int):
+def compute_state(config: GERConfig, context, dim: int, tuning: tuple[Path, str] | None = None):
+    """Scores, z-scores, the reduced base and the user priors of a run. ``tuning`` = (folder, key) of
+    the scorer tuning (``tune_scorer``: its checkpoints and adapter; the key names the run state)."""
     data, split = context.data, context.split
     run_config = getattr(context, "config", None)
     dataset = run_config.data.dataset if run_config is not None else data.name
@@ -221,10 +225,7 @@ def compute_state(config: GERConfig, context, dim: int):
     else:
         raw, meta["scoring"] = score_items(config, attributes, texts, missing)
     meta["scoring"]["wall_seconds"] = round(time.perf_counter() - started, 3)
-    normalised = zscore(raw, missing) if config.mode != "reduced" else zscore(np.zeros_like(raw))
-    guided = np.zeros((data.n_items + 1, m), np.float32)
-    guided[1:] = normalised.z
-    arrays.update(raw=raw, guided=guided, missing=normalised.missing, mean=normalised.mean, std=normalised.std)
+    guided, normalised = _normalised(raw, missing, config)
     meta["items"] = {"n": data.n_items, "without_text": int(missing.sum()), "without_score": normalised.n_missing,
                      "fallback": "z = 0 (the attribute mean)"}
     scale = config.guided_scale
@@ -238,9 +239,30 @@ def compute_state(config: GERConfig, context, dim: int):
         scale = scale or float(np.sqrt(np.mean(table[1:] ** 2)))
     meta["guided_scale"] = scale or 0.1
     meta["user_scale"] = user_profile_scale(guided, split.train, config)
+    if config.tune_scorer:
+        from lucidrec.embeddings.ger.tuning import tune_and_rescore
+
+        folder, key = tuning or (cache_root(config) / "ger" / "tuning" / "scorer_tuning", "untracked")
+        arrays["raw_zero_shot"] = raw
+        meta["scoring_zero_shot"] = meta["scoring"]
+        raw, meta["scoring"], meta["scorer_tuning"] = tune_and_rescore(
+            config, attributes, texts, missing, normalised, guided, Path(meta["base"]["run"]), meta["guided_scale"],
+            meta["user_scale"], context, folder, key)
+        guided, normalised = _normalised(raw, missing, config)
+        meta["items"]["without_score"] = normalised.n_missing
+        meta["user_scale"] = user_profile_scale(guided, split.train, config)
+    arrays.update(raw=raw, guided=guided, missing=normalised.missing, mean=normalised.mean, std=normalised.std)
     if config.user_init == "llm" and config.mode != "reduced":
         arrays["user_prior"], meta["user_scoring"] = score_users(config, attributes, data, split)
     return arrays, meta, attributes
+
+
+def _normalised(raw: np.ndarray, missing: np.ndarray, config: GERConfig):
+    """(guided table with row 0 = padding, the z-scoring) of raw item scores."""
+    normalised = zscore(raw, missing) if config.mode != "reduced" else zscore(np.zeros_like(raw))
+    guided = np.zeros((raw.shape[0] + 1, raw.shape[1]), np.float32)
+    guided[1:] = normalised.z
+    return guided, normalised
 
 
 def write_state(folder: Path, arrays: dict, meta: dict) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from lucidrec.config import StrictConfig
 
@@ -36,6 +36,22 @@ class GERConfig(StrictConfig):
                                                       "folder); skips scoring")
     cache_dir: str | None = Field(None, description="root of the LLM/encoder caches and auto base runs "
                                                     "(default: the lucidrec user cache)")
+    # -- optional: LoRA-tuning the slot scorer on the recommendation loss (the paper's L_rec + lambda L_format) --
+    tune_scorer: bool = Field(False, description="before scoring the catalog, LoRA-tune the LLM scorer so that its "
+                                                 "attribute scores rank each user's last training item above sampled "
+                                                 "negatives under the base model (llm scorer, slots method, refined)")
+    tune_steps: int = Field(150, ge=1, description="optimizer steps of the scorer tuning")
+    tune_users: int = Field(4, ge=1, description="training users per step (their last training item is the target)")
+    tune_negatives: int = Field(12, ge=1, description="uniform negative items per step, shared by its users")
+    tune_lr: float = Field(1e-3, gt=0, description="AdamW learning rate of the LoRA weights")
+    tune_format_weight: float = Field(0.1, ge=0, description="lambda: weight of L_format = -log(probability mass on "
+                                                             "the score tokens)")
+    tune_lora_r: int = Field(8, ge=1)
+    tune_lora_alpha: int = Field(16, ge=1)
+    tune_layers: int = Field(6, ge=0, description="LoRA on the attention of the top this-many layers (0 = all); "
+                                                  "lower layers need no backward pass")
+    tune_seed: int = 0
+    tune_checkpoint_every: int = Field(25, ge=1, description="steps between resumable checkpoints")
     # -- base embedding and its reduction --------------------------------------------------------
     base_run: str | None = Field(None, description="run folder of a trained base model (any backbone, any item "
                                                    "embedding); default: train/reuse an id-based base_model run")
@@ -70,3 +86,19 @@ class GERConfig(StrictConfig):
             raise ValueError("api_key is not stored in run configs: put the key in an environment variable and name "
                              "it with api_key_env (default OPENAI_API_KEY)")
         return value
+
+    @model_validator(mode="after")
+    def _tuning_needs_the_slot_scorer(self):
+        if self.tune_scorer:
+            wrong = [f"{name}={value!r}" for name, value, ok in (
+                ("scorer", self.scorer, self.scorer == "llm"), ("llm_method", self.llm_method, self.llm_method in ("auto", "slots")),
+                ("mode", self.mode, self.mode == "refined"), ("scores_path", self.scores_path, self.scores_path is None)) if not ok]
+            if wrong:
+                raise ValueError("tune_scorer needs scorer='llm', llm_method 'slots' or 'auto', mode='refined' and no "
+                                 f"scores_path (it tunes the model that scores); got {', '.join(wrong)}")
+        return self
+
+
+#: Fields that only matter when ``tune_scorer`` is on: left out of run fingerprints otherwise, so runs
+#: written before the option existed keep theirs.
+TUNING_FIELDS = tuple(name for name in GERConfig.model_fields if name.startswith("tune_"))

@@ -115,15 +115,29 @@ class SlotScorer(_ChatScorer):
                               f"sequence); the {getattr(chat, 'backend', '?')} backend can use 'logprobs' or 'json'")
         super().__init__(attributes, chat, template, variable, **kwargs)
         self._scorer = None
+        #: set when the model's weights differ from the named model's (e.g. "lora:<digest>" after
+        #: scorer tuning): part of the cache key, so tuned and zero-shot scores never mix.
+        self.variant: str | None = None
 
     def key(self, text: str) -> str:
         from lucidrec.lm.cache import cache_key
 
-        return cache_key({"kind": "ger_slots", "version": self.VERSION, "backend": self.chat.backend,
-                          "model": self.chat.model_id, "template": [self.template.name, self.template.version],
-                          "attributes": self.attributes.fingerprint(), "choices": list(DIGITS), "text": text})
+        payload = {"kind": "ger_slots", "version": self.VERSION, "backend": self.chat.backend,
+                   "model": self.chat.model_id, "template": [self.template.name, self.template.version],
+                   "attributes": self.attributes.fingerprint(), "choices": list(DIGITS), "text": text}
+        if self.variant:
+            payload["variant"] = self.variant
+        return cache_key(payload)
 
-    def _prepare(self):
+    def model_label(self) -> str:
+        return f"{self.chat.model_id}+{self.variant}" if self.variant else self.chat.model_id
+
+    def segment(self, text: str) -> list[int]:
+        """The token ids that follow the shared prefix for ``text``: the text and the prompt's suffix."""
+        self.prepare()
+        return self._encode(text + self._suffix)
+
+    def prepare(self):
         if self._scorer is None:
             from lucidrec.embeddings.ger.slots import SlotScorer as Slots
 
@@ -160,8 +174,8 @@ class SlotScorer(_ChatScorer):
         if todo:
             from lucidrec.lm.cache import CacheEntry
 
-            slots = self._prepare()
-            segments = {k: self._encode(texts[ix[0]] + self._suffix) for k, ix in todo.items()}
+            slots = self.prepare()
+            segments = {k: self.segment(texts[ix[0]]) for k, ix in todo.items()}
             order = sorted(todo, key=lambda k: len(segments[k]))
             with self._progress(len(order)) as bar:
                 for start in range(0, len(order), self.batch_size):
@@ -172,7 +186,7 @@ class SlotScorer(_ChatScorer):
                         for i in todo[k]:
                             raw[i] = result.probs[row] @ np.asarray(DIGITS, float)
                             coverage[i] = result.coverage[row]
-                        entries.append(CacheEntry(k, "ger_slots", self.chat.backend, self.chat.model_id,
+                        entries.append(CacheEntry(k, "ger_slots", self.chat.backend, self.model_label(),
                                                   {"text": texts[todo[k][0]], "attributes": self.attributes.names},
                                                   {"probs": result.probs[row].tolist(),
                                                    "coverage": result.coverage[row].tolist()},

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lucidrec.lm.models import kv_cache_keyword, returned_kv_cache
 from lucidrec.lm.scoring import renormalise
 
 
@@ -72,10 +73,16 @@ class SlotScorer:
             if not self.prefix_ids:
                 raise ValueError("the shared prefix is empty")
             ids = torch.tensor([self.prefix_ids], dtype=torch.long, device=self.model.device)
-            with torch.inference_mode():
+            # no_grad, not inference_mode: the differentiable path reads these keys/values as constants,
+            # and autograd refuses to save inference tensors for backward.
+            with torch.no_grad():
                 out = self.model(input_ids=ids, use_cache=True)
-            self._cache = out.past_key_values
+            self._cache = returned_kv_cache(out)
         return self._cache
+
+    def reset_prefix(self) -> None:
+        """Forget the prefix cache (after the model's weights changed, e.g. a tuning step)."""
+        self._cache = None
 
     def layout(self, segments: list[list[int]]):
         """(input_ids, position_ids, 4D float mask, read columns) for a batch of segments (torch)."""
@@ -109,7 +116,10 @@ class SlotScorer:
         read = torch.tensor([s + len(br) - 1 for s, br in zip(starts, self.branch_ids)], dtype=torch.long)
         return ids, pos, allowed, read
 
-    def score(self, segments: list[list[int]]) -> SlotScores:
+    def choice_logprobs(self, segments: list[list[int]], *, grad: bool = False):
+        """(B, m, C) torch log-probabilities of the choice tokens (over the whole vocabulary) at every
+        branch. With ``grad=True`` the graph is kept for training (the prefix's keys and values are
+        constants: its gradient is not propagated, see ``lucidrec.embeddings.ger.tuning``)."""
         import torch
 
         model = self.model
@@ -123,11 +133,16 @@ class SlotScorer:
         cache.batch_repeat_interleave(len(segments))
         device = model.device
         extra = {"logits_to_keep": read.to(device)} if self._keep_tensor else {}
-        with torch.inference_mode():
+        extra[kv_cache_keyword(model)] = cache
+        context = torch.enable_grad() if grad else torch.inference_mode()
+        with context:
             out = model(input_ids=ids.to(device), position_ids=pos.to(device), attention_mask=mask.to(device),
-                        past_key_values=cache, use_cache=True, **extra)
-        logits = out.logits if self._keep_tensor else out.logits[:, read.to(device)]
-        logprobs = torch.log_softmax(logits.float(), dim=-1)[:, :, self.choice_ids].cpu().numpy()
+                        use_cache=True, **extra)
+            logits = out.logits if self._keep_tensor else out.logits[:, read.to(device)]
+            return torch.log_softmax(logits.float(), dim=-1)[:, :, self.choice_ids]
+
+    def score(self, segments: list[list[int]]) -> SlotScores:
+        logprobs = self.choice_logprobs(segments).cpu().numpy()
         probs = np.empty(logprobs.shape, dtype=np.float64)
         coverage = np.empty(logprobs.shape[:2], dtype=np.float64)
         for b in range(logprobs.shape[0]):

@@ -22,6 +22,7 @@ import inspect
 
 import numpy as np
 
+from lucidrec.lm.models import kv_cache_keyword, returned_kv_cache
 from lucidrec.lm.scoring import renormalise
 
 
@@ -60,7 +61,7 @@ def _prompt_pass(model, batch: list[list[int]], pad_id: int, keep_cache: bool):
     out = model(input_ids=input_ids.to(device), attention_mask=mask.to(device), position_ids=positions.to(device),
                 use_cache=keep_cache, **extra)
     last = torch.log_softmax(out.logits[:, -1].float(), dim=-1)
-    return last, mask, out.past_key_values if keep_cache else None
+    return last, mask, returned_kv_cache(out) if keep_cache else None
 
 
 def score_first_token(model, batch: list[list[int]], token_ids: list[list[int]], pad_id: int):
@@ -94,7 +95,7 @@ def score_sequences(model, batch: list[list[int]], token_ids: list[list[int]], p
         positions = lengths[:, None] + torch.arange(width)[None]
         device = model.device
         out = model(input_ids=cont.to(device), attention_mask=torch.cat([mask.repeat_interleave(n_choices, 0), cont_mask], 1).to(device),
-                    position_ids=positions.to(device), past_key_values=cache, use_cache=False)
+                    position_ids=positions.to(device), use_cache=False, **{kv_cache_keyword(model): cache})
         steps = torch.log_softmax(out.logits.float(), dim=-1).cpu()
     first = first.cpu()
     results = []
