@@ -7,8 +7,9 @@ Grid: datasets ml-1m and amazon-beauty x backbones SASRec, GRU4Rec, BERT4Rec x s
 variants ``id`` (the base: id embedding, trained by the shared protocol of ``bench/protocol.py``, so
 ``bench/bench_llmemb.py`` with the same ``--out`` reuses these runs), ``llm`` (GER refined, LLM scorer: SmolLM2 single-pass slots by
 default, ``--llm-config FILE.json`` for any chat config, e.g. an OpenAI-compatible endpoint) and
-``encoder`` (GER refined, MiniLM anchor scorer), optionally ``llm_tuned`` (the LLM scorer LoRA-tuned on
-the recommendation loss first, ``tune_scorer``; not in the default grid), and the control ``reduced`` (the same refinement
+``encoder`` (GER refined, MiniLM anchor scorer), optionally ``llm_tuned`` and ``llm_tuned_top`` (the LLM
+scorer LoRA-tuned on the recommendation loss first, ``tune_scorer``, with uniform or base-model top
+negatives; not in the default grid), and the control ``reduced`` (the same refinement
 training with the guided block zeroed: [0 ; PCA(base)], so any gain of the refined variants over it
 is the attributes' and not the extra fine-tuning of the base). Each refined run uses the base run of the same
 dataset, backbone and seed as its base (``embedding.base_run``), so the comparison is paired.
@@ -69,10 +70,12 @@ def train(config, out: Path) -> dict:
 def ger_embedding(args, variant: str, base_run: Path) -> dict:
     embedding = {"name": "ger", "mode": "reduced" if variant == "reduced" else "refined", "base_run": str(base_run),
                  "cache_dir": str(args.out / "cache")}
-    if variant in ("llm", "llm_tuned"):
+    if variant in ("llm", "llm_tuned", "llm_tuned_top"):
         embedding.update(scorer="llm", llm=args.llm, llm_batch_size=args.llm_batch_size)
-    if variant == "llm_tuned":
+    if variant.startswith("llm_tuned"):
         embedding.update(tune_scorer=True, **({"tune_steps": args.tune_steps} if args.tune_steps else {}))
+    if variant == "llm_tuned_top":
+        embedding.update(tune_negatives_from="base_top")
     else:
         embedding.update(scorer="encoder")
     return embedding
@@ -164,7 +167,7 @@ def main() -> None:
     variants = args.variants.split(",")
     costs = {}
     for dataset in args.datasets.split(","):
-        for variant in (v for v in variants if v not in (BASE, "reduced", "llm_tuned")):  # tuned: scored in its run
+        for variant in (v for v in variants if v in ("llm", "encoder")):  # the tuned variants score inside their run
             print(f"scoring {dataset} with the {variant} scorer ...", flush=True)
             costs[f"{dataset}/{variant}"] = scoring_cost(args, dataset, variant)
             print("  ", json.dumps(costs[f"{dataset}/{variant}"]), flush=True)

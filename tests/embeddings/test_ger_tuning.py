@@ -100,6 +100,23 @@ def test_a_checkpoint_of_another_configuration_is_refused(tmp_path):
         tuner(config(), key="two").run(tmp_path)
 
 
+def test_base_top_negatives_are_each_users_best_rivals_outside_its_history():
+    from lucidrec.data.sequences import Ragged
+
+    table = torch.zeros(7, 2)
+    table[1:, 0] = torch.tensor([6.0, 5, 4, 3, 2, 1])  # item 1 scores highest on dimension 0
+    table[1:, 1] = torch.tensor([1.0, 2, 3, 4, 5, 6])  # item 6 highest on dimension 1
+    data = TuningData(states=torch.tensor([[1.0, 0], [0, 1]]), profiles=torch.zeros(2, 3), targets=np.array([2, 6]),
+                      base_table=table, candidates=np.arange(1, 7), history=Ragged.from_lists([[1], [3, 5]]))
+    cfg = config(tune_negatives_from="base_top", tune_users=2, tune_negatives=4)
+    tuning = ScorerTuning(SlotScorer(tiny_llama(), PREFIX, BRANCHES, CHOICES), {}, data, np.zeros(3), np.ones(3), 1.0,
+                          cfg, "k")
+    # user 0: best 1 (history), 2 (target), then 3, 4; user 1: best 6 (target), 5 and 3 (history), then 4, 2
+    np.testing.assert_array_equal(tuning.base_top_negatives(np.array([0, 1])), [2, 3, 4])
+    users, negatives = tuning.step_batch(0)
+    np.testing.assert_array_equal(negatives, [2, 3, 4])
+
+
 def test_history_profiles_are_recency_weighted_means():
     guided = np.array([[0, 0], [1, 0], [0, 1], [1, 1]], float)
     out = history_profiles(guided, [[1, 2], [3], []], window=2, decay=0.5)

@@ -42,7 +42,10 @@ class GERConfig(StrictConfig):
                                                  "negatives under the base model (llm scorer, slots method, refined)")
     tune_steps: int = Field(150, ge=1, description="optimizer steps of the scorer tuning")
     tune_users: int = Field(4, ge=1, description="training users per step (their last training item is the target)")
-    tune_negatives: int = Field(12, ge=1, description="uniform negative items per step, shared by its users")
+    tune_negatives: int = Field(12, ge=1, description="negative items per step, shared by its users")
+    tune_negatives_from: Literal["uniform", "base_top"] = Field(
+        "uniform", description="uniform = random items with text; base_top = each user's best-scored items under the "
+                               "base model (not its target or history), ceil(N / users) per user")
     tune_lr: float = Field(1e-3, gt=0, description="AdamW learning rate of the LoRA weights")
     tune_format_weight: float = Field(0.1, ge=0, description="lambda: weight of L_format = -log(probability mass on "
                                                              "the score tokens)")

@@ -13,7 +13,10 @@ catalog is scored (``tune_scorer=true``):
   z-scored with the zero-shot catalog statistics (held fixed while tuning). So the attributes are
   pushed to carry what the base model's score misses;
 - **L_rec**: softmax cross-entropy of each user's last *training* item against ``tune_negatives``
-  uniform items with text shared by the step (no validation or test interaction is used);
+  items with text shared by the step (no validation or test interaction is used): uniform draws, or
+  with ``tune_negatives_from="base_top"`` each user's best-scored items under the base model (not
+  its target or history; a rival picked for one user stays a negative for the others even when it
+  is in their history: only a collision with the target is masked);
 - **L_format** = mean of -log(probability mass on the tokens "1".."9") at every answer slot: the
   slot scorer reads the distribution over those tokens, so a well-formed answer is mass on them;
 - **LoRA** (peft) on the query and value projections of the top ``tune_layers`` layers.
@@ -54,6 +57,7 @@ class TuningData:
     targets: np.ndarray  # (U,) item index of the last training item
     base_table: torch.Tensor  # (n + 1, d)
     candidates: np.ndarray  # item indices with text: the targets and negatives that can be scored
+    history: object = None  # Ragged (U rows): the histories, so "base_top" negatives skip the user's own items
 
 
 def history_profiles(guided: np.ndarray, histories, window: int, decay: float) -> np.ndarray:
@@ -86,7 +90,7 @@ def tuning_data(base_model, train, guided: np.ndarray, candidates: np.ndarray, *
     profiles = user_scale * history_profiles(guided, [history[k] for k in range(len(users))], window, decay)
     pick = np.flatnonzero(keep)
     return TuningData(torch.cat(states)[pick], torch.as_tensor(profiles[pick], dtype=torch.float32), targets[pick],
-                      base_model.item_table().detach(), np.asarray(candidates))
+                      base_model.item_table().detach(), np.asarray(candidates), history.take(pick))
 
 
 class ScorerTuning:
@@ -122,9 +126,24 @@ class ScorerTuning:
         rng = np.random.default_rng([self.config.tune_seed, step])
         users = rng.choice(len(self.data.targets), size=min(self.config.tune_users, len(self.data.targets)),
                            replace=False)
+        if self.config.tune_negatives_from == "base_top":
+            return users, self.base_top_negatives(users)
         negatives = rng.choice(self.data.candidates, size=min(self.config.tune_negatives, len(self.data.candidates)),
                                replace=False)
         return users, negatives
+
+    def base_top_negatives(self, users: np.ndarray) -> np.ndarray:
+        """The union over the step's users of each one's ceil(N / B) best-scored candidates under the
+        base model, other than its target and its own history: the rivals the attributes must beat."""
+        candidates = torch.as_tensor(self.data.candidates)
+        with torch.no_grad():
+            scores = self.data.states[users] @ self.data.base_table[candidates].T  # (B, C)
+        for row, user in enumerate(users):
+            own = np.append(self.data.history[int(user)], self.data.targets[user])
+            scores[row, torch.as_tensor(np.isin(self.data.candidates, own))] = -torch.inf
+        per_user = -(-self.config.tune_negatives // len(users))
+        top = scores.topk(min(per_user, scores.shape[1]), dim=1).indices
+        return np.unique(self.data.candidates[top.reshape(-1).numpy()])
 
     def losses(self, users: np.ndarray, negatives: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """(L_rec, L_format) of one step, with gradient to the LoRA weights."""
@@ -175,8 +194,9 @@ class ScorerTuning:
                 self.optimizer.step()
                 self.slots.reset_prefix()  # the prefix's keys and values depend on the new weights
                 done_now += 1
-                record = {"step": step, "loss": float(loss), "l_rec": float(l_rec), "l_format": float(l_format),
-                          "coverage": float(np.exp(-float(l_format))),
+                l_rec, l_format = float(l_rec.detach()), float(l_format.detach())
+                record = {"step": step, "loss": float(loss.detach()), "l_rec": l_rec, "l_format": l_format,
+                          "coverage": float(np.exp(-l_format)),
                           "seconds": round(earlier + time.perf_counter() - started, 3)}
                 log_file.write(json.dumps(record) + "\n")
                 log_file.flush()
