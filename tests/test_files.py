@@ -115,3 +115,26 @@ def test_two_processes_writing_one_file_never_collide(tmp_path):
     with np.load(path) as arrays:
         assert len(set(arrays["a"].tolist())) == 1  # one writer's whole array, not a mix
     assert [p.name for p in tmp_path.iterdir()] == ["state.npz"]
+
+
+def test_replace_dir_swaps_the_whole_folder_keeps_the_old_one_on_failure_and_leaves_nothing_behind(tmp_path):
+    import stat
+
+    from lucidrec.files import replace_dir
+
+    target = tmp_path / "model"
+    replace_dir(target, lambda d: (d / "a.txt").write_text("one"))
+    replace_dir(target, lambda d: (d / "b.txt").write_text("two"))
+    assert sorted(p.name for p in target.iterdir()) == ["b.txt"]  # the old content is gone, not merged
+
+    def broken(d):
+        (d / "c.txt").write_text("partial")
+        raise RuntimeError("killed while writing")
+
+    with pytest.raises(RuntimeError):
+        replace_dir(target, broken)
+    assert sorted(p.name for p in target.iterdir()) == ["b.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no staging or old folder left
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o777 & ~umask  # as mkdir would make it (mkdtemp: 0700)

@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 import uuid
 from pathlib import Path
 from typing import BinaryIO, Callable
@@ -31,7 +30,7 @@ def _write_atomic(path: Path, write: Callable[[BinaryIO], None]) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp = _sibling(path, "tmp")
     try:
         with open(tmp, "wb") as handle:
             write(handle)
@@ -81,18 +80,29 @@ def atomic_savez_compressed(path: Path, **arrays) -> Path:
     return _write_atomic(path, lambda handle: np.savez_compressed(handle, **arrays))
 
 
+def _sibling(path: Path, tag: str) -> Path:
+    """A hidden name next to ``path``, unique per call (process id and a random part)."""
+    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.{tag}")
+
+
 def replace_dir(target: Path, write: Callable[[Path], None]) -> None:
-    """Fill a fresh staging folder with ``write`` and move it to ``target`` (replacing an old one)."""
+    """Fill a fresh staging folder with ``write`` and move it to ``target`` (replacing an old one).
+
+    The old folder is renamed aside first and deleted only after the new one is in place, so the
+    window without a ``target`` is two renames, not the deletion of a model folder.
+    """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
+    staging, old = _sibling(target, "tmp"), _sibling(target, "old")
+    staging.mkdir()  # mode from the umask (tempfile.mkdtemp would make it private, 0700)
     try:
         write(staging)
         if target.exists():
-            shutil.rmtree(target)
+            os.replace(target, old)
         os.replace(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def trim_log(path: Path, field: str, before: int) -> None:
