@@ -242,7 +242,9 @@ def compute_state(config: GERConfig, context, dim: int, tuning: tuple[Path, str]
     if config.tune_scorer:
         from lucidrec.embeddings.ger.tuning import tune_and_rescore
 
-        folder, key = tuning or (cache_root(config) / "ger" / "tuning" / "scorer_tuning", "untracked")
+        if tuning is None:
+            raise ValueError("tune_scorer needs a folder for its checkpoints: build the embedding through build_ger")
+        folder, key = tuning
         arrays["raw_zero_shot"] = raw
         meta["scoring_zero_shot"] = meta["scoring"]
         raw, meta["scoring"], meta["scorer_tuning"] = tune_and_rescore(
