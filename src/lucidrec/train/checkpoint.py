@@ -83,6 +83,25 @@ def restore(run_dir: Path, model, optimizer, identity: dict) -> TrainState:
     return TrainState(**payload["state"])
 
 
+def save_trainable(path: Path, key: str, step: int, seconds: float, trainable: dict, optimizer, **extra) -> None:
+    """A checkpoint of a fine-tuning stage (SCFT, GER scorer tuning): its trainable tensors by name, the
+    optimizer, the steps done, the wall seconds so far and ``key``, the configuration it belongs to."""
+    atomic_torch_save({"key": key, "step": step, "seconds": seconds, "optimizer": optimizer.state_dict(),
+                       "trainable": {name: p.detach().clone() for name, p in trainable.items()}, **extra}, Path(path))
+
+
+def load_trainable(path: Path, key: str, trainable: dict, what: str) -> dict:
+    """Read a :func:`save_trainable` checkpoint into ``trainable`` and return its payload (optimizer
+    state, step, extras); another configuration's checkpoint is refused, never silently restarted."""
+    payload = _load(Path(path))
+    if payload.get("key") != key or set(payload.get("trainable", {})) != set(trainable):
+        raise CheckpointError(f"{path}: belongs to another {what} configuration; delete it to restart")
+    with torch.no_grad():
+        for name, value in payload["trainable"].items():
+            trainable[name].copy_(value)
+    return payload
+
+
 def config_diff(a: dict, b: dict, defaults: dict | None = None) -> list[str]:
     """``key: old -> new`` for every leaf where two nested configs differ. A key missing from ``a`` (a run
     saved before that option existed) matches when ``b`` holds the option's default, which by design

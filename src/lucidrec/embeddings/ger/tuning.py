@@ -40,8 +40,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lucidrec.files import atomic_torch_save, read_json, trim_log, write_json_atomic
-from lucidrec.train.checkpoint import CheckpointError
+from lucidrec.files import read_json, trim_log, write_json_atomic
+from lucidrec.train.checkpoint import load_trainable, save_trainable
 
 log = logging.getLogger(__name__)
 STATE, LOG, ADAPTER, DONE = "state.pt", "log.jsonl", "adapter", "result.json"
@@ -229,26 +229,10 @@ class ScorerTuning:
 
     # -- checkpoints ------------------------------------------------------------------------------
     def _save(self, path: Path, step: int, seconds: float) -> None:
-        atomic_torch_save({"key": self.key, "step": step, "seconds": seconds,
-                           "trainable": {n: p.detach().clone() for n, p in self.trainable.items()},
-                           "optimizer": self.optimizer.state_dict()}, path)
-
-    def _read(self, path: Path) -> dict:
-        try:
-            payload = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # truncated or foreign file
-            raise CheckpointError(f"{path}: cannot read the scorer-tuning checkpoint ({type(exc).__name__}); "
-                                  "delete it to restart the tuning") from None
-        if payload.get("key") != self.key or set(payload.get("trainable", {})) != set(self.trainable):
-            raise CheckpointError(f"{path}: belongs to another GER scorer-tuning configuration (different data, "
-                                  "base run, scores or tune_* settings); delete the folder to restart")
-        return payload
+        save_trainable(path, self.key, step, seconds, self.trainable, self.optimizer)
 
     def _load_weights(self, path: Path) -> dict:
-        payload = self._read(path)
-        with torch.no_grad():
-            for name, value in payload["trainable"].items():
-                self.trainable[name].copy_(value)
+        payload = load_trainable(path, self.key, self.trainable, "GER scorer-tuning")
         self.slots.reset_prefix()
         return payload
 

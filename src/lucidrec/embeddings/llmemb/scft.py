@@ -25,12 +25,12 @@ import torch
 from tqdm.auto import tqdm
 
 from lucidrec.config import ConfigError
-from lucidrec.files import atomic_torch_save, replace_dir, trim_log
+from lucidrec.files import replace_dir, trim_log
 from lucidrec.embeddings.llmemb.config import LLMEmbConfig
 from lucidrec.embeddings.llmemb.encoder import embed, load_encoder
 from lucidrec.embeddings.llmemb.prompts import ItemPrompts, make_views
 from lucidrec.lm.models import ModelLocation
-from lucidrec.train.checkpoint import CheckpointError
+from lucidrec.train.checkpoint import load_trainable, save_trainable
 from lucidrec.train.contrastive import contrastive_loss
 
 STATE = "state.pt"
@@ -164,22 +164,13 @@ def _tau(tau, config: LLMEmbConfig) -> float:
 
 
 def _save_state(path: Path, key: str, step: int, trainable: dict, tau, optimizer, seconds: float) -> None:
-    atomic_torch_save({"key": key, "step": step, "seconds": seconds, "optimizer": optimizer.state_dict(),
-                       "trainable": {name: p.detach().clone() for name, p in trainable.items()},
-                       "tau": tau.detach().clone() if tau is not None else None}, path)
+    save_trainable(path, key, step, seconds, trainable, optimizer, tau=tau.detach().clone() if tau is not None else None)
 
 
 def _restore(path: Path, key: str, model, trainable: dict, tau, optimizer) -> tuple[int, float]:
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # truncated or foreign file
-        raise CheckpointError(f"{path}: cannot read the SCFT checkpoint ({type(exc).__name__}); delete it to restart") from None
-    if payload.get("key") != key or set(payload["trainable"]) != set(trainable):
-        raise CheckpointError(f"{path}: belongs to another SCFT configuration; delete it to restart")
-    with torch.no_grad():
-        for name, value in payload["trainable"].items():
-            trainable[name].copy_(value)
-        if tau is not None and payload.get("tau") is not None:
+    payload = load_trainable(path, key, trainable, "SCFT")
+    if tau is not None and payload.get("tau") is not None:
+        with torch.no_grad():
             tau.copy_(payload["tau"])
     optimizer.load_state_dict(payload["optimizer"])
     return int(payload["step"]), float(payload.get("seconds", 0.0))
