@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from lucidrec.embeddings.id_table import IdEmbedding
-from lucidrec.train.losses import next_item_loss
+from lucidrec.train.losses import full_softmax_loss, next_item_loss
 
 
 def _items():
@@ -36,3 +36,34 @@ def test_bce_and_sampled_softmax_by_hand():
     expected = -2.0 + math.log(sum(math.exp(s) for s in scores))
     loss = next_item_loss("sampled_softmax", state, torch.tensor([1]), _items(), 3, 4, generator)
     assert loss.item() == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 7, 64])
+def test_chunked_softmax_equals_dense_in_loss_and_gradients(chunk_rows):
+    # The table comes out of a layer, as LLMEmb's adapter makes it: its gradient must reach the layer.
+    torch.manual_seed(0)
+    states = torch.randn(50, 8, requires_grad=True)
+    layer = torch.nn.Linear(5, 8)
+    source = torch.randn(13, 5)
+    targets = torch.randint(1, 13, (50,))
+    results = {}
+    for kind in ("dense", "chunked"):
+        states.grad, layer.weight.grad = None, None
+        loss = full_softmax_loss(states, targets, layer(source), kind, chunk_rows=chunk_rows)
+        (2 * loss).backward()  # a scaled upstream gradient must scale both gradients
+        results[kind] = (loss.detach(), states.grad.clone(), layer.weight.grad.clone())
+    for dense, chunked in zip(results["dense"], results["chunked"]):
+        assert torch.allclose(dense, chunked, atol=1e-6)
+    with torch.no_grad():  # no gradient wanted: the loss alone
+        assert torch.allclose(full_softmax_loss(states, targets, layer(source), "chunked", chunk_rows=chunk_rows),
+                              results["dense"][0], atol=1e-6)
+
+
+def test_chunked_softmax_never_predicts_padding():
+    # Row 0 is padding: excluded from the normaliser and given no gradient.
+    state = torch.tensor([[2.0, 0.0]])
+    table = torch.tensor([[50.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], requires_grad=True)
+    loss = full_softmax_loss(state, torch.tensor([1]), table, "chunked")
+    loss.backward()
+    assert loss.item() == pytest.approx(-math.log(math.exp(2) / (2 * math.exp(2) + 1)))
+    assert torch.all(table.grad[0] == 0)

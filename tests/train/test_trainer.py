@@ -141,8 +141,32 @@ def test_a_run_saved_before_an_option_existed_resumes_at_its_default(cyclic_dir,
     payload = torch.load(tmp_path / "other" / "last.pt", weights_only=True)
     del payload["identity"]["config"]["train"]["history_window"]
     torch.save(payload, tmp_path / "other" / "last.pt")
-    with pytest.raises(CheckpointError, match="history_window: None -> 'random'"):  # not the default: a change
+    with pytest.raises(CheckpointError, match=r"history_window: 'latest' \(saved before the option existed\) -> 'random'"):
         train_run(_config(cyclic_dir, epochs=3, history_window="random"), tmp_path / "other", resume=True)
+
+
+def test_a_run_saved_before_the_chunked_loss_resumes_only_with_the_dense_one(cyclic_dir, tmp_path):
+    # Its trajectory was computed with the dense loss: a chunked continuation would differ in float
+    # rounding from the uninterrupted run, so it is refused with the value to set; once finished, it is reused.
+    config = _config(cyclic_dir, epochs=3, loss="ce")
+    train_run(config, tmp_path / "run", stop_after_epochs=1)
+    payload = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
+    del payload["identity"]["config"]["train"]["ce_implementation"]
+    torch.save(payload, tmp_path / "run" / "last.pt")
+    with pytest.raises(CheckpointError, match=r"ce_implementation: 'dense' \(saved before the option existed\) -> 'chunked'"):
+        train_run(config, tmp_path / "run", resume=True)
+    dense = _config(cyclic_dir, epochs=3, loss="ce", ce_implementation="dense")
+    assert train_run(dense, tmp_path / "run", resume=True)["status"] == "done"
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    del saved["train"]["ce_implementation"]
+    (tmp_path / "run" / "config.json").write_text(json.dumps(saved))
+    assert train_or_reuse(config, tmp_path / "run")["status"] == "done"
+
+
+def test_chunked_and_dense_loss_train_alike(cyclic_dir, tmp_path):
+    runs = {kind: train_run(_config(cyclic_dir, epochs=3, loss="ce", ce_implementation=kind), tmp_path / kind)
+            for kind in ("chunked", "dense")}
+    assert runs["chunked"]["test/full/ndcg@10"] == pytest.approx(runs["dense"]["test/full/ndcg@10"], abs=1e-3)
 
 
 def test_defaults_of_an_embedding_with_required_settings_cover_its_optional_fields():

@@ -116,8 +116,9 @@ def _diff(a: dict, b: dict, defaults: dict, prefix: str) -> list[str]:
         default = defaults.get(key)
         if isinstance(left, dict) and isinstance(right, dict):
             out += _diff(left, right, default if isinstance(default, dict) else {}, f"{prefix}{key}.")
-        elif key not in a and key in defaults and right == default:
-            continue
+        elif key not in a and key in defaults:
+            if right != default:  # the saved run ran with the option's default
+                out.append(f"{prefix}{key}: {default!r} (saved before the option existed) -> {right!r}")
         elif left != right:
             out.append(f"{prefix}{key}: {left!r} -> {right!r}")
     return out

@@ -93,9 +93,13 @@ def build_model(config: RunConfig, data, split, run_dir: Path | None = None) -> 
 
 
 #: Train keys that do not change what a run computes (how it prints); for a *finished* run the thread
-#: count does not matter either, while a resumed run keeps it so it continues the same trajectory.
+#: count and the loss implementation do not matter either (they change float rounding only), while a
+#: resumed run keeps them so it continues the same trajectory.
 NOT_IDENTITY = ("progress",)
-NOT_IDENTITY_WHEN_FINISHED = ("progress", "threads")
+NOT_IDENTITY_WHEN_FINISHED = ("progress", "threads", "ce_implementation")
+
+#: Options whose default changed after runs were saved without them: what the missing key stood for.
+BEFORE_THE_OPTION = {"train": {"ce_implementation": "dense"}}
 
 
 def _comparable(values: dict, ignore: tuple[str, ...]) -> dict:
@@ -109,7 +113,8 @@ def _identity(config: RunConfig, data_hash: str) -> dict:
 
 def config_defaults(config: RunConfig) -> dict:
     """Every option's default for this run's components: what a key missing from an older run's saved
-    config stands for (options are added with defaults that keep the old behaviour)."""
+    config stands for: its default, which keeps the old behaviour, or its entry in BEFORE_THE_OPTION
+    where a later default changed the computation."""
     defaults = {"train": TrainConfig().model_dump(mode="json"), "eval": EvalConfig().model_dump(mode="json"),
                 "model": {"name": config.model["name"], **backbone_config(config.model["name"], {}).model_dump(mode="json")}}
     embedding = EMBEDDINGS.get(config.embedding["name"]).config_class
@@ -119,6 +124,8 @@ def config_defaults(config: RunConfig) -> dict:
         values = {name: to_jsonable_python(field.get_default(call_default_factory=True))
                   for name, field in embedding.model_fields.items() if not field.is_required()}
     defaults["embedding"] = {"name": config.embedding["name"], **values}
+    for component, options in BEFORE_THE_OPTION.items():
+        defaults[component].update(options)
     return defaults
 
 

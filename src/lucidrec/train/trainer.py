@@ -28,7 +28,7 @@ from lucidrec.models.backbone import Backbone
 from lucidrec.models.scoring import DotProductScorer
 from lucidrec.train import checkpoint
 from lucidrec.train.batches import causal_batch, cloze_batch, trainable_users
-from lucidrec.train.losses import LossName, next_item_loss
+from lucidrec.train.losses import CeImplementation, LossName, next_item_loss
 
 
 #: Default negatives per loss when ``n_negatives`` is not given. ``ce`` ignores the count; it keeps 256,
@@ -45,6 +45,9 @@ class TrainConfig(StrictConfig):
     loss: LossName = Field("ce", description="ce (full softmax, the published well-tuned setting), sampled_softmax (large catalogs) or bce")
     n_negatives: int | None = Field(None, ge=1, description="negatives per position (bce) or per batch (sampled_softmax); "
                                     "default 1 for bce (SASRec's original loss, RecBole's default) and 256 for sampled_softmax")
+    ce_implementation: CeImplementation = Field(
+        "chunked", description="how the ce loss is computed: chunked (the gradient formed chunk by chunk, never the whole "
+        "logits matrix; faster) or dense (F.cross_entropy on all logits); equal up to float rounding")
     patience: int = Field(10, ge=1, description="epochs without a better validation NDCG@10 before stopping")
     eval_every: int = Field(1, ge=1)
     seed: int = 42
@@ -191,7 +194,7 @@ class Trainer:
             where = targets != 0
             flat_targets = targets[where]
             loss = next_item_loss(cfg.loss, states[where], flat_targets, model.items, model.n_items,
-                                  cfg.n_negatives, torch_rng)
+                                  cfg.n_negatives, torch_rng, cfg.ce_implementation)
             auxiliary = model.items.auxiliary_loss(flat_targets)
             if auxiliary is not None:
                 loss = loss + cfg.aux_weight * auxiliary
