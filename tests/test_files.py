@@ -138,3 +138,22 @@ def test_replace_dir_swaps_the_whole_folder_keeps_the_old_one_on_failure_and_lea
     umask = os.umask(0)
     os.umask(umask)
     assert stat.S_IMODE(target.stat().st_mode) == 0o777 & ~umask  # as mkdir would make it (mkdtemp: 0700)
+
+
+def test_replace_dir_removes_what_killed_calls_left_but_not_a_running_one(tmp_path):
+    import subprocess
+    import sys
+
+    from lucidrec.files import replace_dir
+
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = int(ended.stdout)  # a process id that no longer runs
+    target = tmp_path / "model"
+    for name in (f".model.{dead}.ab12cd34.tmp", f".model.{dead}.ef56ab78.old", f".model.{os.getpid()}.00000000.tmp",
+                 f".modelx.{dead}.ab12cd34.tmp"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "weights.bin").write_text("x")
+    replace_dir(target, lambda d: (d / "a.txt").write_text("one"))
+    # This process is alive (its folder may be in use); another target's leftovers are not ours to judge.
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [f".model.{os.getpid()}.00000000.tmp", f".modelx.{dead}.ab12cd34.tmp", "model"])

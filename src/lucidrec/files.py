@@ -8,6 +8,7 @@ the content is damaged (written by hand, or by another tool).
 
 from __future__ import annotations
 
+import glob
 import json
 import logging
 import os
@@ -85,6 +86,25 @@ def _sibling(path: Path, tag: str) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.{tag}")
 
 
+def _remove_leftovers(target: Path) -> None:
+    """Delete the staging and set-aside folders that killed calls left next to ``target``: those of
+    processes that no longer run (a live one may be writing its own)."""
+    for path in target.parent.glob(f".{glob.escape(target.name)}.*"):
+        pid, _, tag = path.name[len(target.name) + 2:].partition(".")
+        if tag.rpartition(".")[2] in ("tmp", "old") and pid.isdigit() and not _process_alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
 def replace_dir(target: Path, write: Callable[[Path], None]) -> None:
     """Fill a fresh staging folder with ``write`` and move it to ``target`` (replacing an old one).
 
@@ -93,6 +113,7 @@ def replace_dir(target: Path, write: Callable[[Path], None]) -> None:
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_leftovers(target)
     staging, old = _sibling(target, "tmp"), _sibling(target, "old")
     staging.mkdir()  # mode from the umask (tempfile.mkdtemp would make it private, 0700)
     try:
