@@ -45,6 +45,18 @@ def test_full_ranking_masks_history_never_the_target_and_breaks_ties_by_index():
     assert topk[3].tolist() == [6, 5, 4]
 
 
+def test_unmasked_full_ranking_keeps_history_items_as_candidates(rng):
+    scores = [[99, 6, 5, 4, 3, 2, 1], [99, 6, 5, 4, 3, 2, 1]]
+    evalset = _evalset([[1], [3, 1]], [3, 3])  # history item 1 outscores the target 3 for both users
+    ranks, _ = rank_full(FixedScores(scores), evalset, 6, EvalConfig(), mask_history=False)
+    assert ranks.tolist() == [2, 2]  # items 1 and 2, against [1, 1] with the mask
+    split = _random_split(rng)
+    result = evaluate(_random_dot_model(rng), split, "test", EvalConfig(protocols=("full", "full_unmasked")))
+    masked, unmasked = result.ranks["full"], result.ranks["full_unmasked"]
+    assert np.all(unmasked >= masked) and np.any(unmasked > masked)  # only history items can be added above
+    assert result.metrics["test/full_unmasked/ndcg@10"] <= result.metrics["test/full/ndcg@10"]
+
+
 def test_sampled_negatives_avoid_history_and_are_batch_independent():
     history = np.array([1, 2, 3, 50])
     first = sample_negatives(7, history, 100, 20, seed=3)

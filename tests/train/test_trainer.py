@@ -253,3 +253,16 @@ def test_distributed_training_with_two_gloo_processes(cyclic_dir, tmp_path):
     assert metrics["test/full/recall@10"] > 0.5  # trained: the cycle is learnt
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert len(log) == 6 and log[-1]["loss"] < log[0]["loss"]
+
+
+def test_early_stopping_reads_the_chosen_validation_protocol(cyclic_dir, tmp_path):
+    from lucidrec.eval.evaluator import EvalConfig, evaluate
+    from lucidrec.train.trainer import Trainer, TrainConfig, scorer_for
+
+    train_run(_config(cyclic_dir, epochs=1), tmp_path / "run")
+    model, _, split, _ = load_run(tmp_path / "run")
+    by_protocol = evaluate(scorer_for(model), split, "valid", EvalConfig(protocols=("full", "full_unmasked"))).metrics
+    for protocol in ("full", "full_unmasked"):
+        chosen = Trainer(TrainConfig(select_on=protocol)).validate(model, split)
+        assert chosen == by_protocol[f"valid/{protocol}/ndcg@10"]
+    assert by_protocol["valid/full_unmasked/ndcg@10"] != by_protocol["valid/full/ndcg@10"]

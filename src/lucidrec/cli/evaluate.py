@@ -16,7 +16,8 @@ def evaluate(
     dataset: Optional[str] = typer.Option(None, "--dataset", help="Dataset name (folder under the data directory)."),
     model: str = typer.Option("pop", "--model", help="Baseline to evaluate: pop or cooc."),
     run: Optional[Path] = typer.Option(None, "--run", help="Re-evaluate a saved training run folder instead."),
-    protocol: list[str] = typer.Option([], "--protocol", help="sampled adds sampled-100 (an extra); full ranking is always computed."),
+    protocol: list[str] = typer.Option([], "--protocol", help="sampled adds sampled-100, full_unmasked adds full ranking with history items left in (RecBole's "
+                                   "protocol for sequential models); extras, labelled: full ranking is always computed."),
     split: str = typer.Option("leave_one_out", "--split", help="leave_one_out or global_temporal."),
     out: Optional[Path] = typer.Option(None, "--out", help="Folder for metrics.json and per-user ranks."),
     data_dir: Optional[Path] = DataDirOption,

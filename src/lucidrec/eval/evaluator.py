@@ -6,6 +6,10 @@ items scoring strictly higher, plus tied items with a smaller index: a fixed tie
 not depend on batch size or chunking. Users stream in batches and the catalog in chunks, with a
 running top-k merge, so memory is ``batch_size x item_chunk`` whatever the catalog size.
 
+Full ranking without the history mask (an extra, labelled ``full_unmasked``): history items stay
+candidates. RecBole's full-sort evaluation of sequential models works this way (its loader builds the
+history to remove only for non-sequential models), so its numbers compare with this label, not "full".
+
 Sampled (an extra, always labelled ``sampled<N>``): the target against N items drawn uniformly from
 those the user never interacted with, with a per-user seed so the draw is independent of batching.
 """
@@ -30,7 +34,7 @@ class EvalConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     ks: tuple[int, ...] = (5, 10, 20)
-    protocols: tuple[Literal["full", "sampled"], ...] = ("full",)
+    protocols: tuple[Literal["full", "sampled", "full_unmasked"], ...] = ("full",)
     n_negatives: int = Field(100, ge=1, description="candidates drawn per user for the sampled protocol")
     seed: int = 0
     batch_size: int = Field(1024, ge=1, description="users scored at once")
@@ -56,7 +60,8 @@ def _batches(n: int, size: int):
 
 
 @torch.no_grad()
-def rank_full(model: Scorer, evalset: EvalSet, n_items: int, config: EvalConfig) -> tuple[np.ndarray, np.ndarray | None]:
+def rank_full(model: Scorer, evalset: EvalSet, n_items: int, config: EvalConfig,
+              mask_history: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
     ranks = np.empty(len(evalset), dtype=np.int64)
     topk = np.zeros((len(evalset), config.topk), dtype=np.int64) if config.topk else None
     for rows in _batches(len(evalset), config.batch_size):
@@ -67,6 +72,8 @@ def rank_full(model: Scorer, evalset: EvalSet, n_items: int, config: EvalConfig)
         hist_rows = torch.as_tensor(batch.history.row_ids())
         hist_items = torch.as_tensor(batch.history.values)
         not_target = hist_items != targets[hist_rows]
+        if not mask_history:
+            not_target[:] = False
         hist_rows, hist_items = hist_rows[not_target], hist_items[not_target]
         rank = torch.zeros(len(rows), dtype=torch.int32)
         best_scores = best_items = None
@@ -178,6 +185,9 @@ def evaluate(model: Scorer, split: Split, part: str = "test", config: EvalConfig
         if protocol == "full":
             ranks, topk = rank_full(model, evalset, split.n_items, config)
             label = "full"
+        elif protocol == "full_unmasked":
+            ranks, _ = rank_full(model, evalset, split.n_items, config.model_copy(update={"topk": 0}), mask_history=False)
+            label = "full_unmasked"
         else:
             ranks = rank_sampled(model, evalset, split.n_items, config)
             label = f"sampled{config.n_negatives}"

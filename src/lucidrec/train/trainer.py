@@ -49,6 +49,9 @@ class TrainConfig(StrictConfig):
         "chunked", description="how the ce loss is computed: chunked (the gradient formed chunk by chunk, never the whole "
         "logits matrix; faster) or dense (F.cross_entropy on all logits); equal up to float rounding")
     patience: int = Field(10, ge=1, description="epochs without a better validation NDCG@10 before stopping")
+    select_on: Literal["full", "full_unmasked"] = Field(
+        "full", description="the validation protocol whose NDCG@10 early stopping reads: full (history items masked) "
+        "or full_unmasked (history items left in, as RecBole evaluates sequential models; for side-by-side comparisons)")
     eval_every: int = Field(1, ge=1)
     seed: int = 42
     threads: int | None = Field(None, description="torch intra-op threads (default: torch's choice)")
@@ -96,9 +99,9 @@ class Trainer:
     def __init__(self, config: TrainConfig, eval_config: EvalConfig | None = None,
                  extra_losses: list[Callable] | None = None):
         self.config = config
-        # Early stopping reads validation NDCG@10 under full ranking, whatever eval.ks and protocols ask for.
+        # Early stopping reads validation NDCG@10 under full ranking (select_on), whatever eval.ks and protocols ask for.
         eval_config = eval_config or EvalConfig()
-        self.eval_config = eval_config.model_copy(update={"protocols": ("full",), "topk": 0,
+        self.eval_config = eval_config.model_copy(update={"protocols": (config.select_on,), "topk": 0,
                                                           "ks": tuple(sorted(set(eval_config.ks) | {10}))})
         self.extra_losses = extra_losses or []
 
@@ -106,7 +109,7 @@ class Trainer:
         model.eval()
         with torch.no_grad():
             result = evaluate(scorer_for(model), split, "valid", self.eval_config)
-        return result.metrics["valid/full/ndcg@10"]
+        return result.metrics[f"valid/{self.config.select_on}/ndcg@10"]
 
     def fit(self, model: Backbone, split: Split, run_dir: Path | None = None, identity: dict | None = None,
             resume: bool = False, stop_after_epochs: int | None = None) -> list[EpochLog]:
