@@ -150,10 +150,20 @@ def test_replace_dir_removes_what_killed_calls_left_but_not_a_running_one(tmp_pa
     dead = int(ended.stdout)  # a process id that no longer runs
     target = tmp_path / "model"
     for name in (f".model.{dead}.ab12cd34.tmp", f".model.{dead}.ef56ab78.old", f".model.{os.getpid()}.00000000.tmp",
-                 f".modelx.{dead}.ab12cd34.tmp"):
+                 f".model.2.{dead}.ab12cd34.tmp"):  # the last: the staging folder of another target, "model.2"
         (tmp_path / name).mkdir()
         (tmp_path / name / "weights.bin").write_text("x")
     replace_dir(target, lambda d: (d / "a.txt").write_text("one"))
     # This process is alive (its folder may be in use); another target's leftovers are not ours to judge.
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        [f".model.{os.getpid()}.00000000.tmp", f".modelx.{dead}.ab12cd34.tmp", "model"])
+        [f".model.{os.getpid()}.00000000.tmp", f".model.2.{dead}.ab12cd34.tmp", "model"])
+
+    # Killed between its two renames: the set-aside folder is the only copy, and a failing write keeps it.
+    os.rename(target, tmp_path / f".model.{dead}.0badc0de.old")
+
+    def broken(d):
+        raise RuntimeError("killed while writing")
+
+    with pytest.raises(RuntimeError):
+        replace_dir(target, broken)
+    assert (tmp_path / f".model.{dead}.0badc0de.old" / "a.txt").read_text() == "one"

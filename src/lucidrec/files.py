@@ -8,10 +8,10 @@ the content is damaged (written by hand, or by another tool).
 
 from __future__ import annotations
 
-import glob
 import json
 import logging
 import os
+import re
 import shutil
 import uuid
 from pathlib import Path
@@ -87,11 +87,14 @@ def _sibling(path: Path, tag: str) -> Path:
 
 
 def _remove_leftovers(target: Path) -> None:
-    """Delete the staging and set-aside folders that killed calls left next to ``target``: those of
-    processes that no longer run (a live one may be writing its own)."""
-    for path in target.parent.glob(f".{glob.escape(target.name)}.*"):
-        pid, _, tag = path.name[len(target.name) + 2:].partition(".")
-        if tag.rpartition(".")[2] in ("tmp", "old") and pid.isdigit() and not _process_alive(int(pid)):
+    """Delete the staging and set-aside folders that killed calls left next to ``target``: only names
+    exactly of :func:`_sibling`'s form for this target, of processes that no longer run (a live one
+    may be writing its own). Called once ``target`` is in place, so a set-aside folder is never the
+    only copy of it."""
+    own = re.compile(rf"\.{re.escape(target.name)}\.(\d+)\.[0-9a-f]{{8}}\.(tmp|old)")
+    for path in target.parent.iterdir():
+        match = own.fullmatch(path.name)
+        if match and not _process_alive(int(match.group(1))):
             shutil.rmtree(path, ignore_errors=True)
 
 
@@ -113,7 +116,6 @@ def replace_dir(target: Path, write: Callable[[Path], None]) -> None:
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    _remove_leftovers(target)
     staging, old = _sibling(target, "tmp"), _sibling(target, "old")
     staging.mkdir()  # mode from the umask (tempfile.mkdtemp would make it private, 0700)
     try:
@@ -121,6 +123,7 @@ def replace_dir(target: Path, write: Callable[[Path], None]) -> None:
         if target.exists():
             os.replace(target, old)
         os.replace(staging, target)
+        _remove_leftovers(target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         shutil.rmtree(old, ignore_errors=True)

@@ -54,9 +54,30 @@ def test_chunked_softmax_equals_dense_in_loss_and_gradients(chunk_rows):
         results[kind] = (loss.detach(), states.grad.clone(), layer.weight.grad.clone())
     for dense, chunked in zip(results["dense"], results["chunked"]):
         assert torch.allclose(dense, chunked, atol=1e-6)
-    with torch.no_grad():  # no gradient wanted: the loss alone
-        assert torch.allclose(full_softmax_loss(states, targets, layer(source), "chunked", chunk_rows=chunk_rows),
-                              results["dense"][0], atol=1e-6)
+
+
+def test_chunked_softmax_under_no_grad_computes_the_loss_alone(monkeypatch):
+    from lucidrec.train import losses
+
+    seen = []
+    original = losses._ChunkedSoftmaxLoss.apply
+    monkeypatch.setattr(losses._ChunkedSoftmaxLoss, "apply",
+                        lambda states, table, *rest: seen.append(states.requires_grad or table.requires_grad)
+                        or original(states, table, *rest))
+    states, table = torch.randn(9, 4, requires_grad=True), torch.randn(6, 4, requires_grad=True)
+    targets = torch.randint(1, 6, (9,))
+    with torch.no_grad():
+        loss = full_softmax_loss(states, targets, table, "chunked", chunk_rows=4)
+    assert seen == [False]  # so the Function forms no gradients
+    assert torch.allclose(loss, full_softmax_loss(states, targets, table, "dense"), atol=1e-6)
+
+
+def test_chunked_softmax_without_targets_gives_zero_gradients_not_nan():
+    # As F.cross_entropy: the mean over no targets is NaN, but the weights must not become NaN.
+    states, table = torch.randn(0, 4, requires_grad=True), torch.randn(6, 4, requires_grad=True)
+    loss = full_softmax_loss(states, torch.zeros(0, dtype=torch.long), table, "chunked")
+    loss.backward()
+    assert torch.isnan(loss) and torch.all(table.grad == 0)
 
 
 def test_chunked_softmax_never_predicts_padding():

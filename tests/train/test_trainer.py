@@ -163,6 +163,16 @@ def test_a_run_saved_before_the_chunked_loss_resumes_only_with_the_dense_one(cyc
     assert train_or_reuse(config, tmp_path / "run")["status"] == "done"
 
 
+def test_the_loss_implementation_is_no_part_of_a_run_that_does_not_use_ce(cyclic_dir, tmp_path):
+    # Its checkpoint's identity leaves the option out, as every run's did before the option existed,
+    # so such a run resumes whatever the option says.
+    train_run(_config(cyclic_dir, epochs=3, loss="bce"), tmp_path / "run", stop_after_epochs=1)
+    payload = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
+    assert "ce_implementation" not in payload["identity"]["config"]["train"]
+    changed = _config(cyclic_dir, epochs=3, loss="bce", ce_implementation="dense")
+    assert train_run(changed, tmp_path / "run", resume=True)["status"] == "done"
+
+
 def test_chunked_and_dense_loss_train_alike(cyclic_dir, tmp_path):
     runs = {kind: train_run(_config(cyclic_dir, epochs=3, loss="ce", ce_implementation=kind), tmp_path / kind)
             for kind in ("chunked", "dense")}

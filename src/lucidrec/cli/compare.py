@@ -29,7 +29,7 @@ def compare(
     baseline: Path = typer.Argument(..., help="Run folder (or evaluate --out folder) of the reference model."),
     candidates: list[Path] = typer.Argument(..., help="Run folders to compare against it."),
     metric: list[str] = typer.Option(["ndcg@10", "recall@10", "mrr"], "--metric"),
-    protocol: str = typer.Option("full", "--protocol", help="Ranks to compare: full, or sampled100 (when the runs were evaluated with it)."),
+    protocol: str = typer.Option("full", "--protocol", help="Ranks to compare: full, or full_unmasked / sampled100 (when the runs were evaluated with it)."),
     as_json: bool = typer.Option(False, "--json"),
 ):
     """Paired t-test and Wilcoxon signed-rank on per-user test metrics (same users required)."""
@@ -61,7 +61,7 @@ def aggregate(runs: list[Path] = typer.Argument(..., help="Run folders of the sa
     from lucidrec.eval.report import read_metrics
     from lucidrec.eval.stats import mean_std
 
-    table = mean_std([{k: v for k, v in read_metrics(r).items() if k.startswith(prefix)} for r in runs])
+    table = mean_std([{k: v for k, v in read_metrics(r).items() if k.startswith(prefix.rstrip('/') + '/')} for r in runs])
     if as_json:
         typer.echo(json.dumps(table, indent=2))
         return

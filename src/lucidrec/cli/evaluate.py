@@ -66,4 +66,6 @@ def evaluate(
     typer.echo(f"{dataset} {model}: {summary_table(metrics, 'test/full')}")
     if "sampled" in protocol:
         typer.echo(f"  sampled-{eval_config.n_negatives} (extra): {summary_table(metrics, f'test/sampled{eval_config.n_negatives}')}")
+    if "full_unmasked" in protocol:
+        typer.echo(f"  history items left in (extra): {summary_table(metrics, 'test/full_unmasked')}")
     typer.echo(f"wrote {out / 'metrics.json'}")

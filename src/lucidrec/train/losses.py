@@ -9,8 +9,9 @@ the item embedding; the vectors of negatives come from the same item embedding.
   the batch (a collision with the positive is masked out).
 - ``ce``: full softmax over the whole catalog. ``ce_implementation="chunked"`` (default) computes it
   a few hundred rows at a time and forms the gradient in the same pass, so the (positions × catalog)
-  logits never exist whole: on ml-1m (14k positions × 3.4k items per batch) that is 2.3× faster per
-  step, because the dense version is bound by memory traffic over those logits, not by arithmetic.
+  logits never exist whole. The dense version is bound by memory traffic over those logits: on ml-1m
+  (14k positions × 3.7k items per batch) the chunked loss is about 2× faster and a training step
+  1.3–1.5× (docs/benchmarks.md); with a few hundred positions per batch (amazon-beauty) no gain.
   ``"dense"`` is ``F.cross_entropy`` on the full logits (runs saved before the option existed).
 """
 
@@ -20,6 +21,7 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
 
 LossName = Literal["bce", "sampled_softmax", "ce"]
 CeImplementation = Literal["chunked", "dense"]
@@ -59,6 +61,10 @@ def full_softmax_loss(states: torch.Tensor, targets: torch.Tensor, table: torch.
     if implementation != "chunked":
         raise ValueError(f"unknown ce_implementation {implementation!r} (valid: chunked, dense)")
     rows = chunk_rows or max(1, CHUNK_ELEMENTS // len(table))
+    if not torch.is_grad_enabled():
+        # Under no_grad a Function still sees needs_input_grad from requires_grad: detach, or the
+        # gradients would be computed and thrown away.
+        states, table = states.detach(), table.detach()
     return _ChunkedSoftmaxLoss.apply(states, table, targets, rows)
 
 
@@ -96,8 +102,10 @@ class _ChunkedSoftmaxLoss(torch.autograd.Function):
         return total / n
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad_output):
         saved = iter(ctx.saved_tensors)
-        scale = grad_output / ctx.n
+        # No targets: the loss is NaN (0/0, as F.cross_entropy's), but the gradients are zero, not NaN.
+        scale = grad_output / max(ctx.n, 1)
         grads = [next(saved) * scale if wanted else None for wanted in ctx.saved_which]
         return grads[0], grads[1], None, None

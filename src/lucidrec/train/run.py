@@ -103,7 +103,10 @@ BEFORE_THE_OPTION = {"train": {"ce_implementation": "dense"}}
 
 
 def _comparable(values: dict, ignore: tuple[str, ...]) -> dict:
-    return {**values, "train": {k: v for k, v in values.get("train", {}).items() if k not in ignore}}
+    train = values.get("train", {})
+    if train.get("loss", "ce") != "ce":  # it only computes the ce loss: other losses run the same without it
+        ignore = (*ignore, "ce_implementation")
+    return {**values, "train": {k: v for k, v in train.items() if k not in ignore}}
 
 
 def _identity(config: RunConfig, data_hash: str) -> dict:

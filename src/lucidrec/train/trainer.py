@@ -51,7 +51,8 @@ class TrainConfig(StrictConfig):
     patience: int = Field(10, ge=1, description="epochs without a better validation NDCG@10 before stopping")
     select_on: Literal["full", "full_unmasked"] = Field(
         "full", description="the validation protocol whose NDCG@10 early stopping reads: full (history items masked) "
-        "or full_unmasked (history items left in, as RecBole evaluates sequential models; for side-by-side comparisons)")
+        "or full_unmasked (history items left in, as RecBole evaluates sequential models; for side-by-side comparisons); "
+        "log.jsonl's valid_ndcg10 is this protocol's")
     eval_every: int = Field(1, ge=1)
     seed: int = 42
     threads: int | None = Field(None, description="torch intra-op threads (default: torch's choice)")
