@@ -227,10 +227,13 @@ def test_cli_train_and_evaluate_run(cyclic_dir, tmp_path):
     again = json.loads((tmp_path / "again" / "metrics.json").read_text())
     assert again["test/full/ndcg@10"] == saved["test/full/ndcg@10"]
     # In place, sampled-100 adds to full ranking and the training context (best epoch, timings) survives.
-    result = runner.invoke(app, ["evaluate", "--run", str(out), "--protocol", "sampled"])
+    result = runner.invoke(app, ["evaluate", "--run", str(out), "--protocol", "sampled", "--protocol", "full_unmasked"])
     assert result.exit_code == 0, result.output
     in_place = json.loads((out / "metrics.json").read_text())
     assert in_place["test/full/ndcg@10"] == saved["test/full/ndcg@10"] and "test/sampled100/ndcg@10" in in_place
+    unmasked = in_place["test/full_unmasked/ndcg@10"]
+    assert "history items left in (extra): " in result.output and f"ndcg@10={unmasked:.4f}" in result.output
+    assert "sampled-100 (extra): " in result.output
     assert in_place["best_epoch"] == saved["best_epoch"] and in_place["reevaluated"] is True
     result = runner.invoke(app, ["train", "--dataset", "cyclic", "--data-dir", str(cyclic_dir), "--model", "nope",
                                  "--out", str(tmp_path / "x")])

@@ -42,6 +42,7 @@ def evaluate(
         # The run's own eval settings (its protocols too), with --k and any added --protocol on top.
         metrics = evaluate_run(run, out=out, add_protocols=added, **({"ks": chosen["ks"]} if k else {}))
         typer.echo(summary_table(metrics, "test/full"))
+        _echo_extras(metrics)
         return
     if dataset is None:
         raise typer.BadParameter("give --dataset NAME (with --model) or --run DIR")
@@ -64,8 +65,15 @@ def evaluate(
     )
     write_per_user(out, "test", results["test"])
     typer.echo(f"{dataset} {model}: {summary_table(metrics, 'test/full')}")
-    if "sampled" in protocol:
-        typer.echo(f"  sampled-{eval_config.n_negatives} (extra): {summary_table(metrics, f'test/sampled{eval_config.n_negatives}')}")
-    if "full_unmasked" in protocol:
-        typer.echo(f"  history items left in (extra): {summary_table(metrics, 'test/full_unmasked')}")
+    _echo_extras(metrics)
     typer.echo(f"wrote {out / 'metrics.json'}")
+
+
+def _echo_extras(metrics: dict) -> None:
+    """One labelled line per extra protocol present in ``metrics`` (full ranking is printed already)."""
+    from lucidrec.eval.report import summary_table
+
+    labels = sorted({key.split("/")[1] for key in metrics if key.startswith("test/")} - {"full"})
+    for label in labels:
+        name = "history items left in" if label == "full_unmasked" else label.replace("sampled", "sampled-")
+        typer.echo(f"  {name} (extra): {summary_table(metrics, f'test/{label}')}")
