@@ -71,10 +71,9 @@ def rank_full(model: Scorer, evalset: EvalSet, n_items: int, config: EvalConfig,
         target_scores = model.score_items(state, targets[:, None])[:, 0]
         hist_rows = torch.as_tensor(batch.history.row_ids())
         hist_items = torch.as_tensor(batch.history.values)
-        not_target = hist_items != targets[hist_rows]
-        if not mask_history:
-            not_target[:] = False
-        hist_rows, hist_items = hist_rows[not_target], hist_items[not_target]
+        # The target stays a candidate even when the user had it before; unmasked, every history item does.
+        masked = (hist_items != targets[hist_rows]) & mask_history
+        hist_rows, hist_items = hist_rows[masked], hist_items[masked]
         rank = torch.zeros(len(rows), dtype=torch.int32)
         best_scores = best_items = None
         for start in range(0, n_items + 1, config.item_chunk):
