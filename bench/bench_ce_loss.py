@@ -18,18 +18,12 @@ import numpy as np
 import torch
 
 from lucidrec.data.pipeline import load_split
-from lucidrec.train.batches import causal_batch, cloze_batch, trainable_users
+from lucidrec.train.batches import trainable_users, training_batch
 from lucidrec.train.losses import next_item_loss
 from lucidrec.train.run import build_config, build_model
 from protocol import run_values
 
 IMPLEMENTATIONS = ("dense", "chunked")
-
-
-def batch_for(model, split, users, config, rng):
-    if model.objective == "causal":
-        return causal_batch(split.train, users, model.config.max_len, config.train.history_window, rng)
-    return cloze_batch(split.train, users, model.config.max_len, model.config.mask_prob, model.mask_token, rng)
 
 
 def step(model, optimizer, inputs, targets, users, implementation, config) -> float:
@@ -58,7 +52,7 @@ def measure(dataset: str, model_name: str, steps: int, threads: int) -> dict:
     rows, loss_gap = [], 0.0
     for index in range(steps):
         batch_users = users[index * config.train.batch_size:(index + 1) * config.train.batch_size]
-        inputs, targets = batch_for(model, split, batch_users, config, rng)
+        inputs, targets = training_batch(model, split.train, batch_users, config.train.history_window, rng)
         rows.append(int((targets != 0).sum()))
         if index == 0:  # both implementations on identical weights and dropout masks
             losses = []

@@ -52,6 +52,14 @@ def causal_batch(train: Ragged, users: np.ndarray, max_len: int, window: str = "
     return left_pad(inputs, max_len), left_pad(targets, max_len)
 
 
+def training_batch(model, train: Ragged, users: np.ndarray, window: str,
+                   generator: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """(inputs, targets) of ``users`` for ``model``'s objective: next items (causal) or masked items (cloze)."""
+    if model.objective == "causal":
+        return causal_batch(train, users, model.config.max_len, window, generator)
+    return cloze_batch(train, users, model.config.max_len, model.config.mask_prob, model.mask_token, generator, window)
+
+
 def cloze_batch(train: Ragged, users: np.ndarray, max_len: int, mask_prob: float, mask_token: int,
                 generator: np.random.Generator, window: str = "latest") -> tuple[torch.Tensor, torch.Tensor]:
     seqs = left_pad(crop_to_window(train.take(users), max_len, window, generator), max_len)

@@ -27,7 +27,7 @@ from lucidrec.files import trim_log
 from lucidrec.models.backbone import Backbone
 from lucidrec.models.scoring import DotProductScorer
 from lucidrec.train import checkpoint
-from lucidrec.train.batches import causal_batch, cloze_batch, trainable_users
+from lucidrec.train.batches import trainable_users, training_batch
 from lucidrec.train.losses import CeImplementation, LossName, next_item_loss
 
 
@@ -188,12 +188,7 @@ class Trainer:
         bar = tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=not cfg.progress or rank != 0)
         for start in bar:
             batch_users = order[start : start + cfg.batch_size]
-            if model.objective == "causal":
-                inputs, targets = causal_batch(split.train, batch_users, model.config.max_len, cfg.history_window,
-                                               numpy_rng)
-            else:
-                inputs, targets = cloze_batch(split.train, batch_users, model.config.max_len, model.config.mask_prob,
-                                              model.mask_token, numpy_rng, cfg.history_window)
+            inputs, targets = training_batch(model, split.train, batch_users, cfg.history_window, numpy_rng)
             states = wrapped(inputs, torch.as_tensor(batch_users))
             where = targets != 0
             flat_targets = targets[where]
