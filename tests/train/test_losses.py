@@ -88,3 +88,24 @@ def test_chunked_softmax_never_predicts_padding():
     loss.backward()
     assert loss.item() == pytest.approx(-math.log(math.exp(2) / (2 * math.exp(2) + 1)))
     assert torch.all(table.grad[0] == 0)
+
+
+@pytest.mark.parametrize("kind", ["dense", "chunked"])
+def test_bfloat16_matrix_products_stay_close_to_float32(kind):
+    # train.precision="bfloat16": products in bfloat16, softmax and gradient buffers in float32.
+    torch.manual_seed(0)
+    states = torch.randn(60, 16, requires_grad=True)
+    table = torch.randn(40, 16, requires_grad=True)
+    targets = torch.randint(1, 40, (60,))
+    results = {}
+    for dtype in (torch.float32, torch.bfloat16):
+        states.grad, table.grad = None, None
+        loss = full_softmax_loss(states, targets, table, kind, chunk_rows=7, matmul_dtype=dtype)
+        loss.backward()
+        results[dtype] = (loss.detach(), states.grad.clone(), table.grad.clone())
+    exact, low = results[torch.float32], results[torch.bfloat16]
+    assert all(t.dtype == torch.float32 for t in low)
+    assert low[0].item() == pytest.approx(exact[0].item(), rel=1e-2)
+    for a, b in zip(exact[1:], low[1:]):
+        assert (a - b).norm() / a.norm() < 2e-2
+    assert not torch.equal(exact[1], low[1])  # the products really ran in bfloat16

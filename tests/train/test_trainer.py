@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from lucidrec.cli import app
 from lucidrec.config import ConfigError
 from lucidrec.train.checkpoint import CheckpointError
-from lucidrec.train.run import build_config, hidden_states, load_run, train_or_reuse, train_run
+from lucidrec.train.run import build_config, build_model, hidden_states, load_run, train_or_reuse, train_run
 from tests.resume import assert_resume_equals_uninterrupted
 from tests.synthetic import write_cyclic
 
@@ -279,3 +279,27 @@ def test_early_stopping_reads_the_chosen_validation_protocol(cyclic_dir, tmp_pat
         chosen = Trainer(TrainConfig(select_on=protocol)).validate(model, split)
         assert chosen == by_protocol[f"valid/{protocol}/ndcg@10"]
     assert by_protocol["valid/full_unmasked/ndcg@10"] != by_protocol["valid/full/ndcg@10"]
+
+
+def test_bfloat16_training_runs_the_backbone_in_bfloat16_and_learns_like_float32(cyclic_dir, tmp_path):
+    from lucidrec.data.pipeline import load_split
+    from lucidrec.train.batches import training_batch
+    from lucidrec.train.trainer import next_item_step_loss
+
+    config = _config(cyclic_dir, epochs=6, loss="ce", precision="bfloat16")
+    data, split = load_split(config.data)
+    model = build_model(config, data, split)
+    seen = []
+    linear = next(m for m in model.modules() if isinstance(m, torch.nn.Linear))
+    linear.register_forward_hook(lambda module, inputs, output: seen.append(output.dtype))
+    users = np.arange(4)
+    inputs, targets = training_batch(model, split.train, users, "latest", np.random.default_rng(0))
+    loss, states, _ = next_item_step_loss(model, model, inputs, targets, users, config.train, torch.Generator())
+    assert seen == [torch.bfloat16] and states.dtype == torch.float32 and loss.dtype == torch.float32
+    runs = {p: train_run(_config(cyclic_dir, epochs=6, loss="ce", precision=p), tmp_path / p) for p in ("float32", "bfloat16")}
+    assert runs["bfloat16"]["test/full/ndcg@10"] == pytest.approx(runs["float32"]["test/full/ndcg@10"], abs=0.05)
+    losses = {p: [json.loads(line)["loss"] for line in (tmp_path / p / "log.jsonl").read_text().splitlines()] for p in runs}
+    assert losses["bfloat16"] != losses["float32"] and losses["bfloat16"] == pytest.approx(losses["float32"], rel=1e-2)
+    # The precision changes the trajectory: a finished float32 run is not reused for bfloat16.
+    with pytest.raises(ConfigError, match="precision"):
+        train_or_reuse(_config(cyclic_dir, epochs=6, loss="ce", precision="bfloat16"), tmp_path / "float32")

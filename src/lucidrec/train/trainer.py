@@ -48,6 +48,10 @@ class TrainConfig(StrictConfig):
     ce_implementation: CeImplementation = Field(
         "chunked", description="how the ce loss is computed: chunked (the gradient formed chunk by chunk, never the whole "
         "logits matrix; faster) or dense (F.cross_entropy on all logits); equal up to float rounding")
+    precision: Literal["float32", "bfloat16"] = Field(
+        "float32", description="bfloat16: the backbone's forward and backward run under torch.autocast and the ce loss's "
+        "matrix products in bfloat16 (softmax, loss and optimizer state stay float32); faster on CPUs with bfloat16 "
+        "instructions (AVX512-BF16, AMX), a different trajectory from float32. Evaluation always runs in float32")
     patience: int = Field(10, ge=1, description="epochs without a better validation NDCG@10 before stopping")
     select_on: Literal["full", "full_unmasked"] = Field(
         "full", description="the validation protocol whose NDCG@10 early stopping reads: full (history items masked) "
@@ -94,6 +98,21 @@ def scorer_for(model: Backbone) -> DotProductScorer:
     """Score with the model's current item table; user vectors from the last position's state."""
     table = model.item_table().detach()
     return DotProductScorer(table, lambda history, users: model.user_vectors(history, users))
+
+
+def next_item_step_loss(wrapped, model: Backbone, inputs: torch.Tensor, targets: torch.Tensor, users: np.ndarray,
+                        cfg: TrainConfig, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One batch's next-item loss under ``cfg``'s loss, ce implementation and precision; also the per-position
+    states (float32) and the targets of the positions that have one, for auxiliary and extra losses."""
+    low_precision = cfg.precision == "bfloat16"
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=low_precision):
+        states = wrapped(inputs, torch.as_tensor(users))
+    states = states.float()  # losses, auxiliary terms and extra losses see float32 states
+    where = targets != 0
+    flat_targets = targets[where]
+    loss = next_item_loss(cfg.loss, states[where], flat_targets, model.items, model.n_items, cfg.n_negatives, generator,
+                          cfg.ce_implementation, torch.bfloat16 if low_precision else torch.float32)
+    return loss, states, flat_targets
 
 
 class Trainer:
@@ -189,11 +208,7 @@ class Trainer:
         for start in bar:
             batch_users = order[start : start + cfg.batch_size]
             inputs, targets = training_batch(model, split.train, batch_users, cfg.history_window, numpy_rng)
-            states = wrapped(inputs, torch.as_tensor(batch_users))
-            where = targets != 0
-            flat_targets = targets[where]
-            loss = next_item_loss(cfg.loss, states[where], flat_targets, model.items, model.n_items,
-                                  cfg.n_negatives, torch_rng, cfg.ce_implementation)
+            loss, states, flat_targets = next_item_step_loss(wrapped, model, inputs, targets, batch_users, cfg, torch_rng)
             auxiliary = model.items.auxiliary_loss(flat_targets)
             if auxiliary is not None:
                 loss = loss + cfg.aux_weight * auxiliary
