@@ -52,3 +52,17 @@ def test_a_scores_file_without_raw_scores_is_named(tmp_path, tiny_movies):
     })
     with pytest.raises(DataFormatError, match=r"scores.npz.*no 'raw' array \(has: other\)"):
         train_run(config, tmp_path / "run")
+
+
+def test_ger_trains_in_bfloat16(tmp_path, tiny_movies):
+    # The guided user block and its hook run inside the autocast backbone; the refined table stays float32.
+    config = build_config({
+        "data": {"dataset": "tiny-films", "data_dir": str(tiny_movies)},
+        "model": {"name": "sasrec", "hidden": 12, "max_len": 8},
+        "embedding": {"name": "ger", "attributes": "movies", "scorer": "llm", "llm": {"backend": "mock"},
+                      "base_epochs": 1, "cache_dir": str(tmp_path / "cache")},
+        "train": {"epochs": 2, "threads": 1, "progress": False, "loss": "ce", "precision": "bfloat16"},
+    })
+    metrics = train_run(config, tmp_path / "run")
+    assert np.isfinite(metrics["test/full/ndcg@10"])
+    assert np.load(tmp_path / "run" / "item_table.npy").dtype == np.float32

@@ -153,3 +153,12 @@ def test_rat_resume_equals_uninterrupted(cyclic_dir, tmp_path, calls):
     config = _config(cyclic_dir, tmp_path / "art", align_max_items=4, align_weight=0.5)
     config.train.epochs = 3
     assert_resume_equals_uninterrupted(config, tmp_path, stop_after_epochs=1)
+
+
+def test_llmemb_trains_in_bfloat16(cyclic_dir, tmp_path, calls):
+    # The adapter and the alignment loss run beside an autocast backbone; the table stays float32.
+    values = _config(cyclic_dir, tmp_path / "art").model_dump(mode="json")
+    values["train"]["precision"] = "bfloat16"
+    metrics = train_run(build_config(values), tmp_path / "run")
+    assert np.isfinite(metrics["test/full/ndcg@10"])
+    assert np.load(tmp_path / "run" / "item_table.npy").dtype == np.float32

@@ -303,3 +303,10 @@ def test_bfloat16_training_runs_the_backbone_in_bfloat16_and_learns_like_float32
     # The precision changes the trajectory: a finished float32 run is not reused for bfloat16.
     with pytest.raises(ConfigError, match="precision"):
         train_or_reuse(_config(cyclic_dir, epochs=6, loss="ce", precision="bfloat16"), tmp_path / "float32")
+
+
+@pytest.mark.parametrize("model", ["gru4rec", "bert4rec", "caser"])
+def test_every_backbone_trains_in_bfloat16(cyclic_dir, tmp_path, model):
+    metrics = train_run(_config(cyclic_dir, model, epochs=3, loss="ce", precision="bfloat16"), tmp_path / model)
+    assert np.isfinite([json.loads(line)["loss"] for line in (tmp_path / model / "log.jsonl").read_text().splitlines()]).all()
+    assert metrics["test/full/ndcg@10"] > 0
