@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from lucidrec.config import StrictConfig
+from lucidrec.embeddings.frozen_table import TableScaling
 
 Variant = Literal["full", "no_align", "frozen"]
 
@@ -65,6 +66,10 @@ class LLMEmbConfig(StrictConfig):
     pca_dim: int | None = Field(None, ge=1, description="PCA of the table to this width (paper: 4096 -> 1536); "
                                 "not needed at 384-d")
     # -- RAT --------------------------------------------------------------------------------------
+    table_scaling: TableScaling = Field(
+        "raw", description="how the table rows enter the adapter: raw (unit-norm encoder rows); centered (minus the "
+        "mean row, as the code's PCA does); standardized (centered, unit mean coordinate variance, the scale of "
+        "LLaMA states); docs/fidelity.md")
     adapter_hidden: int | None = Field(None, ge=1, description="adapter width; default D/2 (paper 1536->768->d)")
     adapter_dropout: float = Field(0.0, ge=0, lt=1)
     residual_id: bool = Field(False, description="add a trainable id vector per item to the adapter's output "
