@@ -225,6 +225,32 @@ def test_residual_id_adds_a_trainable_id_vector_that_alignment_and_training_reac
     assert "residual_id" in EMBEDDINGS.get("frozen").config_class.model_fields
 
 
+def test_table_scaling_reaches_the_adapter_input_and_not_the_table_key():
+    from types import SimpleNamespace
+
+    from lucidrec.embeddings.frozen_table import scale_table
+    from lucidrec.embeddings.llmemb.rat import chain_key
+
+    raw, standardized = _module(extra=1), _module(extra=1, table_scaling="standardized")
+    assert torch.allclose(standardized.frozen[:7], scale_table(raw.frozen[:7], "standardized"))
+    assert torch.equal(standardized.frozen[7], torch.zeros(8))  # the mask row stays on the bias path
+    assert torch.equal(raw.collaborative, standardized.collaborative)  # E_cf is never rescaled
+    data = SimpleNamespace(data_hash="h")
+    keys = {chain_key(LLMEmbConfig(variant="frozen", table_scaling=s), data, 4, None) for s in ("raw", "standardized")}
+    assert len(keys) == 1  # the stored table is the raw one; scaling happens when the module is built
+    assert build_config({"embedding": {"name": "llmemb", "table_scaling": "centered"}}).embedding["table_scaling"] == "centered"
+
+
+def test_gelu_adapter_is_nonlinear_and_the_default_stays_linear():
+    linear, gelu = _module(), _module(adapter_activation="gelu")
+    assert not any(isinstance(m, torch.nn.GELU) for m in linear.adapter)
+    assert [type(m).__name__ for m in gelu.adapter] == ["Linear", "GELU", "Dropout", "Linear"]
+    a, b = gelu.frozen[1], gelu.frozen[2]
+    midpoint = gelu.adapter((a + b) / 2)
+    assert not torch.allclose(midpoint, (gelu.adapter(a) + gelu.adapter(b)) / 2, atol=1e-4)
+    assert torch.allclose(linear.adapter((a + b) / 2), (linear.adapter(a) + linear.adapter(b)) / 2, atol=1e-5)
+
+
 def test_wrong_collaborative_shape_is_a_clear_error():
     with pytest.raises(ConfigError, match="E_cf"):
         LLMEmbEmbedding(np.zeros((5, 8), np.float32), 4, collaborative=np.zeros((5, 3), np.float32))

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from lucidrec.cli import app
@@ -28,3 +29,24 @@ def test_embed_then_train_with_a_frozen_text_table(tmp_path):
                            "train": {"epochs": 2, "progress": False}})
     metrics = train_run(config, tmp_path / "run")
     assert metrics["status"] == "done" and 0 <= metrics["test/full/ndcg@10"] <= 1
+
+
+def test_table_scaling_centres_and_standardises_the_known_rows_only():
+    import torch
+
+    from lucidrec.embeddings.frozen_table import FrozenTableEmbedding, scale_table
+
+    rows = torch.tensor([[0.0, 0.0, 0.0], [1.0, 2.0, 0.0], [3.0, 2.0, 2.0], [0.0, 0.0, 0.0], [2.0, 5.0, 1.0]])
+    assert torch.equal(scale_table(rows, "raw"), rows)
+    centered = scale_table(rows, "centered")
+    # the mean of the three known rows is (2, 3, 1); padding and the unknown row 3 stay zero
+    assert centered.tolist() == [[0, 0, 0], [-1, -1, -1], [1, -1, 1], [0, 0, 0], [0, 2, 0]]
+    standardized = scale_table(rows, "standardized")
+    scale = (centered[[1, 2, 4]].pow(2).mean()).sqrt()  # 8 / 9 mean square over the 3 x 3 entries
+    assert torch.allclose(standardized, centered / scale)
+    assert standardized[[1, 2, 4]].pow(2).mean().item() == pytest.approx(1.0)
+    assert torch.equal(standardized[[0, 3]], torch.zeros(2, 3))
+    with pytest.raises(ValueError, match="valid: raw, centered, standardized"):
+        scale_table(rows, "whitened")
+    items = FrozenTableEmbedding(rows.numpy(), dim=2, extra_tokens=1, scaling="standardized")
+    assert torch.allclose(items.frozen[:5], standardized) and torch.equal(items.frozen[5], torch.zeros(3))

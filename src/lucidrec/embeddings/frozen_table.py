@@ -1,8 +1,9 @@
 """A frozen external item matrix (e.g. text-encoder vectors) behind a small trainable adapter.
 
 The matrix is never trained; the adapter ``Linear(D -> hidden) -> Linear(hidden -> dim)`` is (no
-non-linearity in between, as in LLMEmb's RAT adapter). Padding and special-token rows of the
-frozen matrix are zeros, so only the adapter's bias gives them a vector.
+non-linearity in between, as in LLMEmb's RAT adapter; ``activation="gelu"`` puts one there, outside
+the paper, so items whose text vectors are close can still be mapped far apart). Padding and
+special-token rows of the frozen matrix are zeros, so only the adapter's bias gives them a vector.
 
 ``scaling`` says how the rows enter the adapter. Sentence encoders give unit-norm rows that share
 a large common direction (MiniLM item titles: mean cosine to the nearest item 0.8), so what tells
@@ -34,6 +35,7 @@ from lucidrec.errors import DataFormatError
 
 
 TableScaling = Literal["raw", "centered", "standardized"]
+AdapterActivation = Literal["none", "gelu"]
 
 
 def scale_table(matrix: torch.Tensor, scaling: TableScaling) -> torch.Tensor:
@@ -57,6 +59,8 @@ class FrozenTableConfig(StrictConfig):
     path: str = Field(..., description=".npy matrix with one row per item index (row 0 = padding), or N rows with a sidecar JSON listing item ids")
     hidden: int | None = Field(None, description="adapter width; default (D + dim) // 2")
     dropout: float = Field(0.0, ge=0, lt=1)
+    activation: AdapterActivation = Field("none", description="between the adapter's two layers: none (linear, as "
+                                          "LLMEmb) or gelu")
     normalize: bool = Field(False, description="L2-normalise the frozen rows before the adapter")
     scaling: TableScaling = Field("raw", description="raw: rows as given; centered: minus the mean item row; "
                                     "standardized: centered, then scaled to unit mean coordinate variance")
@@ -98,7 +102,7 @@ class FrozenTableEmbedding(ItemEmbedding):
 
     def __init__(self, matrix: np.ndarray | torch.Tensor, dim: int, extra_tokens: int = 0, hidden: int | None = None,
                  dropout: float = 0.0, normalize: bool = False, residual_id: bool = False,
-                 scaling: TableScaling = "raw"):
+                 scaling: TableScaling = "raw", activation: AdapterActivation = "none"):
         matrix = torch.as_tensor(np.asarray(matrix), dtype=torch.float32)
         super().__init__(matrix.shape[0] - 1, dim, extra_tokens)
         if normalize:
@@ -108,7 +112,8 @@ class FrozenTableEmbedding(ItemEmbedding):
         matrix[0] = 0
         self.register_buffer("frozen", matrix)
         width = hidden or (matrix.shape[1] + dim) // 2
-        self.adapter = nn.Sequential(nn.Linear(matrix.shape[1], width), nn.Dropout(dropout), nn.Linear(width, dim))
+        between = [nn.GELU()] if activation == "gelu" else []
+        self.adapter = nn.Sequential(nn.Linear(matrix.shape[1], width), *between, nn.Dropout(dropout), nn.Linear(width, dim))
         self.residual = IdEmbedding(self.n_items, dim, extra_tokens) if residual_id else None
 
     @classmethod
@@ -118,7 +123,7 @@ class FrozenTableEmbedding(ItemEmbedding):
         if matrix.shape[0] != n_items + 1:
             raise DataFormatError(config.path, f"has {matrix.shape[0]} rows, expected {n_items + 1}")
         return cls(matrix, dim, extra_tokens, config.hidden, config.dropout, config.normalize, config.residual_id,
-                   config.scaling)
+                   config.scaling, config.activation)
 
     def forward(self, item_ids: torch.Tensor) -> torch.Tensor:
         vectors = self.adapter(self.frozen[item_ids])

@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from lucidrec.config import StrictConfig
-from lucidrec.embeddings.frozen_table import TableScaling
+from lucidrec.embeddings.frozen_table import AdapterActivation, TableScaling
 
 Variant = Literal["full", "no_align", "frozen"]
 
@@ -72,6 +72,8 @@ class LLMEmbConfig(StrictConfig):
         "LLaMA states); docs/fidelity.md")
     adapter_hidden: int | None = Field(None, ge=1, description="adapter width; default D/2 (paper 1536->768->d)")
     adapter_dropout: float = Field(0.0, ge=0, lt=1)
+    adapter_activation: AdapterActivation = Field("none", description="none: linear adapter (the paper); gelu: one "
+                                                  "non-linearity between its layers (outside the paper)")
     residual_id: bool = Field(False, description="add a trainable id vector per item to the adapter's output "
                               "(text + id hybrid, outside the paper; docs/fidelity.md)")
     align_weight: float = Field(0.01, ge=0, description="α: weight of the alignment loss (paper 0.01); "

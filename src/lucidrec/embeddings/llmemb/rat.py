@@ -22,7 +22,7 @@ import torch
 
 from lucidrec.config import ConfigError
 from lucidrec.embeddings.base import EMBEDDINGS
-from lucidrec.embeddings.frozen_table import FrozenTableEmbedding, TableScaling
+from lucidrec.embeddings.frozen_table import AdapterActivation, FrozenTableEmbedding, TableScaling
 from lucidrec.embeddings.llmemb import artifacts
 from lucidrec.embeddings.llmemb.collaborative import cf_key, cf_run_config, get_collaborative_table
 from lucidrec.embeddings.llmemb.config import LLMEmbConfig
@@ -52,10 +52,11 @@ class LLMEmbEmbedding(FrozenTableEmbedding):
     def __init__(self, matrix, dim: int, extra_tokens: int = 0, hidden: int | None = None, dropout: float = 0.0,
                  collaborative: np.ndarray | torch.Tensor | None = None, align_weight: float = 0.01,
                  align_temperature: float = 2.0, align_loss: str = "soft", align_max_items: int | None = 1024,
-                 residual_id: bool = False, table_scaling: TableScaling = "raw"):
+                 residual_id: bool = False, table_scaling: TableScaling = "raw",
+                 adapter_activation: AdapterActivation = "none"):
         matrix = np.asarray(matrix, dtype=np.float32)
         super().__init__(matrix, dim, extra_tokens, hidden or max(1, matrix.shape[1] // 2), dropout, normalize=False,
-                         residual_id=residual_id, scaling=table_scaling)
+                         residual_id=residual_id, scaling=table_scaling, activation=adapter_activation)
         self.align_weight, self.align_temperature = align_weight, align_temperature
         self.align_loss, self.align_max_items = align_loss, align_max_items
         self.info: dict = {}
@@ -95,7 +96,7 @@ class LLMEmbEmbedding(FrozenTableEmbedding):
             raise ConfigError(f"llmemb: item table has {matrix.shape[0]} rows, expected {n_items + 1}")
         module = cls(matrix, dim, extra_tokens, config.adapter_hidden, config.adapter_dropout, cf, config.align_weight,
                      config.align_temperature, config.align_loss, config.align_max_items, config.residual_id,
-                     config.table_scaling)
+                     config.table_scaling, config.adapter_activation)
         module.info = info
         return module
 
@@ -120,10 +121,11 @@ class LLMEmbEmbedding(FrozenTableEmbedding):
 def chain_key(config: LLMEmbConfig, data, dim: int, run_config) -> str:
     """What the tables of a run depend on (cheap to compute; identifies the copy kept in the run folder)."""
     settings = config.model_dump(mode="json")
-    # Settings that cannot change the tables; residual_id and table_scaling (applied when the module is
-    # built) are also left out so that run folders made before they existed keep their key (the adapter
+    # Settings that cannot change the tables; residual_id, table_scaling and adapter_activation (applied
+    # when the module is built) are also left out so that run folders made before they existed keep their key (the adapter
     # fields already in the key stay for that reason).
-    for name in ("artifacts_dir", "scft_checkpoint_every", "encode_batch_size", "residual_id", "table_scaling"):
+    for name in ("artifacts_dir", "scft_checkpoint_every", "encode_batch_size", "residual_id", "table_scaling",
+                 "adapter_activation"):
         settings.pop(name, None)
     cf = None
     if config.needs_alignment and config.collaborative_run:
