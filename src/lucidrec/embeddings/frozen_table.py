@@ -5,13 +5,14 @@ non-linearity in between, as in LLMEmb's RAT adapter; ``activation="gelu"`` puts
 the paper, so items whose text vectors are close can still be mapped far apart). Padding and
 special-token rows of the frozen matrix are zeros, so only the adapter's bias gives them a vector.
 
-``scaling`` says how the rows enter the adapter. Sentence encoders give unit-norm rows that share
-a large common direction (MiniLM item titles: mean cosine to the nearest item 0.8), so what tells
-items apart is a small part of each coordinate, and Adam, which moves every weight by about the
-learning rate per step, needs many epochs to amplify it. ``centered`` removes the mean item row
-(what the PCA of LLMEmb's code does as a side effect); ``standardized`` also multiplies the table
-by one factor so its coordinates have unit mean variance, the scale of the LLaMA hidden states the
-paper's table holds. The relative variances of the coordinates are kept (no whitening).
+``scaling`` says how the rows enter the adapter. Sentence encoders give unit-norm rows, so each
+coordinate is about 1/sqrt(D) (0.05 for MiniLM), and untuned MiniLM item rows put ~40% of their
+squared norm along the mean row; Adam, which moves every weight by about the learning rate per step,
+needs many epochs to scale such inputs up (measured: docs/benchmarks.md). ``centered`` removes
+the mean item row (what the PCA of LLMEmb's code does as a side effect); ``standardized`` also
+multiplies the table by one factor so its coordinates have unit mean variance, about the scale of
+the RMS-normalised LLaMA states in the paper's table. The relative variances of the coordinates are
+kept (no whitening).
 
 ``residual_id`` adds a trainable id vector per item to the adapter's output (a text + id hybrid, as in
 LLM-ESR or UniSRec's fine-tuning with ids; not part of LLMEmb): a linear map of a text vector cannot hold
