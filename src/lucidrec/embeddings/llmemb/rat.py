@@ -121,9 +121,9 @@ class LLMEmbEmbedding(FrozenTableEmbedding):
 def chain_key(config: LLMEmbConfig, data, dim: int, run_config) -> str:
     """What the tables of a run depend on (cheap to compute; identifies the copy kept in the run folder)."""
     settings = config.model_dump(mode="json")
-    # Settings that cannot change the tables; residual_id, table_scaling and adapter_activation (applied
-    # when the module is built) are also left out so that run folders made before they existed keep their key (the adapter
-    # fields already in the key stay for that reason).
+    # Settings that cannot change the tables. residual_id, table_scaling and adapter_activation (applied
+    # when the module is built) are left out so that run folders made before they existed keep their
+    # key; the adapter fields already in the key stay for that reason.
     for name in ("artifacts_dir", "scft_checkpoint_every", "encode_batch_size", "residual_id", "table_scaling",
                  "adapter_activation"):
         settings.pop(name, None)
