@@ -124,7 +124,7 @@ class FrozenTableEmbedding(ItemEmbedding):
         if matrix.shape[0] != n_items + 1:
             raise DataFormatError(config.path, f"has {matrix.shape[0]} rows, expected {n_items + 1}")
         return cls(matrix, dim, extra_tokens, config.hidden, config.dropout, config.normalize, config.residual_id,
-                   config.scaling, config.activation)
+                   scaling=config.scaling, activation=config.activation)
 
     def forward(self, item_ids: torch.Tensor) -> torch.Tensor:
         vectors = self.adapter(self.frozen[item_ids])

@@ -96,7 +96,7 @@ class LLMEmbEmbedding(FrozenTableEmbedding):
             raise ConfigError(f"llmemb: item table has {matrix.shape[0]} rows, expected {n_items + 1}")
         module = cls(matrix, dim, extra_tokens, config.adapter_hidden, config.adapter_dropout, cf, config.align_weight,
                      config.align_temperature, config.align_loss, config.align_max_items, config.residual_id,
-                     config.table_scaling, config.adapter_activation)
+                     table_scaling=config.table_scaling, adapter_activation=config.adapter_activation)
         module.info = info
         return module
 
