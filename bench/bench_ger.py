@@ -40,6 +40,7 @@ import protocol
 
 METRICS = ("mrr", "recall@10", "recall@20", "ndcg@10", "ndcg@20")
 BASE = protocol.BASELINE
+VARIANTS = (BASE, "llm", "encoder", "reduced", "llm_tuned", "llm_tuned_top")
 
 
 def run_config(args, dataset: str, model: str, seed: int, embedding: dict):
@@ -70,14 +71,15 @@ def train(config, out: Path) -> dict:
 def ger_embedding(args, variant: str, base_run: Path) -> dict:
     embedding = {"name": "ger", "mode": "reduced" if variant == "reduced" else "refined", "base_run": str(base_run),
                  "cache_dir": str(args.out / "cache")}
-    if variant in ("llm", "llm_tuned", "llm_tuned_top"):
-        embedding.update(scorer="llm", llm=args.llm, llm_batch_size=args.llm_batch_size)
+    # One branch per scorer, so no later check can overwrite the choice (an if/else chain once turned every
+    # "llm" variant into the encoder scorer, 2026-12-02 to 2026-12-03).
+    if not variant.startswith("llm"):
+        return {**embedding, "scorer": "encoder"}
+    embedding.update(scorer="llm", llm=args.llm, llm_batch_size=args.llm_batch_size)
     if variant.startswith("llm_tuned"):
         embedding.update(tune_scorer=True, **({"tune_steps": args.tune_steps} if args.tune_steps else {}))
-    if variant == "llm_tuned_top":
-        embedding.update(tune_negatives_from="base_top")
-    else:
-        embedding.update(scorer="encoder")
+        if variant == "llm_tuned_top":
+            embedding.update(tune_negatives_from="base_top")
     return embedding
 
 
@@ -165,6 +167,9 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     variants = args.variants.split(",")
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        parser.error(f"--variants: unknown {', '.join(unknown)}; valid: {', '.join(VARIANTS)}")
     costs = {}
     for dataset in args.datasets.split(","):
         for variant in (v for v in variants if v in ("llm", "encoder")):  # the tuned variants score inside their run

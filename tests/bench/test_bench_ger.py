@@ -1,0 +1,45 @@
+"""bench/bench_ger.py builds the GER config each variant names (a benchmark row is only as true as its label)."""
+
+import importlib
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from lucidrec.embeddings.ger.config import GERConfig
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+
+@pytest.fixture(scope="module")
+def bench_ger():
+    sys.path.insert(0, str(BENCH))
+    try:
+        yield importlib.import_module("bench_ger")
+    finally:
+        sys.path.remove(str(BENCH))
+
+
+@pytest.mark.parametrize("variant, scorer, mode, tuned, negatives", [
+    ("llm", "llm", "refined", False, "uniform"),
+    ("encoder", "encoder", "refined", False, "uniform"),
+    ("reduced", "encoder", "reduced", False, "uniform"),
+    ("llm_tuned", "llm", "refined", True, "uniform"),
+    ("llm_tuned_top", "llm", "refined", True, "base_top"),
+])
+def test_each_variant_gets_its_scorer(bench_ger, tmp_path, variant, scorer, mode, tuned, negatives):
+    args = SimpleNamespace(out=tmp_path, llm=None, llm_batch_size=16, tune_steps=None)
+    embedding = bench_ger.ger_embedding(args, variant, tmp_path / "base")
+    config = GERConfig.model_validate({k: v for k, v in embedding.items() if k != "name"})
+    assert (config.scorer, config.mode, config.tune_scorer, config.tune_negatives_from) == (scorer, mode, tuned, negatives)
+    assert config.base_run == str(tmp_path / "base")
+
+
+def test_every_listed_variant_builds(bench_ger, tmp_path):
+    args = SimpleNamespace(out=tmp_path, llm=None, llm_batch_size=16, tune_steps=7)
+    for variant in bench_ger.VARIANTS:
+        if variant != bench_ger.BASE:
+            embedding = bench_ger.ger_embedding(args, variant, tmp_path)
+            GERConfig.model_validate({k: v for k, v in embedding.items() if k != "name"})
+    assert bench_ger.ger_embedding(args, "llm_tuned", tmp_path)["tune_steps"] == 7
