@@ -94,6 +94,16 @@ def ensure_run(args, dataset, model, variant, seed, cf_run=None) -> Path | None:
     return folder if result.get("status") == "done" else None
 
 
+def finished_baselines(args, dataset: str, model: str) -> dict:
+    """The finished id runs of ``--seeds`` when ``id`` is not among ``--variants``: read back, never trained,
+    so a call that trains only the text variants still reports paired tests and cost ratios against them."""
+    if "id" in args.variants:
+        return {}
+    folders = {seed: run_dir(args, dataset, model, "id", seed) for seed in args.seeds}
+    folders = {seed: folder for seed, folder in folders.items() if (folder / "metrics.json").is_file()}
+    return {(dataset, model, "id"): folders} if folders else {}
+
+
 def training_seconds(folder: Path) -> tuple[float, int]:
     """(training seconds, epochs) from log.jsonl, the last line per epoch (a resumed run counts once)."""
     per_epoch = {}
@@ -238,6 +248,7 @@ def main(argv=None) -> None:
             if args.report_only:
                 cf_run = run_dir(args, dataset, "sasrec", "id", args.seeds[0])
         for model in args.models:
+            found.update(finished_baselines(args, dataset, model))
             for variant in args.variants:
                 if variant == "llmemb" and cf_run is None:
                     continue

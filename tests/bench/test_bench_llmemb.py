@@ -1,0 +1,39 @@
+"""bench/bench_llmemb.py pairs the text variants with the finished id runs even when a call does not train them."""
+
+import importlib
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+
+@pytest.fixture(scope="module")
+def bench_llmemb():
+    sys.path.insert(0, str(BENCH))
+    try:
+        yield importlib.import_module("bench_llmemb")
+    finally:
+        sys.path.remove(str(BENCH))
+
+
+def finished(folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "metrics.json").write_text("{}")
+    return folder
+
+
+def test_finished_id_runs_are_read_back_for_text_only_calls(bench_llmemb, tmp_path):
+    seed1 = finished(tmp_path / "ml-1m" / "sasrec" / "id" / "seed1")
+    (tmp_path / "ml-1m" / "sasrec" / "id" / "seed2").mkdir()  # killed run: no metrics.json, not a baseline
+    args = SimpleNamespace(out=tmp_path, variants=["frozen", "llmemb"], seeds=[1, 2, 3])
+    assert bench_llmemb.finished_baselines(args, "ml-1m", "sasrec") == {("ml-1m", "sasrec", "id"): {1: seed1}}
+    assert bench_llmemb.finished_baselines(args, "ml-1m", "gru4rec") == {}
+
+
+def test_calls_that_train_the_baseline_add_nothing(bench_llmemb, tmp_path):
+    finished(tmp_path / "ml-1m" / "sasrec" / "id" / "seed1")
+    args = SimpleNamespace(out=tmp_path, variants=["id", "llmemb"], seeds=[1])
+    assert bench_llmemb.finished_baselines(args, "ml-1m", "sasrec") == {}
