@@ -1,24 +1,15 @@
 """bench/bench_ger.py builds the GER config each variant names (a benchmark row is only as true as its label)."""
 
-import importlib
-import sys
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 from lucidrec.embeddings.ger.config import GERConfig
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
-
 
 @pytest.fixture(scope="module")
-def bench_ger():
-    sys.path.insert(0, str(BENCH))
-    try:
-        yield importlib.import_module("bench_ger")
-    finally:
-        sys.path.remove(str(BENCH))
+def bench_ger(import_bench_script):
+    return import_bench_script("bench_ger")
 
 
 @pytest.mark.parametrize("variant, scorer, mode, tuned, negatives", [

@@ -1,22 +1,14 @@
 """bench/bench_llmemb.py pairs the text variants with the finished id runs even when a call does not train them."""
 
-import importlib
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
-
 
 @pytest.fixture(scope="module")
-def bench_llmemb():
-    sys.path.insert(0, str(BENCH))
-    try:
-        yield importlib.import_module("bench_llmemb")
-    finally:
-        sys.path.remove(str(BENCH))
+def bench_llmemb(import_bench_script):
+    return import_bench_script("bench_llmemb")
 
 
 def finished(folder: Path) -> Path:
