@@ -196,7 +196,7 @@ def markdown(results: dict, header: str) -> str:
     lines = [header, "",
              "| dataset | backbone | items | seeds | NDCG@10 | Recall@10 | tail NDCG@10 | tail Recall@10 | head NDCG@10 "
              "| head Recall@10 | ΔNDCG@10 vs id (Wilcoxon p per seed) | tail ΔNDCG@10 (p) | SCFT s | encode s "
-             "| train s (× id) | s/epoch (× id) |",
+             "| train s, epochs (× id) | s/epoch (× id) |",
              "|" + "---|" * 16]
     for name, row in results.items():
         dataset, model, variant = name.split("/")
@@ -213,7 +213,7 @@ def markdown(results: dict, header: str) -> str:
         lines.append(f"| {dataset} | {model} | {variant} | {len(row['seeds'])} | "
                      + " | ".join(fmt(m.get(f"test/full/{g}{k}")) for g in GROUPS for k in METRICS)
                      + f" | {delta} | {tail_delta} | {scft} | {encode} | "
-                     f"{c['train_seconds']['mean']:.0f}{rel('relative_train_time')} | "
+                     f"{c['train_seconds']['mean']:.0f}, {c['epochs']['mean']:.0f} ep{rel('relative_train_time')} | "
                      f"{c['seconds_per_epoch']['mean']:.1f}{rel('relative_seconds_per_epoch')} |")
     sampled_rows = {name: row for name, row in results.items() if "metrics_sampled" in row}
     if sampled_rows:

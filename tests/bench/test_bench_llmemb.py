@@ -29,3 +29,12 @@ def test_calls_that_train_the_baseline_add_nothing(bench_llmemb, tmp_path):
     finished(tmp_path / "ml-1m" / "sasrec" / "id" / "seed1")
     args = SimpleNamespace(out=tmp_path, variants=["id", "llmemb"], seeds=[1])
     assert bench_llmemb.finished_baselines(args, "ml-1m", "sasrec") == {}
+
+
+def test_report_shows_the_epochs_behind_the_training_time(bench_llmemb):
+    # capped text runs and uncapped id runs differ in epochs; the total-time ratio is only readable next to them
+    stat = lambda value: {"mean": value, "std": 0.0}  # noqa: E731
+    row = {"seeds": [1], "metrics": {}, "relative_train_time": 0.5, "relative_seconds_per_epoch": 2.0,
+           "costs": {"train_seconds": stat(400.0), "epochs": stat(40), "seconds_per_epoch": stat(10.0)}}
+    table = bench_llmemb.markdown({"ml-1m/sasrec/llmemb": row}, "# t")
+    assert "| 400, 40 ep (×0.50) | 10.0 (×2.00) |" in table
