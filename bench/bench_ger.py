@@ -14,6 +14,10 @@ training with the guided block zeroed: [0 ; PCA(base)], so any gain of the refin
 is the attributes' and not the extra fine-tuning of the base). Each refined run uses the base run of the same
 dataset, backbone and seed as its base (``embedding.base_run``), so the comparison is paired.
 
+``--set KEY=VALUE`` changes every run of the call (``embedding.*`` keys only the refined variants, e.g.
+``--set embedding.train_reduced=false``); give such a call its own ``--out`` (with links to the base
+runs and ``cache``), since a finished folder is reused as it is.
+
 ``--score-only`` scores the catalogs and stops (no training: it can run beside a training job).
 
 Resumable across sessions: every run lives in ``<out>/<dataset>/<model>/<variant>/seed<k>/``; a
@@ -43,7 +47,7 @@ BASE = protocol.BASELINE
 VARIANTS = (BASE, "llm", "encoder", "reduced", "llm_tuned", "llm_tuned_top")
 
 
-def run_config(args, dataset: str, model: str, seed: int, embedding: dict):
+def run_config(args, dataset: str, model: str, seed: int, variant: str, embedding: dict):
     from lucidrec.train.run import build_config
 
     values = protocol.run_values(dataset, model, seed, embedding, epochs=args.epochs, threads=args.threads,
@@ -54,7 +58,7 @@ def run_config(args, dataset: str, model: str, seed: int, embedding: dict):
         values["data"]["prepare"] = {"min_item_interactions": 200, "min_user_interactions": 5}
         values["model"].update(hidden=16, max_len=20, layers=1) if model != "gru4rec" else values["model"].update(hidden=16, max_len=20)
         values["train"].update(epochs=1, batch_size=256)
-    return build_config(values)
+    return build_config(values, None, protocol.overrides_for(args.overrides, variant))
 
 
 def train(config, out: Path) -> dict:
@@ -92,7 +96,7 @@ def scoring_cost(args, dataset: str, variant: str) -> dict:
 
     config = GERConfig(scorer="llm" if variant == "llm" else "encoder", llm=args.llm if variant == "llm" else None,
                        llm_batch_size=args.llm_batch_size, cache_dir=str(args.out / "cache"))
-    data_config = run_config(args, dataset, "sasrec", protocol.DEFAULT_SEEDS[0], {"name": "id"}).data
+    data_config = run_config(args, dataset, "sasrec", protocol.DEFAULT_SEEDS[0], BASE, {"name": "id"}).data
     data, _ = load_split(DataConfig.model_validate(data_config.model_dump()))
     texts, missing = item_texts(data, config)
     attributes = resolve_attributes(None, dataset)
@@ -157,6 +161,7 @@ def main() -> None:
     parser.add_argument("--llm-batch-size", type=int, default=16)
     parser.add_argument("--tune-steps", type=int, default=None, help="llm_tuned: steps of the scorer tuning")
     parser.add_argument("--progress", action="store_true")
+    protocol.add_overrides_argument(parser)
     parser.add_argument("--smoke", action="store_true", help="ml-100k slice, SASRec, 1 seed, 1 epoch, tiny model")
     args = parser.parse_args()
     args.out = args.out.resolve()
@@ -186,7 +191,7 @@ def main() -> None:
             for seed in map(int, args.seeds.split(",")):
                 base_seed = args.base_seed or seed
                 base_dir = protocol.run_dir(args.out, dataset, model, BASE, base_seed)
-                base_metrics = train(run_config(args, dataset, model, base_seed, {"name": "id"}), base_dir)
+                base_metrics = train(run_config(args, dataset, model, base_seed, BASE, {"name": "id"}), base_dir)
                 if BASE in variants and base_dir not in entry.get(BASE, {}).get("runs", []):
                     entry.setdefault(BASE, {"metrics": [], "runs": []})
                     entry[BASE]["metrics"].append(base_metrics)
@@ -195,7 +200,7 @@ def main() -> None:
                     out = protocol.run_dir(args.out, dataset, model, variant, seed)
                     if base_seed != seed:
                         out = out.with_name(f"seed{seed}-base{base_seed}")
-                    config = run_config(args, dataset, model, seed, ger_embedding(args, variant, base_dir))
+                    config = run_config(args, dataset, model, seed, variant, ger_embedding(args, variant, base_dir))
                     entry.setdefault(variant, {"metrics": [], "runs": []})
                     entry[variant]["metrics"].append(train(config, out))
                     entry[variant]["runs"].append(out)

@@ -50,8 +50,7 @@ def parse_args(argv=None):
     p.add_argument("--data-dir", default=None)
     p.add_argument("--out", type=Path, default=Path("bench/runs/methods"))
     p.add_argument("--artifacts-dir", type=Path, default=None, help="default <out>/artifacts")
-    p.add_argument("--set", dest="overrides", action="append", default=[],
-                   help="extra KEY=VALUE for every run (embedding.* keys only reach the LLMEmb variants)")
+    protocol.add_overrides_argument(p)
     p.add_argument("--json-out", type=Path, default=None)
     p.add_argument("--md-out", type=Path, default=None)
     p.add_argument("--report-only", action="store_true", help="only read finished runs, train nothing")
@@ -73,8 +72,7 @@ def run_config(args, dataset: str, model: str, variant: str, seed: int, cf_run: 
     epochs = 200 if variant == "id" else args.epochs
     base = protocol.run_values(dataset, model, seed, embedding, epochs=epochs, threads=args.threads,
                                data_dir=args.data_dir, progress=not args.quiet)
-    overrides = [o for o in args.overrides if variant != "id" or not o.startswith("embedding.")]
-    return build_config(base, None, overrides)
+    return build_config(base, None, protocol.overrides_for(args.overrides, variant))
 
 
 def run_dir(args, dataset, model, variant, seed) -> Path:

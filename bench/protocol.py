@@ -9,6 +9,7 @@ swap the ``embedding`` section, so with one ``--out`` they reuse the very same i
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 #: Per-dataset model settings of the tuned id baselines (others: max_len 50, dropout 0.5).
@@ -36,3 +37,15 @@ def run_values(dataset: str, model: str, seed: int, embedding: dict, *, epochs: 
 
 def run_dir(out: Path, dataset: str, model: str, variant: str, seed: int) -> Path:
     return Path(out) / dataset / model / variant / f"seed{seed}"
+
+
+def add_overrides_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra setting for every run, e.g. --set model.max_len=50 (embedding.* keys only reach "
+                             "the method variants; a changed setting needs its own --out)")
+
+
+def overrides_for(overrides: list[str], variant: str) -> list[str]:
+    """The ``--set`` values of one run: embedding.* keys belong to the method under test, so the id
+    baseline, whose folder every method benchmark shares, never sees them."""
+    return [o for o in overrides if variant != BASELINE or not o.startswith("embedding.")]

@@ -34,3 +34,16 @@ def test_every_listed_variant_builds(bench_ger, tmp_path):
             embedding = bench_ger.ger_embedding(args, variant, tmp_path)
             GERConfig.model_validate({k: v for k, v in embedding.items() if k != "name"})
     assert bench_ger.ger_embedding(args, "llm_tuned", tmp_path)["tune_steps"] == 7
+
+
+def test_embedding_overrides_reach_the_refined_runs_only(bench_ger, tmp_path):
+    # the id base folder is shared with bench_llmemb; an embedding.* key would also be rejected by the id config
+    args = SimpleNamespace(out=tmp_path, llm=None, llm_batch_size=16, tune_steps=None, epochs=200, threads=1,
+                           data_dir=None, progress=False, max_len=None, smoke=False,
+                           overrides=["embedding.train_reduced=false", "train.patience=3"])
+    refined = bench_ger.run_config(args, "amazon-beauty", "gru4rec", 3, "reduced",
+                                   bench_ger.ger_embedding(args, "reduced", tmp_path / "base"))
+    base = bench_ger.run_config(args, "amazon-beauty", "gru4rec", 3, bench_ger.BASE, {"name": "id"})
+    ger = GERConfig.model_validate({k: v for k, v in refined.embedding.items() if k != "name"})
+    assert (ger.train_reduced, ger.mode, refined.train.patience) == (False, "reduced", 3)
+    assert (base.embedding["name"], "train_reduced" in base.embedding, base.train.patience) == ("id", False, 3)
