@@ -16,7 +16,7 @@ dataset, backbone and seed as its base (``embedding.base_run``), so the comparis
 
 ``--set KEY=VALUE`` changes every run of the call (``embedding.*`` keys only the refined variants, e.g.
 ``--set embedding.train_reduced=false``); give such a call its own ``--out`` (with links to the base
-runs and ``cache``), since a finished folder is reused as it is.
+runs and ``cache``): a finished folder of another config is an error, never silently reused.
 
 ``--score-only`` scores the catalogs and stops (no training: it can run beside a training job).
 
