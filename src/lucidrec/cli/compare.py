@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import typer
@@ -11,7 +12,8 @@ import typer
 from lucidrec.cli._common import guarded
 
 
-def _per_user(run: Path, protocol: str, ks=(5, 10, 20)):
+def _per_user(run: Path, protocol: str, group: str | None, ks=(5, 10, 20)):
+    """Users, per-user metrics and (with ``group``) the group's mask, from a run's ``ranks_test.npz``."""
     from lucidrec.eval.metrics import per_user_metrics
 
     path = run / "ranks_test.npz"
@@ -21,7 +23,17 @@ def _per_user(run: Path, protocol: str, ks=(5, 10, 20)):
     key = f"rank_{protocol}"
     if key not in data:
         raise FileNotFoundError(f"{path}: no '{protocol}' ranks (has: {', '.join(k[5:] for k in data.files if k.startswith('rank_'))})")
-    return data["users"], per_user_metrics(data[key], ks)
+    mask = None
+    if group is not None:
+        groups = [k[6:] for k in data.files if k.startswith("group_")]
+        if not groups:
+            # Runs evaluated before the masks were stored: one re-evaluation writes them, weights unchanged.
+            raise FileNotFoundError(f"{path}: no group masks (the run was evaluated before they were stored; "
+                                    f"`lucidrec evaluate --run {run}` adds them)")
+        if group not in groups:
+            raise typer.BadParameter(f"unknown --group {group}; valid: {', '.join(groups)}")
+        mask = data[f"group_{group}"]
+    return data["users"], per_user_metrics(data[key], ks), mask
 
 
 @guarded
@@ -30,27 +42,34 @@ def compare(
     candidates: list[Path] = typer.Argument(..., help="Run folders to compare against it."),
     metric: list[str] = typer.Option(["ndcg@10", "recall@10", "mrr"], "--metric"),
     protocol: str = typer.Option("full", "--protocol", help="Ranks to compare: full, or full_unmasked / sampled100 (when the runs were evaluated with it)."),
+    group: Optional[str] = typer.Option(None, "--group", help="Compare on one user group only: tail or head (by the target's "
+                                        "training popularity), short or long (history length), pop_qN, len_qN."),
     as_json: bool = typer.Option(False, "--json"),
 ):
     """Paired t-test and Wilcoxon signed-rank on per-user test metrics (same users required)."""
     from lucidrec.eval.stats import paired_test
 
-    users_a, values_a = _per_user(baseline, protocol)
+    users_a, values_a, mask_a = _per_user(baseline, protocol, group)
     unknown = [m for m in metric if m not in values_a]
     if unknown:
         raise typer.BadParameter(f"unknown --metric {', '.join(unknown)}; valid: {', '.join(values_a)}")
     results = {}
     for run in candidates:
-        users_b, values_b = _per_user(run, protocol)
+        users_b, values_b, mask_b = _per_user(run, protocol, group)
         if not np.array_equal(users_a, users_b):
             raise typer.BadParameter(f"{run} was evaluated on different users than {baseline}")
-        results[str(run)] = {m: paired_test(values_a[m], values_b[m]) for m in metric}
+        if group is not None and not np.array_equal(mask_a, mask_b):
+            # Same users but other targets or training counts: the runs were not evaluated on the same split.
+            raise typer.BadParameter(f"the '{group}' group of {run} holds other users than that of {baseline}")
+        keep = slice(None) if mask_a is None else mask_a
+        results[str(run)] = {m: paired_test(values_a[m][keep], values_b[m][keep]) for m in metric}
     if as_json:
         typer.echo(json.dumps(results, indent=2))
         return
+    label = f" [{group}]" if group else ""
     for run, per_metric in results.items():
         for name, r in per_metric.items():
-            typer.echo(f"{run}  {name}: {r['mean_a']:.4f} -> {r['mean_b']:.4f} ({r['relative']:+.1%}), "
+            typer.echo(f"{run}  {name}{label}: {r['mean_a']:.4f} -> {r['mean_b']:.4f} ({r['relative']:+.1%}), "
                        f"paired t p={r['t_pvalue']:.2g}, Wilcoxon p={r['wilcoxon_pvalue']:.2g}, n={r['n']}")
 
 

@@ -52,6 +52,7 @@ class EvalResult:
     users: np.ndarray
     ranks: dict[str, np.ndarray] = field(default_factory=dict)
     topk: np.ndarray | None = None
+    groups: dict[str, np.ndarray] = field(default_factory=dict)  # group name -> boolean mask aligned with ``users``
 
 
 def _batches(n: int, size: int):
@@ -203,4 +204,4 @@ def evaluate(model: Scorer, split: Split, part: str = "test", config: EvalConfig
                 continue
             for name, per in values.items():
                 metrics[f"{prefix}/{group}/{name}"] = float(per[mask].mean())
-    return EvalResult(metrics, per_user, evalset.users, ranks_out, topk)
+    return EvalResult(metrics, per_user, evalset.users, ranks_out, topk, groups)

@@ -15,9 +15,11 @@ def write_metrics(out: Path, metrics: dict[str, float], **context) -> Path:
 
 
 def write_per_user(out: Path, part: str, result: EvalResult) -> Path:
-    """Per-user ranks, for paired significance tests between runs (``lucidrec compare``)."""
+    """Per-user ranks and group masks (tail, head, ...), for paired significance tests between runs on all
+    users or on one group (``lucidrec compare --group``)."""
     return atomic_savez_compressed(out / f"ranks_{part}.npz", users=result.users,
-                                   **{f"rank_{k}": v for k, v in result.ranks.items()})
+                                   **{f"rank_{k}": v for k, v in result.ranks.items()},
+                                   **{f"group_{k}": v for k, v in result.groups.items()})
 
 
 def read_metrics(run: Path) -> dict:
