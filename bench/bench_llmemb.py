@@ -124,8 +124,13 @@ def per_user(folder: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
 _TAIL: dict = {}
 
 
-def tail_mask(args, dataset: str, users: np.ndarray) -> np.ndarray:
-    """Tail targets (the evaluator's group) for the test users, in ``users`` order (one split load per dataset)."""
+def tail_mask(args, dataset: str, users: np.ndarray, baseline: Path) -> np.ndarray:
+    """Tail targets (the evaluator's group) for the test users, in ``users`` order: the mask the baseline run's
+    evaluator stored in ``ranks_test.npz``, or, for run folders older than those masks, recomputed from the
+    split (one load per dataset)."""
+    with np.load(baseline / "ranks_test.npz") as ranks:
+        if "group_tail" in ranks.files:
+            return ranks["group_tail"]
     if dataset in _TAIL:
         return _TAIL[dataset]
     from lucidrec.data.pipeline import load_split
@@ -173,7 +178,7 @@ def summarise(args, found: dict) -> dict:
                     continue
                 users_a, base_values = per_user(baseline[seed])
                 users_b, values = per_user(folder)
-                tail = tail_mask(args, dataset, users_a)
+                tail = tail_mask(args, dataset, users_a, baseline[seed])
                 assert np.array_equal(users_a, users_b)
                 tests[seed] = {f"{group}{metric}": paired_test(base_values[metric][mask], values[metric][mask])
                                for group, mask in (("", slice(None)), ("tail/", tail)) for metric in METRICS}

@@ -38,3 +38,13 @@ def test_report_shows_the_epochs_behind_the_training_time(bench_llmemb):
            "costs": {"train_seconds": stat(400.0), "epochs": stat(40), "seconds_per_epoch": stat(10.0)}}
     table = bench_llmemb.markdown({"ml-1m/sasrec/llmemb": row}, "# t")
     assert "| 400, 40 ep (×0.50) | 10.0 (×2.00) |" in table
+
+
+def test_tail_mask_is_read_from_the_baseline_ranks_without_the_split(bench_llmemb, tmp_path):
+    import numpy as np
+
+    users, tail = np.array([4, 7, 9]), np.array([True, False, True])
+    np.savez(tmp_path / "ranks_test.npz", users=users, rank_full=np.array([1, 2, 3]), group_tail=tail)
+    # a dataset that does not exist: loading the split would fail, so passing means the stored mask was used
+    args = SimpleNamespace(data_dir=str(tmp_path / "nowhere"), overrides=[])
+    np.testing.assert_array_equal(bench_llmemb.tail_mask(args, "no-such-dataset", users, tmp_path), tail)
