@@ -114,23 +114,23 @@ def training_seconds(folder: Path) -> tuple[float, int]:
     return float(sum(per_epoch.values())), len(per_epoch)
 
 
-def per_user(folder: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def per_user(folder: Path) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """(users, per-user metrics, the evaluator's stored group masks: empty for run folders older than them)."""
     from lucidrec.eval.metrics import per_user_metrics
 
-    ranks = np.load(folder / "ranks_test.npz")
-    return ranks["users"], per_user_metrics(ranks["rank_full"], (10,))
+    with np.load(folder / "ranks_test.npz") as ranks:
+        groups = {name.removeprefix("group_"): ranks[name] for name in ranks.files if name.startswith("group_")}
+        return ranks["users"], per_user_metrics(ranks["rank_full"], (10,)), groups
 
 
 _TAIL: dict = {}
 
 
-def tail_mask(args, dataset: str, users: np.ndarray, baseline: Path) -> np.ndarray:
+def tail_mask(args, dataset: str, users: np.ndarray, stored_groups: dict[str, np.ndarray]) -> np.ndarray:
     """Tail targets (the evaluator's group) for the test users, in ``users`` order: the mask the baseline run's
-    evaluator stored in ``ranks_test.npz``, or, for run folders older than those masks, recomputed from the
-    split (one load per dataset)."""
-    with np.load(baseline / "ranks_test.npz") as ranks:
-        if "group_tail" in ranks.files:
-            return ranks["group_tail"]
+    evaluator stored, or, for run folders older than those masks, recomputed from the split (one load per dataset)."""
+    if "tail" in stored_groups:
+        return stored_groups["tail"]
     if dataset in _TAIL:
         return _TAIL[dataset]
     from lucidrec.data.pipeline import load_split
@@ -176,9 +176,9 @@ def summarise(args, found: dict) -> dict:
             for seed, folder in folders.items():
                 if seed not in baseline:
                     continue
-                users_a, base_values = per_user(baseline[seed])
-                users_b, values = per_user(folder)
-                tail = tail_mask(args, dataset, users_a, baseline[seed])
+                users_a, base_values, base_groups = per_user(baseline[seed])
+                users_b, values, _ = per_user(folder)
+                tail = tail_mask(args, dataset, users_a, base_groups)
                 assert np.array_equal(users_a, users_b)
                 tests[seed] = {f"{group}{metric}": paired_test(base_values[metric][mask], values[metric][mask])
                                for group, mask in (("", slice(None)), ("tail/", tail)) for metric in METRICS}

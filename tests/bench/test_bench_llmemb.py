@@ -47,4 +47,5 @@ def test_tail_mask_is_read_from_the_baseline_ranks_without_the_split(bench_llmem
     np.savez(tmp_path / "ranks_test.npz", users=users, rank_full=np.array([1, 2, 3]), group_tail=tail)
     # a dataset that does not exist: loading the split would fail, so passing means the stored mask was used
     args = SimpleNamespace(data_dir=str(tmp_path / "nowhere"), overrides=[])
-    np.testing.assert_array_equal(bench_llmemb.tail_mask(args, "no-such-dataset", users, tmp_path), tail)
+    read_users, _, groups = bench_llmemb.per_user(tmp_path)
+    np.testing.assert_array_equal(bench_llmemb.tail_mask(args, "no-such-dataset", read_users, groups), tail)
