@@ -111,9 +111,9 @@ def scoring_cost(args, dataset: str, variant: str) -> dict:
 
 def per_user(run: Path) -> dict[str, np.ndarray]:
     from lucidrec.eval.metrics import per_user_metrics
+    from lucidrec.eval.report import read_per_user
 
-    with np.load(run / "ranks_test.npz") as stored:
-        return per_user_metrics(stored["rank_full"], (10, 20))
+    return per_user_metrics(read_per_user(run)[1]["full"], (10, 20))
 
 
 def summarise(args, results: dict) -> tuple[str, dict]:

@@ -117,10 +117,10 @@ def training_seconds(folder: Path) -> tuple[float, int]:
 def per_user(folder: Path) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]:
     """(users, per-user metrics, the evaluator's stored group masks: empty for run folders older than them)."""
     from lucidrec.eval.metrics import per_user_metrics
+    from lucidrec.eval.report import read_per_user
 
-    with np.load(folder / "ranks_test.npz") as ranks:
-        groups = {name.removeprefix("group_"): ranks[name] for name in ranks.files if name.startswith("group_")}
-        return ranks["users"], per_user_metrics(ranks["rank_full"], (10,)), groups
+    users, ranks, groups = read_per_user(folder)
+    return users, per_user_metrics(ranks["full"], (10,)), groups
 
 
 _TAIL: dict = {}

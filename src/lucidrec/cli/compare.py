@@ -15,25 +15,22 @@ from lucidrec.cli._common import guarded
 def _per_user(run: Path, protocol: str, group: str | None, ks=(5, 10, 20)):
     """Users, per-user metrics and (with ``group``) the group's mask, from a run's ``ranks_test.npz``."""
     from lucidrec.eval.metrics import per_user_metrics
+    from lucidrec.eval.report import read_per_user
 
+    users, ranks, groups = read_per_user(run)
     path = run / "ranks_test.npz"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no per-user ranks (train or evaluate the run first)")
-    data = np.load(path)
-    key = f"rank_{protocol}"
-    if key not in data:
-        raise FileNotFoundError(f"{path}: no '{protocol}' ranks (has: {', '.join(k[5:] for k in data.files if k.startswith('rank_'))})")
+    if protocol not in ranks:
+        raise FileNotFoundError(f"{path}: no '{protocol}' ranks (has: {', '.join(ranks)})")
     mask = None
     if group is not None:
-        groups = [k[6:] for k in data.files if k.startswith("group_")]
         if not groups:
             # Runs evaluated before the masks were stored: one re-evaluation writes them, weights unchanged.
             raise FileNotFoundError(f"{path}: no group masks (the run was evaluated before they were stored; "
                                     f"`lucidrec evaluate --run {run}` adds them)")
         if group not in groups:
             raise typer.BadParameter(f"unknown --group {group}; valid: {', '.join(groups)}")
-        mask = data[f"group_{group}"]
-    return data["users"], per_user_metrics(data[key], ks), mask
+        mask = groups[group]
+    return users, per_user_metrics(ranks[protocol], ks), mask
 
 
 @guarded

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from lucidrec.eval.evaluator import EvalResult
 from lucidrec.files import atomic_savez_compressed, numpy_default, read_json, write_json_atomic
 
@@ -20,6 +22,18 @@ def write_per_user(out: Path, part: str, result: EvalResult) -> Path:
     return atomic_savez_compressed(out / f"ranks_{part}.npz", users=result.users,
                                    **{f"rank_{k}": v for k, v in result.ranks.items()},
                                    **{f"group_{k}": v for k, v in result.groups.items()})
+
+
+def read_per_user(run: Path, part: str = "test") -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """What ``write_per_user`` stored: the users, their ranks per protocol and the group masks (empty for runs
+    evaluated before the masks were stored)."""
+    path = Path(run) / f"ranks_{part}.npz"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no per-user ranks (train or evaluate the run first)")
+    with np.load(path) as data:
+        ranks = {name.removeprefix("rank_"): data[name] for name in data.files if name.startswith("rank_")}
+        groups = {name.removeprefix("group_"): data[name] for name in data.files if name.startswith("group_")}
+        return data["users"], ranks, groups
 
 
 def read_metrics(run: Path) -> dict:
