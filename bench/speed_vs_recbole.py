@@ -115,16 +115,17 @@ def run_lucidrec(dataset: str, out: Path, epochs: int, patience: int, threads: i
             "seconds_per_epoch": sum(e["seconds"] for e in log) / len(log), "epochs": len(log),
             "seconds_to_best_valid": log[metrics["best_epoch"]]["elapsed"], "total_seconds": total,
             "valid_ndcg10": metrics[f"valid/{PROTOCOL}/ndcg@10"], "test_ndcg10": metrics[f"test/{PROTOCOL}/ndcg@10"],
-            "test_recall10": metrics[f"test/{PROTOCOL}/recall@10"], "test_mrr10": mrr_at(out / "ranks_test.npz", 10),
+            "test_recall10": metrics[f"test/{PROTOCOL}/recall@10"], "test_mrr10": mrr_at(out, 10),
             "masked_test_ndcg10": metrics["test/full/ndcg@10"], "masked_test_recall10": metrics["test/full/recall@10"]}
 
 
-def mrr_at(ranks_file: Path, k: int) -> float:
-    """MRR@k (RecBole's MRR) from the saved per-user ranks of the comparison protocol."""
+def mrr_at(run: Path, k: int) -> float:
+    """MRR@k (RecBole's MRR) from the run's saved per-user test ranks of the comparison protocol."""
     import numpy as np
 
-    with np.load(ranks_file) as saved:
-        ranks = saved[f"rank_{PROTOCOL}"]
+    from lucidrec.eval.report import read_per_user
+
+    ranks = read_per_user(run)[1][PROTOCOL]
     return float(np.where(ranks < k, 1.0 / (ranks + 1), 0.0).mean())
 
 
