@@ -9,7 +9,8 @@ Every (dataset, backbone, variant, seed) is an ordinary run folder under ``--out
 run over several sessions. The training protocol (``bench/protocol.py``) is the backbone issue's
 tuned id baseline; ``bench/bench_ger.py`` with the same ``--out`` shares the id runs. The SCFT encoder, the item tables and everything else LLMEmb builds are
 cached in ``<out>/artifacts`` and shared by all seeds and backbones. E_cf (the alignment target)
-is the id-only SASRec baseline of the first seed, i.e. the baseline row itself.
+is the id-only SASRec baseline of the first of ``--seeds`` (the baseline row itself; called with one seed,
+the run aligns to its own seed's id SASRec).
 
 Reports, per dataset x backbone x variant, mean ± std over seeds (full ranking, leave-one-out) of
 NDCG@10 / Recall@10 overall, on tail targets (bottom 80% of items by training popularity) and on
