@@ -124,10 +124,12 @@ def main() -> None:
     datasets = args.datasets or available_datasets(args.data_dir)
     cells = []
     for dataset in datasets:
-        # Read once per dataset, for what the cells need to know up front: is there item text, and a user to explain
-        # (the first id in sorted order, as the vocabulary orders them). Damaged lines are the training's business.
-        data = load_dataset(dataset, args.data_dir, on_bad_lines="skip")
-        texted, user = len(data.items) > 0, str(data.interactions["user_id"].min())
+        # The method cells need to know up front: is there item text, and a user to explain (the first id in sorted
+        # order, as the vocabulary orders them). Read once per dataset, and only then; damaged lines are the training's business.
+        texted, user = True, ""
+        if set(args.embeddings) != {"id"}:
+            data = load_dataset(dataset, args.data_dir, on_bad_lines="skip")
+            texted, user = len(data.items) > 0, str(data.interactions["user_id"].min())
         for embedding in args.embeddings:
             if embedding != "id" and not texted:
                 print(f"{dataset}: no item text, no {embedding} cells", flush=True)
