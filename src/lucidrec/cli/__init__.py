@@ -30,6 +30,8 @@ _COMMANDS = [
     ("lucidrec.cli.embed", "embed", "embed", False),
     ("lucidrec.cli.lm", "app", "lm", True),
     ("lucidrec.cli.explain", "explain", "explain", False),
+    ("lucidrec.cli.experiment", "app", "experiment", True),
+    ("lucidrec.cli.report", "report", "report", False),
 ]
 
 for module_name, attribute, name, is_group in _COMMANDS:

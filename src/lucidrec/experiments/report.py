@@ -1,0 +1,213 @@
+"""``lucidrec report``: records -> markdown tables, PNG plots and one self-contained HTML page.
+
+Per dataset: a table of every row (mean ± std over seeds, the ratio to the baseline row, the paired
+test against it, costs) and a table of the metric per user group (overall, tail, cold, head, new: the
+groups the records have). Plots: the metric by group per row, validation curves, cost vs quality. The
+same records give byte-identical files (fixed order, no dates, PNGs without a software stamp).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from lucidrec.experiments.aggregate import (GROUP_ORDER, Row, build_rows, compare_to_baseline, groups_present,
+                                            metric_key)
+from lucidrec.experiments.records import GRID_FILE, Record, read_records
+from lucidrec.files import read_json, write_json_atomic
+
+EXTRA_METRICS = ("recall@10", "mrr")
+
+
+@dataclass
+class Table:
+    title: str
+    header: list[str]
+    rows: list[list[str]]
+    note: str = ""
+
+
+@dataclass
+class Report:
+    title: str
+    intro: list[str]
+    sections: list[tuple[str, list[Table], list[str]]]  # (dataset, tables, plot file names)
+    warnings: list[str]
+    rows: list[Row]
+
+
+def baseline_from_grids(results_dirs: list[Path]) -> str | None:
+    """The baseline row named by the grid(s) that wrote the folders (the first that names one)."""
+    for folder in results_dirs:
+        path = Path(folder) / GRID_FILE
+        if path.is_file():
+            baseline = read_json(path).get("spec", {}).get("baseline")
+            if baseline:
+                return baseline
+    return None
+
+
+def _fmt(stat: dict | None, digits: int = 4) -> str:
+    if not stat:
+        return "—"
+    if stat["n"] == 1:
+        return f"{stat['mean']:.{digits}f}"
+    return f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}"
+
+
+def _seconds(stat: dict | None) -> str:
+    return "—" if not stat else f"{stat['mean']:.1f}"
+
+
+def _seeds(row: Row) -> str:
+    return "—" if row.seeds == [None] else ", ".join(str(s) for s in row.seeds)
+
+
+def dataset_tables(rows: list[Row], baseline: str | None, metric: str) -> list[Table]:
+    metrics = [metric, *(m for m in EXTRA_METRICS if m != metric)]
+    header = ["row", "seeds", *(m for m in metrics)]
+    if baseline:
+        header += [f"× {baseline}", f"Δ{metric} (paired t p, Wilcoxon p)"]
+    header += ["best epoch", "s/epoch", "train s", "cell s"]
+    body = []
+    for row in rows:
+        cells = [row.label, _seeds(row), *(_fmt(row.stats.get(metric_key("overall", m))) for m in metrics)]
+        if baseline:
+            ratio = row.ratio.get("overall")
+            cells.append("—" if ratio is None else f"{ratio:.3f}")
+            if row.test is not None:
+                cells.append(f"{row.test['diff']:+.4f} ({row.test['t_pvalue']:.2g}, {row.test['wilcoxon_pvalue']:.2g})")
+            else:
+                cells.append("baseline" if row.label == baseline else "—")
+        timings = row.timings
+        cells += [_fmt(timings.get("best_epoch"), 1) if timings.get("best_epoch") else "—",
+                  _seconds(timings.get("seconds_per_epoch")), _seconds(timings.get("training_seconds")),
+                  _seconds(timings.get("cell_seconds"))]
+        body.append(cells)
+    notes = sorted({f"{r.label}: {r.test_note}" for r in rows if r.test_note and r.test is None and r.label != baseline})
+    tested = sorted({r.test_note for r in rows if r.test is not None})
+    note = ("Test split, full ranking (history items masked); mean ± sample std over seeds. "
+            + (f"Paired tests: {'; '.join(tested)}. " if tested else "") + " ".join(notes))
+    tables = [Table("All rows", header, body, note.strip())]
+    groups = groups_present(rows, metric)
+    if len(groups) > 1:
+        group_header = ["row"] + [f"{g} {metric}" + _users(rows, g) for g in groups]
+        group_body = []
+        for row in rows:
+            cells = [row.label]
+            for group in groups:
+                text = _fmt(row.stats.get(metric_key(group, metric)))
+                ratio = row.ratio.get(group)
+                if baseline and ratio is not None and row.label != baseline:
+                    text += f" ({ratio:.2f}×)"
+                cells.append(text)
+            group_body.append(cells)
+        group_note = ("tail: targets among the 80% least popular training items, head: the other 20%"
+                      + ("; cold / new: the evaluator's groups of those names" if {"cold", "new"} & set(groups) else "")
+                      + (f"; (×) ratio to {baseline} in the same group" if baseline else "") + ".")
+        tables.append(Table(f"{metric} by user group", group_header, group_body, group_note))
+    return tables
+
+
+def _users(rows: list[Row], group: str) -> str:
+    key = metric_key(group, "n_users")
+    counts = {int(r.stats[key]["mean"]) for r in rows if key in r.stats}
+    return f" (n={counts.pop()})" if len(counts) == 1 else ""
+
+
+def build_report(results_dirs: list[Path], baseline: str | None = None, metric: str = "ndcg@10") -> Report:
+    records, warnings = read_records(results_dirs)
+    if not records:
+        raise FileNotFoundError(f"no result records in {', '.join(map(str, results_dirs))}")
+    baseline = baseline or baseline_from_grids(results_dirs)
+    rows = build_rows(records, warnings)
+    labels = sorted({r.label for r in rows})
+    if baseline is not None and baseline not in labels:
+        from lucidrec.errors import UnknownNameError
+
+        raise UnknownNameError("baseline row", baseline, labels)
+    compare_to_baseline(rows, baseline, metric)
+    sections = []
+    for dataset in sorted({r.dataset for r in rows}):
+        mine = [r for r in rows if r.dataset == dataset]
+        sections.append((dataset, dataset_tables(mine, baseline, metric), []))
+    machines = sorted({json.dumps(r.data.get("machine", {}), sort_keys=True) for r in records})
+    intro = [f"{len(records)} records from {', '.join(Path(d).as_posix() for d in results_dirs)}"
+             + (f"; baseline row: {baseline}" if baseline else "") + f"; metric: {metric}.",
+             "Machine: " + "; ".join(_machine(json.loads(m)) for m in machines) + "."]
+    return Report("Results", intro, sections, warnings, rows)
+
+
+def _machine(info: dict) -> str:
+    if not info:
+        return "not recorded"
+    return (f"{info.get('cpus')} CPUs ({info.get('processor')}), torch {info.get('torch')} "
+            f"with {info.get('torch_threads')} thread(s), lucidrec {info.get('lucidrec')}")
+
+
+def markdown(report: Report) -> str:
+    lines = [f"# {report.title}", "", *report.intro, ""]
+    if report.warnings:
+        lines += ["**Skipped records:**", "", *[f"- {w}" for w in report.warnings], ""]
+    for dataset, tables, plots in report.sections:
+        lines += [f"## {dataset}", ""]
+        for table in tables:
+            lines += [f"### {table.title}", "", "| " + " | ".join(table.header) + " |",
+                      "|" + "---|" * len(table.header)]
+            lines += ["| " + " | ".join(cells) + " |" for cells in table.rows]
+            lines += ["", table.note, ""] if table.note else [""]
+        lines += [f"![{name}]({name})" for name in plots]
+        lines += [""] if plots else []
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def html_page(report: Report, out: Path) -> str:
+    """The same content as the markdown, one file: inline CSS, plots embedded as data URIs."""
+    e = html.escape
+    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{e(report.title)}</title><style>"
+             "body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}"
+             "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:3px 8px;text-align:right}"
+             "td:first-child,th:first-child{text-align:left}th{background:#eee}.warn{color:#a40}img{max-width:100%}"
+             "</style></head><body>", f"<h1>{e(report.title)}</h1>", *[f"<p>{e(p)}</p>" for p in report.intro]]
+    if report.warnings:
+        parts.append("<p class='warn'><b>Skipped records:</b></p><ul class='warn'>"
+                     + "".join(f"<li>{e(w)}</li>" for w in report.warnings) + "</ul>")
+    for dataset, tables, plots in report.sections:
+        parts.append(f"<h2>{e(dataset)}</h2>")
+        for table in tables:
+            parts.append(f"<h3>{e(table.title)}</h3><table><tr>" + "".join(f"<th>{e(h)}</th>" for h in table.header) + "</tr>")
+            parts += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in cells) + "</tr>" for cells in table.rows]
+            parts.append("</table>" + (f"<p>{e(table.note)}</p>" if table.note else ""))
+        for name in plots:
+            data = base64.b64encode((out / name).read_bytes()).decode("ascii")
+            parts.append(f"<p><img alt='{e(name)}' src='data:image/png;base64,{data}'></p>")
+    parts.append("</body></html>\n")
+    return "\n".join(parts)
+
+
+def summary(report: Report) -> dict:
+    """The aggregates as data (for scripts): per dataset and row, stats, ratios and the paired test."""
+    return {f"{r.dataset}/{r.label}": {"seeds": r.seeds, "stats": {k: v for k, v in r.stats.items() if k.startswith("test/")}, "timings": r.timings, "ratio": r.ratio,
+                                       "paired_test": r.test, "test_note": r.test_note} for r in report.rows}
+
+
+def write_report(results_dirs: list[Path], out: Path, baseline: str | None = None, metric: str = "ndcg@10",
+                 plots: bool = True) -> Report:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    report = build_report(results_dirs, baseline, metric)
+    if plots:
+        from lucidrec.experiments import plots as plotting
+
+        report.sections = [(dataset, tables, plotting.dataset_plots(out, dataset, [r for r in report.rows if r.dataset == dataset], metric))
+                           for dataset, tables, _ in report.sections]
+    (out / "report.md").write_text(markdown(report))
+    (out / "report.html").write_text(html_page(report, out))
+    write_json_atomic(out / "summary.json", json.loads(json.dumps(summary(report), sort_keys=True, default=str)))
+    return report
+
+
+__all__ = ["GROUP_ORDER", "Record", "Report", "build_report", "markdown", "html_page", "write_report"]
