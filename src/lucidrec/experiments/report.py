@@ -19,7 +19,7 @@ from lucidrec.experiments.aggregate import (GROUP_ORDER, Row, build_rows, compar
 from lucidrec.experiments.records import GRID_FILE, Record, read_records
 from lucidrec.files import read_json, write_json_atomic
 
-EXTRA_METRICS = ("recall@10", "mrr")
+EXTRA_METRICS = ("ndcg@10", "recall@10", "mrr")
 
 
 @dataclass
@@ -142,10 +142,12 @@ def build_report(results_dirs: list[Path], baseline: str | None = None, metric: 
 
 
 def _machine(info: dict) -> str:
-    if not info:
-        return "not recorded"
-    return (f"{info.get('cpus')} CPUs ({info.get('processor')}), torch {info.get('torch')} "
-            f"with {info.get('torch_threads')} thread(s), lucidrec {info.get('lucidrec')}")
+    parts = [f"{info['cpus']} CPUs" + (f" ({info['processor']})" if info.get("processor") else "")] if info.get("cpus") else []
+    if info.get("torch"):
+        parts.append(f"torch {info['torch']} with {info.get('torch_threads', '?')} thread(s)")
+    if info.get("lucidrec"):
+        parts.append(f"lucidrec {info['lucidrec']}")
+    return ", ".join(parts) or "not recorded"
 
 
 def markdown(report: Report) -> str:
