@@ -107,3 +107,16 @@ def test_report_command(results, tmp_path):
     assert (out / "report.md").is_file() and not list(out.glob("*.png"))
     bad = CliRunner().invoke(app, ["report", str(tmp_path / "missing"), "--out", str(out)])
     assert bad.exit_code == 2 and "no such results folder" in bad.output
+
+
+def test_a_model_placeholder_compares_each_backbone_with_its_own_id_row(tmp_path):
+    folder = tmp_path / "results"
+    for model, base, mine in (("sasrec", [1, 1, 1], [0, 0, 1]), ("gru4rec", [3, 3, 3], [1, 1, 0])):
+        save(folder, make_record("d", model, "id", 1, base))
+        save(folder, make_record("d", model, "llmemb", 1, mine))
+    rows = {r.label: r for r in build_report([folder], baseline="{model}/id", metric="mrr").rows}
+    assert rows["sasrec/llmemb"].ratio["overall"] == pytest.approx((1 + 1 + 0.5) / 3 / 0.5)
+    assert rows["gru4rec/llmemb"].ratio["overall"] == pytest.approx((0.5 + 0.5 + 1) / 3 / 0.25)
+    assert rows["gru4rec/id"].ratio["overall"] == 1.0 and rows["gru4rec/id"].test is None
+    with pytest.raises(UnknownNameError, match="unknown baseline row '{model}/frozen'"):
+        build_report([folder], baseline="{model}/frozen")

@@ -36,6 +36,10 @@ class Row:
     test_note: str = ""
 
     @property
+    def model(self) -> str:
+        return self.records[0].cell["model"]
+
+    @property
     def seeds(self) -> list:
         return [r.cell["seed"] for r in self.records]
 
@@ -85,15 +89,28 @@ def _ks(metric: str) -> tuple[int, ...]:
     return (int(metric.split("@")[1]),) if "@" in metric else ()
 
 
+MODEL_PLACEHOLDER = "{model}"
+
+
+def baseline_label(baseline: str, model: str) -> str:
+    """The baseline row of a row of ``model``: ``"{model}/id"`` names each backbone's own id row."""
+    return baseline.replace(MODEL_PLACEHOLDER, model)
+
+
+def check_baseline(baseline: str, labels: list[str], models: list[str]) -> bool:
+    return any(baseline_label(baseline, model) in labels for model in models)
+
+
 def compare_to_baseline(rows: list[Row], baseline: str | None, metric: str) -> None:
-    """Fill each row's ratio (per group) and paired test against the baseline row of its dataset."""
+    """Fill each row's ratio (per group) and paired test against the baseline row of its dataset (and, with
+    ``{model}`` in the baseline's name, of its model)."""
     if baseline is None:
         return
-    by_dataset = {r.dataset: r for r in rows if r.label == baseline}
+    by_label = {(r.dataset, r.label): r for r in rows}
     for row in rows:
-        base = by_dataset.get(row.dataset)
+        base = by_label.get((row.dataset, baseline_label(baseline, row.model)))
         if base is None:
-            row.test_note = f"no {baseline} row"
+            row.test_note = f"no {baseline_label(baseline, row.model)} row"
             continue
         for group in GROUP_ORDER:
             key = metric_key(group, metric)

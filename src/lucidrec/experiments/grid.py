@@ -7,7 +7,8 @@ A grid is a TOML file::
     models = ["pop", "sasrec"]          # backbones, or the training-free baselines pop / cooc
     embeddings = ["id"]                 # item embedding sources of the backbones
     seeds = [1, 2]
-    baseline = "sasrec/id"              # the row ratios and paired tests refer to (a row label)
+    baseline = "sasrec/id"              # the row ratios and paired tests refer to (a row label;
+                                        # "{model}/id": each model's own id row)
 
     [config]                            # every cell: the sections of `lucidrec train --config`
     train = { epochs = 5, patience = 3 }
@@ -63,7 +64,8 @@ class GridSpec(StrictConfig):
     config: dict[str, Any] = Field(default_factory=dict, description="base run config (sections data, model, ...)")
     dataset_settings: dict[str, dict[str, Any]] = Field(default_factory=dict)
     model_settings: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    baseline: str | None = Field(None, description="row label the report compares every row of a dataset with")
+    baseline: str | None = Field(None, description="row label the report compares every row of a dataset with; "
+                                 "'{model}/id' means each model's own id row")
     results: str | None = Field(None, description="results folder (default results/<name>)")
     runs: str | None = Field(None, description="run folders (default runs/experiments/<name>)")
     workers: int = Field(1, ge=1, description="cells at once (local process pool)")
@@ -165,8 +167,10 @@ def load_grid(path: str | Path, data_dir: str | None = None, results: str | None
     cells = expand(spec, runs_dir, data_dir, where)
     _check_configs(cells, where)
     if spec.baseline is not None:
+        from lucidrec.experiments.aggregate import check_baseline
+
         labels = sorted({c.key.label for c in cells})
-        if spec.baseline not in labels:
+        if not check_baseline(spec.baseline, labels, spec.models):
             raise unknown(where, "baseline row", spec.baseline, labels)
     return Grid(spec, path, cells, results_dir, runs_dir)
 

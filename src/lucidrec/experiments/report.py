@@ -14,8 +14,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from lucidrec.experiments.aggregate import (GROUP_ORDER, Row, build_rows, compare_to_baseline, groups_present,
-                                            metric_key)
+from lucidrec.experiments.aggregate import (GROUP_ORDER, Row, baseline_label, build_rows, check_baseline,
+                                            compare_to_baseline, groups_present, metric_key)
 from lucidrec.experiments.records import GRID_FILE, Record, read_records
 from lucidrec.files import read_json, write_json_atomic
 
@@ -81,13 +81,14 @@ def dataset_tables(rows: list[Row], baseline: str | None, metric: str) -> list[T
             if row.test is not None:
                 cells.append(f"{row.test['diff']:+.4f} ({row.test['t_pvalue']:.2g}, {row.test['wilcoxon_pvalue']:.2g})")
             else:
-                cells.append("baseline" if row.label == baseline else "—")
+                cells.append("baseline" if row.label == baseline_label(baseline, row.model) else "—")
         timings = row.timings
         cells += [_fmt(timings.get("best_epoch"), 1) if timings.get("best_epoch") else "—",
                   _seconds(timings.get("seconds_per_epoch")), _seconds(timings.get("training_seconds")),
                   _seconds(timings.get("cell_seconds"))]
         body.append(cells)
-    notes = sorted({f"{r.label}: {r.test_note}" for r in rows if r.test_note and r.test is None and r.label != baseline})
+    notes = sorted({f"{r.label}: {r.test_note}." for r in rows
+                    if r.test_note and r.test is None and r.label != baseline_label(baseline or "", r.model)})
     tested = sorted({r.test_note for r in rows if r.test is not None})
     note = ("Test split, full ranking (history items masked); mean ± sample std over seeds. "
             + (f"Paired tests: {'; '.join(tested)}. " if tested else "") + " ".join(notes))
@@ -101,7 +102,7 @@ def dataset_tables(rows: list[Row], baseline: str | None, metric: str) -> list[T
             for group in groups:
                 text = _fmt(row.stats.get(metric_key(group, metric)))
                 ratio = row.ratio.get(group)
-                if baseline and ratio is not None and row.label != baseline:
+                if baseline and ratio is not None and row.label != baseline_label(baseline, row.model):
                     text += f" ({ratio:.2f}×)"
                 cells.append(text)
             group_body.append(cells)
@@ -125,7 +126,7 @@ def build_report(results_dirs: list[Path], baseline: str | None = None, metric: 
     baseline = baseline or baseline_from_grids(results_dirs)
     rows = build_rows(records, warnings)
     labels = sorted({r.label for r in rows})
-    if baseline is not None and baseline not in labels:
+    if baseline is not None and not check_baseline(baseline, labels, sorted({r.model for r in rows})):
         from lucidrec.errors import UnknownNameError
 
         raise UnknownNameError("baseline row", baseline, labels)
