@@ -1,7 +1,12 @@
 """GER benchmark: base embedding vs GER refined (LLM scorer, encoder scorer), run by hand.
 
     python bench/bench_ger.py --out runs/bench_ger                   # the full grid (hours: see below)
-    python bench/bench_ger.py --out /tmp/ger_smoke --smoke           # a 1-minute check of the machinery
+    python bench/bench_ger.py --out runs/ger_smoke --smoke           # a 1-minute check of the machinery
+    python bench/bench_ger.py --out runs/bench_ger --score-only      # the scoring-cost table only
+
+The grid itself is also a grid file, ``bench/grids/ger.toml`` (``lucidrec experiment run``: resumable cells and
+committed result records, ``lucidrec report`` for the tables); this script keeps the scoring-cost measurement,
+the ``--base-seed`` and ``--smoke`` variations and the commands the recorded figures of docs/benchmarks.md name.
 
 Grid: datasets ml-1m and amazon-beauty x backbones SASRec, GRU4Rec, BERT4Rec x seeds 1, 2, 3 x
 variants ``id`` (the base: id embedding, trained by the shared protocol of ``bench/protocol.py``, so
@@ -20,7 +25,7 @@ runs and ``cache``): a finished folder of another config is an error, never sile
 
 ``--score-only`` scores the catalogs and stops (no training: it can run beside a training job).
 
-Resumable across sessions: every run lives in ``<out>/<dataset>/<model>/<variant>/seed<k>/``; a
+Resumable: every run lives in ``<out>/<dataset>/<model>/<variant>/seed<k>/``; a
 finished run (metrics.json) is reused, an interrupted one continues from its checkpoint, and item
 scores come from the response / vector caches under ``<out>/cache`` (a killed scoring pass resumes).
 
@@ -75,8 +80,8 @@ def train(config, out: Path) -> dict:
 def ger_embedding(args, variant: str, base_run: Path) -> dict:
     embedding = {"name": "ger", "mode": "reduced" if variant == "reduced" else "refined", "base_run": str(base_run),
                  "cache_dir": str(args.out / "cache")}
-    # One branch per scorer, so no later check can overwrite the choice (an if/else chain once turned every
-    # "llm" variant into the encoder scorer, 2026-12-02 to 2026-12-03).
+    # One branch per scorer, so no later check can overwrite the choice (an if/else chain here once turned every
+    # "llm" variant into the encoder scorer).
     if not variant.startswith("llm"):
         return {**embedding, "scorer": "encoder"}
     embedding.update(scorer="llm", llm=args.llm, llm_batch_size=args.llm_batch_size)

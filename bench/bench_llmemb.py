@@ -4,9 +4,13 @@
         [--variants id frozen llmemb] [--seeds 1 2 3] [--epochs 200] [--threads 1]
         [--out bench/runs/methods] [--set embedding.scft_epochs=2 ...]
 
+The grid itself is also a grid file, ``bench/grids/llmemb.toml`` (``lucidrec experiment run``: resumable cells
+and committed result records, ``lucidrec report`` for the tables); this script keeps the commands the recorded
+figures of docs/benchmarks.md name, the epoch caps and the sampled-100 table.
+
 Every (dataset, backbone, variant, seed) is an ordinary run folder under ``--out``; finished runs
-(metrics.json) are read back, killed ones continue from their checkpoint, so the benchmark can be
-run over several sessions. The training protocol (``bench/protocol.py``) is the backbone issue's
+(metrics.json) are read back, killed ones continue from their checkpoint, so a long benchmark can be
+stopped and continued. The training protocol (``bench/protocol.py``) is the backbone issue's
 tuned id baseline; ``bench/bench_ger.py`` with the same ``--out`` shares the id runs. The SCFT encoder, the item tables and everything else LLMEmb builds are
 cached in ``<out>/artifacts`` and shared by all seeds and backbones. E_cf (the alignment target)
 is the id-only SASRec baseline of the first of ``--seeds`` (the baseline row itself; called with one seed,

@@ -182,6 +182,11 @@ def _check_names(spec: GridSpec, where: str, data_dir: str | None) -> None:
 
     datasets = available_datasets(data_dir)
     for name in spec.datasets:
+        if not datasets:
+            from lucidrec.settings import resolve_data_dir
+
+            raise ConfigError(f"{where}: no dataset found under {resolve_data_dir(data_dir)} "
+                              "(give --data-dir DIR or set $LUCIDREC_DATA_DIR)")
         if name not in datasets:
             raise unknown(where, "dataset", name, datasets)
     models = BACKBONES.names() + baseline_names()
