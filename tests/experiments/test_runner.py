@@ -161,3 +161,20 @@ def test_experiment_command_runs_a_grid_and_rejects_a_bad_one(tmp_path):
     bad = write_grid(tmp_path, 'datasets = ["cyclic"]\nmodels = ["pop"]\nseed = [1]\n', name="bad")
     result = CliRunner().invoke(app, ["experiment", "run", str(bad), *common])
     assert result.exit_code == 2 and "unknown key 'seed' (valid keys: " in result.output
+
+
+def test_only_the_selected_variant_runs_with_the_cells_it_needs(tmp_path, monkeypatch):
+    from lucidrec.experiments.grid import select_cells
+
+    write_cyclic(tmp_path / "data")
+    path = write_grid(tmp_path, 'datasets = ["cyclic"]\nmodels = ["pop", "sasrec"]\nembeddings = ["id", "frozen"]\n'
+                      '[variants.default]\nembeddings = ["id"]\n[variants.on_id]\nembeddings = ["frozen"]\n'
+                      'set = { "embedding.path" = "{run:embedding=id,variant=default}" }\n')
+    grid = _load(tmp_path, path)
+    with pytest.raises(ConfigError, match="unknown variant 'on-id'; valid: default, on_id"):
+        select_cells(grid, [], ["on-id"])
+    ran = []
+    monkeypatch.setattr(runner, "execute_cell", lambda cell, threads: ran.append(cell.key) or (_ for _ in ()).throw(RuntimeError("stop")))
+    outcome = runner.run_grid(grid, only=select_cells(grid, [], ["on_id"]), live=False)
+    assert ran == [CellKey("cyclic", "sasrec", "id", "default", 1)]  # the needed cell first; it failed, so:
+    assert outcome.blocked == [CellKey("cyclic", "sasrec", "frozen", "on_id", 1)]

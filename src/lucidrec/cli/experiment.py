@@ -27,17 +27,22 @@ def run(
     runs: Optional[Path] = RunsOption,
     data_dir: Optional[Path] = DataDirOption,
     plain: bool = typer.Option(False, "--plain", help="One line per cell instead of the live progress display."),
+    datasets: list[str] = typer.Option([], "--dataset", help="Only the cells of this dataset (repeatable)."),
+    variants: list[str] = typer.Option([], "--variant", help="Only the cells of this variant (repeatable); cells they "
+                                       "refer to run too."),
 ):
     """Run every cell of the grid that has no record yet (killed cells continue from their checkpoint)."""
-    from lucidrec.experiments.grid import load_grid
+    from lucidrec.experiments.grid import load_grid, select_cells
     from lucidrec.experiments.progress import format_seconds
     from lucidrec.experiments.runner import run_grid
 
     grid = load_grid(grid_file, data_dir=str(data_dir) if data_dir else None, results=results, runs=runs,
                      workers=workers, threads=threads)
-    typer.echo(f"grid {grid.spec.name}: {len(grid.cells)} cells, {grid.spec.workers} worker(s) x {grid.spec.threads} "
+    only = select_cells(grid, datasets, variants) if datasets or variants else None
+    count = len(grid.cells) if only is None else len(only)
+    typer.echo(f"grid {grid.spec.name}: {count} cells, {grid.spec.workers} worker(s) x {grid.spec.threads} "
                f"thread(s); records in {grid.results_dir}, run folders in {grid.runs_dir}", err=True)
-    outcome = run_grid(grid, live=False if plain else None)
+    outcome = run_grid(grid, only=only, live=False if plain else None)
     typer.echo(f"{len(outcome.done)} cells run, {len(outcome.skipped)} already finished, {len(outcome.failed)} failed, "
                f"{len(outcome.blocked)} not run (a cell they need failed); {format_seconds(outcome.seconds)}", err=True)
     for key, error in outcome.failed.items():

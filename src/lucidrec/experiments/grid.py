@@ -347,6 +347,19 @@ def _check_configs(cells: list[Cell], where: str) -> None:
             raise ConfigError(f"{context}: {exc}") from None
 
 
+def select_cells(grid: Grid, datasets: list[str], variants: list[str]) -> list[CellKey]:
+    """The cells of the named datasets and variants (all of one kind when its list is empty)."""
+    where = f"grid {grid.path}"
+    for name in datasets:
+        if name not in grid.spec.datasets:
+            raise unknown(where, "dataset (the grid's)", name, grid.spec.datasets)
+    for name in variants:
+        if name not in grid.spec.variants:
+            raise unknown(where, "variant", name, list(grid.spec.variants))
+    return [c.key for c in grid.cells
+            if (not datasets or c.key.dataset in datasets) and (not variants or c.key.variant in variants)]
+
+
 def run_config(cell: Cell):
     """The validated config a trained cell runs with (a RunConfig), or the baseline's (data, eval) configs."""
     from lucidrec.data.pipeline import DataConfig
