@@ -57,6 +57,13 @@ def test_grid_writes_a_small_record_per_cell_and_skips_finished_cells(tmp_path, 
     trained = load_record(grid.results_dir / "cyclic__sasrec__id__default__seed1.json")
     assert [e["epoch"] for e in trained.data["curve"]] == [0, 1]
     assert json.loads((grid.results_dir / "grid.json").read_text())["spec"]["baseline"] == "pop"
+    assert trained.cell["run"] == "cyclic/sasrec/id/default/seed1"  # no machine path in a committable record
+
+    # A record written before an option existed matches when the grid leaves the option at its default.
+    path = grid.results_dir / "cyclic__sasrec__id__default__seed1.json"
+    older = json.loads(path.read_text())
+    del older["config"]["train"]["history_window"]
+    path.write_text(json.dumps(older))
 
     again = runner.run_grid(_load(tmp_path, grid_file), live=False)
     assert len(again.skipped) == 3 and not again.done and len(calls) == 3

@@ -251,6 +251,11 @@ def expand(spec: GridSpec, runs_dir: Path, data_dir: str | None, where: str) -> 
     return cells
 
 
+def run_subfolder(key: CellKey) -> Path:
+    """Where a cell's run folder lies under the grid's runs folder (records keep this, not a machine path)."""
+    return _run_dir(Path(), key)
+
+
 def _run_dir(runs_dir: Path, key: CellKey) -> Path:
     folder = Path(runs_dir) / key.dataset / key.model
     if key.embedding is not None:

@@ -16,11 +16,10 @@ import traceback
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from multiprocessing import get_context
-from pathlib import Path
 
 from lucidrec.config import ConfigError
 from lucidrec.errors import DataFormatError
-from lucidrec.experiments.grid import Cell, CellKey, Grid, run_config
+from lucidrec.experiments.grid import Cell, CellKey, Grid, run_config, run_subfolder
 from lucidrec.experiments.lock import results_lock
 from lucidrec.experiments.progress import GridProgress
 from lucidrec.experiments.records import (GRID_FILE, build_record, load_record, portable_config, write_record)
@@ -63,11 +62,32 @@ def _record_state(grid: Grid, cell: Cell, warnings: list[str]) -> bool:
     except DataFormatError as exc:
         warnings.append(f"{exc}; the cell runs again")
         return False
-    differing = config_diff(record.data["config"], cell_config(cell))
+    differing = config_diff(_identity(record.data["config"]), _identity(cell_config(cell)), _defaults(cell))
     if differing:
         raise ConfigError(f"{path} holds the record of another config for cell {cell.key.describe()} "
                           f"({'; '.join(differing[:5])}); give the grid another results folder or delete that record")
     return True
+
+
+def _identity(config: dict) -> dict:
+    """What decides whether a record is this cell's: the config without the keys that change only float rounding
+    or printing in a finished run (the same rule as ``train_or_reuse``)."""
+    from lucidrec.train.run import NOT_IDENTITY_WHEN_FINISHED
+
+    train = {k: v for k, v in config.get("train", {}).items() if k not in NOT_IDENTITY_WHEN_FINISHED}
+    return {**config, **({"train": train} if "train" in config else {})}
+
+
+def _defaults(cell: Cell) -> dict:
+    """Every option's default, so a record written before an option existed still matches when the grid leaves
+    the option at its default."""
+    from lucidrec.data.pipeline import DataConfig
+    from lucidrec.eval.evaluator import EvalConfig
+    from lucidrec.train.run import config_defaults
+
+    if cell.is_baseline:
+        return {"data": DataConfig().model_dump(mode="json"), "eval": EvalConfig().model_dump(mode="json")}
+    return {"data": DataConfig().model_dump(mode="json"), **config_defaults(run_config(cell))}
 
 
 def execute_cell(cell: Cell, threads: int) -> dict:
@@ -87,7 +107,7 @@ def execute_cell(cell: Cell, threads: int) -> dict:
             raise RuntimeError(f"{cell.run_dir}: training stopped before the end ({result.get('status')})")
     key = cell.key
     summary = {"dataset": key.dataset, "model": key.model, "embedding": key.embedding, "variant": key.variant,
-               "seed": key.seed, "label": key.label, "run": str(cell.run_dir)}
+               "seed": key.seed, "label": key.label, "run": run_subfolder(key).as_posix()}
     return build_record(summary, cell.run_dir, time.perf_counter() - started)
 
 
