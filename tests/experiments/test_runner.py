@@ -185,3 +185,24 @@ def test_only_the_selected_variant_runs_with_the_cells_it_needs(tmp_path, monkey
     outcome = runner.run_grid(grid, only=select_cells(grid, [], ["on_id"]), live=False)
     assert ran == [CellKey("cyclic", "sasrec", "id", "default", 1)]  # the needed cell first; it failed, so:
     assert outcome.blocked == [CellKey("cyclic", "sasrec", "frozen", "on_id", 1)]
+
+
+@pytest.mark.slow
+def test_the_ray_backend_runs_the_cells_on_a_local_two_cpu_instance(tmp_path):
+    ray = pytest.importorskip("ray")
+    write_cyclic(tmp_path / "data")
+    write_cyclic(tmp_path / "data", name="other", n_users=60)
+    path = write_grid(tmp_path, 'datasets = ["cyclic", "other"]\nmodels = ["pop", "cooc"]\n')
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        outcome = runner.run_grid(_load(tmp_path, path, workers=2), live=False, backend="ray")
+    finally:
+        ray.shutdown()
+    assert outcome.ok and len(outcome.done) == 4
+    records, _ = read_records([tmp_path / "results"])
+    assert sorted(r.cell["model"] for r in records) == ["cooc", "cooc", "pop", "pop"]
+
+
+def test_an_unknown_backend_names_the_valid_ones(tmp_path, grid_file):
+    with pytest.raises(ConfigError, match="unknown backend 'slurm'; valid: local, ray"):
+        runner.run_grid(_load(tmp_path, grid_file), backend="slurm")

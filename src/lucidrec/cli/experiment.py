@@ -27,6 +27,9 @@ def run(
     runs: Optional[Path] = RunsOption,
     data_dir: Optional[Path] = DataDirOption,
     plain: bool = typer.Option(False, "--plain", help="One line per cell instead of the live progress display."),
+    backend: str = typer.Option("local", "--backend", help="local (this machine) or ray (a Ray cluster; pip install ray)."),
+    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address, e.g. ray://head:10001 "
+                                          "(default: a Ray instance on this machine)."),
     datasets: list[str] = typer.Option([], "--dataset", help="Only the cells of this dataset (repeatable)."),
     variants: list[str] = typer.Option([], "--variant", help="Only the cells of this variant (repeatable); cells they "
                                        "refer to run too."),
@@ -42,7 +45,7 @@ def run(
     count = len(grid.cells) if only is None else len(only)
     typer.echo(f"grid {grid.spec.name}: {count} cells, {grid.spec.workers} worker(s) x {grid.spec.threads} "
                f"thread(s); records in {grid.results_dir}, run folders in {grid.runs_dir}", err=True)
-    outcome = run_grid(grid, only=only, live=False if plain else None)
+    outcome = run_grid(grid, only=only, live=False if plain else None, backend=backend, address=address)
     typer.echo(f"{len(outcome.done)} cells run, {len(outcome.skipped)} already finished, {len(outcome.failed)} failed, "
                f"{len(outcome.blocked)} not run (a cell they need failed); {format_seconds(outcome.seconds)}", err=True)
     for key, error in outcome.failed.items():

@@ -159,10 +159,20 @@ def check_cores(workers: int, threads: int) -> None:
                           f"machine's {cores} cores; lower --workers or --threads")
 
 
-def run_grid(grid: Grid, only: list[CellKey] | None = None, live: bool | None = None) -> GridOutcome:
-    """Run every unfinished cell of ``grid`` (or of ``only``) and write its record into ``grid.results_dir``."""
+BACKENDS = ("local", "ray")
+
+
+def run_grid(grid: Grid, only: list[CellKey] | None = None, live: bool | None = None, backend: str = "local",
+             address: str | None = None) -> GridOutcome:
+    """Run every unfinished cell of ``grid`` (or of ``only``) and write its record into ``grid.results_dir``.
+
+    ``backend="ray"`` sends the cells to a Ray cluster (``address``, e.g. ``ray://head:10001``; none: a local Ray
+    instance), each asking for ``threads`` CPUs; records are still written here, by this process."""
     spec = grid.spec
-    check_cores(spec.workers, spec.threads)
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown backend '{backend}'; valid: {', '.join(BACKENDS)}")
+    if backend == "local":
+        check_cores(spec.workers, spec.threads)
     started = time.perf_counter()
     outcome = GridOutcome()
     with results_lock(grid.results_dir, f"grid {spec.name} ({grid.path})"):
@@ -179,10 +189,18 @@ def run_grid(grid: Grid, only: list[CellKey] | None = None, live: bool | None = 
         todo = _with_needs(grid, todo, finished)
         with GridProgress(len(wanted) + len([c for c in todo if c not in wanted]), len(outcome.skipped),
                           spec.workers, live) as progress:
-            if spec.workers == 1:
+            if backend == "ray":
+                from lucidrec.experiments.ray_backend import RayExecutor
+
+                with RayExecutor(address, spec.threads) as executor:
+                    _run_pool(grid, todo, finished, outcome, progress, executor)
+            elif spec.workers == 1:
                 _run_sequential(grid, todo, finished, outcome, progress)
             else:
-                _run_pool(grid, todo, finished, outcome, progress)
+                # spawn, not fork: a forked child would inherit the parent's torch thread pools and locks.
+                with ProcessPoolExecutor(spec.workers, mp_context=get_context("spawn"), initializer=_init_worker,
+                                         initargs=(spec.threads,)) as executor:
+                    _run_pool(grid, todo, finished, outcome, progress, executor)
     outcome.seconds = time.perf_counter() - started
     return outcome
 
@@ -231,27 +249,25 @@ def _run_sequential(grid, todo, finished, outcome, progress) -> None:
         _store(grid, cell, _execute_in_worker(cell, grid.spec.threads), finished, outcome, progress)
 
 
-def _run_pool(grid, todo, finished, outcome, progress) -> None:
+def _run_pool(grid, todo, finished, outcome, progress, executor) -> None:
+    """At most ``workers`` cells at once on ``executor`` (a process pool, or the Ray executor's ``submit``)."""
     pending = list(todo)
     running: dict[Future, Cell] = {}
-    # spawn, not fork: a forked child would inherit the parent's torch thread pools and locks.
-    with ProcessPoolExecutor(grid.spec.workers, mp_context=get_context("spawn"), initializer=_init_worker,
-                             initargs=(grid.spec.threads,)) as pool:
-        while pending or running:
-            for cell in [c for c in pending if _blocked(c, outcome)]:
-                pending.remove(cell)
-                outcome.blocked.append(cell.key)
-            for cell in [c for c in pending if _ready(c, finished)]:
-                if len(running) >= grid.spec.workers:
-                    break
-                pending.remove(cell)
-                progress.started_cell(cell.key.describe())
-                running[pool.submit(_execute_in_worker, cell, grid.spec.threads)] = cell
-            if not running:
-                if pending:
-                    raise RuntimeError("no runnable cell left: " + ", ".join(c.key.describe() for c in pending))
+    while pending or running:
+        for cell in [c for c in pending if _blocked(c, outcome)]:
+            pending.remove(cell)
+            outcome.blocked.append(cell.key)
+        for cell in [c for c in pending if _ready(c, finished)]:
+            if len(running) >= grid.spec.workers:
                 break
-            completed, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in completed:
-                cell = running.pop(future)
-                _store(grid, cell, future.result(), finished, outcome, progress)
+            pending.remove(cell)
+            progress.started_cell(cell.key.describe())
+            running[executor.submit(_execute_in_worker, cell, grid.spec.threads)] = cell
+        if not running:
+            if pending:
+                raise RuntimeError("no runnable cell left: " + ", ".join(c.key.describe() for c in pending))
+            break
+        completed, _ = wait(running, return_when=FIRST_COMPLETED)
+        for future in completed:
+            cell = running.pop(future)
+            _store(grid, cell, future.result(), finished, outcome, progress)
