@@ -1,8 +1,10 @@
 """What a running grid shows: cells done / running / left and an estimate of the time left.
 
 With ``rich`` installed and a terminal, a live progress bar; otherwise (logs, pipes) one line per event.
-The estimate is the mean wall time of the cells finished in this call times the cells left, divided by
-the number of workers (cells skipped as already finished do not count towards it).
+The estimate sums, over the cells not finished yet, the mean wall time of the cells of the same row (model,
+embedding, variant) finished in this call, or of all finished cells for a row with none yet, and divides by
+the number of workers (a training-free baseline takes seconds, a trained cell minutes; cells skipped as
+already finished do not count).
 """
 
 from __future__ import annotations
@@ -21,11 +23,14 @@ def format_seconds(seconds: float) -> str:
 
 
 class GridProgress:
-    def __init__(self, total: int, already_done: int, workers: int, live: bool | None = None):
-        self.total, self.done, self.workers = total, already_done, workers
+    def __init__(self, cells: dict[str, str], already_done: int, workers: int, live: bool | None = None):
+        """``cells``: the name of every cell to run -> its row label (cells of a row take about as long)."""
+        self.cells = dict(cells)
+        self.total, self.done, self.workers = len(cells) + already_done, already_done, workers
         self.running: set[str] = set()
         self.failed = 0
-        self.durations: list[float] = []
+        self.finished: set[str] = set()
+        self.durations: dict[str, list[float]] = {}
         self.started = time.perf_counter()
         self._rich = None
         if live is None:
@@ -56,8 +61,15 @@ class GridProgress:
     def estimate(self) -> float | None:
         if not self.durations:
             return None
-        remaining = self.left + len(self.running)
-        return sum(self.durations) / len(self.durations) * remaining / max(self.workers, 1)
+        every = [d for values in self.durations.values() for d in values]
+        overall = sum(every) / len(every)
+
+        def typical(label: str) -> float:
+            values = self.durations.get(label)
+            return sum(values) / len(values) if values else overall
+
+        remaining = [label for name, label in self.cells.items() if name not in self.finished]
+        return sum(typical(label) for label in remaining) / max(self.workers, 1)
 
     def status(self) -> str:
         estimate = self.estimate()
@@ -79,10 +91,12 @@ class GridProgress:
     def finished_cell(self, name: str, seconds: float) -> None:
         self.running.discard(name)
         self.done += 1
-        self.durations.append(seconds)
+        self.finished.add(name)
+        self.durations.setdefault(self.cells.get(name, ""), []).append(seconds)
         self._show(f"done  {name} in {format_seconds(seconds)}")
 
     def failed_cell(self, name: str, reason: str) -> None:
         self.running.discard(name)
         self.failed += 1
+        self.finished.add(name)
         self._show(f"FAILED {name}: {reason}")

@@ -187,8 +187,8 @@ def run_grid(grid: Grid, only: list[CellKey] | None = None, live: bool | None = 
         todo = [c for c in wanted if c.key not in finished]
         # Cells needed by the wanted ones but not wanted themselves still have to run first.
         todo = _with_needs(grid, todo, finished)
-        with GridProgress(len(wanted) + len([c for c in todo if c not in wanted]), len(outcome.skipped),
-                          spec.workers, live) as progress:
+        with GridProgress({c.key.describe(): c.key.label for c in todo}, len(outcome.skipped), spec.workers,
+                          live) as progress:
             if backend == "ray":
                 from lucidrec.experiments.ray_backend import RayExecutor
 
