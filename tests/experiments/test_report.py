@@ -120,3 +120,18 @@ def test_a_model_placeholder_compares_each_backbone_with_its_own_id_row(tmp_path
     assert rows["gru4rec/id"].ratio["overall"] == 1.0 and rows["gru4rec/id"].test is None
     with pytest.raises(UnknownNameError, match="unknown baseline row '{model}/frozen'"):
         build_report([folder], baseline="{model}/frozen")
+
+
+def test_the_committed_quick_records_still_read_and_report():
+    from pathlib import Path
+
+    from lucidrec.experiments.records import read_records
+
+    folder = Path(__file__).resolve().parents[2] / "results" / "quick"
+    records, skipped = read_records([folder])
+    assert len(records) == 6 and not skipped
+    assert all(r.path.stat().st_size < 300_000 for r in records)
+    report = build_report([folder])  # the grid's own baseline (pop), from grid.json
+    rows = {(r.dataset, r.label): r for r in report.rows}
+    assert set(rows) == {(d, label) for d in ("ml-100k", "amazon-scientific") for label in ("pop", "sasrec/id")}
+    assert rows[("ml-100k", "sasrec/id")].test is not None and rows[("ml-100k", "pop")].ratio["overall"] == 1.0
