@@ -8,7 +8,6 @@ no seed, pairs with every seed), on the same users in the same order; rows evalu
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,8 +15,6 @@ import numpy as np
 from lucidrec.eval.metrics import per_user_metrics
 from lucidrec.eval.stats import mean_std, paired_test
 from lucidrec.experiments.records import Record
-
-log = logging.getLogger(__name__)
 
 #: Per-group columns, in this order, for the groups present in the records.
 GROUP_ORDER = ("overall", "tail", "cold", "head", "new")

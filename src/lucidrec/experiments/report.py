@@ -14,9 +14,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from lucidrec.experiments.aggregate import (GROUP_ORDER, Row, baseline_label, build_rows, check_baseline,
-                                            compare_to_baseline, groups_present, metric_key)
-from lucidrec.experiments.records import GRID_FILE, Record, read_records
+from lucidrec.experiments.aggregate import (Row, baseline_label, build_rows, check_baseline, compare_to_baseline,
+                                            groups_present, metric_key)
+from lucidrec.experiments.records import GRID_FILE, read_records
 from lucidrec.files import read_json, write_json_atomic
 
 EXTRA_METRICS = ("ndcg@10", "recall@10", "mrr")
@@ -211,6 +211,3 @@ def write_report(results_dirs: list[Path], out: Path, baseline: str | None = Non
     (out / "report.html").write_text(html_page(report, out))
     write_json_atomic(out / "summary.json", json.loads(json.dumps(summary(report), sort_keys=True, default=str)))
     return report
-
-
-__all__ = ["GROUP_ORDER", "Record", "Report", "build_report", "markdown", "html_page", "write_report"]
