@@ -167,3 +167,36 @@ def test_replace_dir_removes_what_killed_calls_left_but_not_a_running_one(tmp_pa
     with pytest.raises(RuntimeError):
         replace_dir(target, broken)
     assert (tmp_path / f".model.{dead}.0badc0de.old" / "a.txt").read_text() == "one"
+
+
+KILLED_DURING_A_WRITE = """
+import os, signal, sys
+from pathlib import Path
+from lucidrec import files
+
+def write(handle):
+    handle.write(b"half a checkpoint")
+    handle.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
+
+files._write_atomic(Path(sys.argv[1]), write)
+"""
+
+
+def test_the_next_write_removes_temporaries_that_a_killed_write_left(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "last.pt"
+    files.atomic_torch_save({"epoch": 1}, path)
+    for _ in range(2):
+        killed = subprocess.run([sys.executable, "-c", KILLED_DURING_A_WRITE, str(path)])
+        assert killed.returncode == -9
+    left = [p.name for p in tmp_path.iterdir() if p.name.startswith(".last.pt.")]
+    assert len(left) == 2
+    alive = tmp_path / f".last.pt.{os.getpid()}.00000000.tmp"  # a live process may be writing this one
+    alive.write_bytes(b"in progress")
+    other = tmp_path / f".best.pt.{left[0].split('.')[3]}.00000000.tmp"  # another file's: not this write's business
+    other.write_bytes(b"x")
+    files.atomic_torch_save({"epoch": 2}, path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["last.pt", alive.name, other.name])

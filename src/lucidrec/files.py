@@ -27,7 +27,8 @@ def _write_atomic(path: Path, write: Callable[[BinaryIO], None]) -> Path:
 
     The temporary name is unique per call (process id and a random part), so two processes writing
     the same file (ranks of a torchrun job, two runs sharing a cache) never remove or mix each other's
-    temporary files; the last rename wins, and readers always see one whole file.
+    temporary files; the last rename wins, and readers always see one whole file. Temporaries of this
+    name that killed processes left behind are removed once the new file is in place.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -38,6 +39,7 @@ def _write_atomic(path: Path, write: Callable[[BinaryIO], None]) -> Path:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+    _remove_leftovers(path)
     return path
 
 
@@ -87,15 +89,18 @@ def _sibling(path: Path, tag: str) -> Path:
 
 
 def _remove_leftovers(target: Path) -> None:
-    """Delete the staging and set-aside folders that killed calls left next to ``target``: only names
-    exactly of :func:`_sibling`'s form for this target, of processes that no longer run (a live one
-    may be writing its own). Called once ``target`` is in place, so a set-aside folder is never the
-    only copy of it."""
+    """Delete the temporary files, staging and set-aside folders that killed calls left next to
+    ``target``: only names exactly of :func:`_sibling`'s form for this target, of processes that no
+    longer run (a live one may be writing its own). Called once ``target`` is in place, so a
+    set-aside folder is never the only copy of it."""
     own = re.compile(rf"\.{re.escape(target.name)}\.(\d+)\.[0-9a-f]{{8}}\.(tmp|old)")
     for path in target.parent.iterdir():
         match = own.fullmatch(path.name)
         if match and not _process_alive(int(match.group(1))):
-            shutil.rmtree(path, ignore_errors=True)
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
 
 
 def _process_alive(pid: int) -> bool:

@@ -200,3 +200,38 @@ def test_unreadable_items_parquet_names_the_file(tmp_path):
     (folder / "items.parquet").write_bytes(b"not parquet")
     with pytest.raises(DataFormatError, match="items.parquet.*cannot read parquet"):
         load_dataset(str(folder))
+
+
+def test_a_canonical_folder_without_items_is_items_without_text_and_says_so(tmp_path):
+    from typer.testing import CliRunner
+
+    from lucidrec.cli import app
+
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    pd.DataFrame({"user_id": ["u1", "u1", "u2"], "item_id": ["a", "b", "a"]}).to_parquet(
+        folder / "interactions.parquet", index=False)
+    result = CliRunner().invoke(app, ["data", "info", "plain", "--data-dir", str(tmp_path), "--json"])
+    assert result.exit_code == 0, result.output
+    stats = json.loads(result.output)
+    assert stats["items_with_text"] == 0 and stats["catalog_items"] == 0
+    notes = " | ".join(stats["notes"])
+    assert "no items.parquet" in notes and "no text" in notes
+    # Neither seq_pos nor timestamps: the order is the file's row order, and that is said.
+    assert "no seq_pos" in notes and "file's row order" in notes
+
+
+def test_histories_ordered_by_timestamp_say_how_ties_were_broken(tmp_path):
+    folder = tmp_path / "timed"
+    folder.mkdir()
+    pd.DataFrame({"user_id": ["u1", "u1", "u1", "u2"], "item_id": ["a", "b", "c", "a"],
+                  "timestamp": [5, 5, 7, 1]}).to_parquet(folder / "interactions.parquet", index=False)
+    dataset = load_dataset(str(folder))
+    assert dataset.interactions["item_id"].tolist() == ["a", "b", "c", "a"]
+    notes = " | ".join(dataset.notes)
+    assert "no seq_pos" in notes and "timestamp" in notes and "1 tie" in notes
+
+
+def test_given_sequence_positions_need_no_note(tmp_path):
+    dataset = load_dataset(str(_canonical(tmp_path / "d", [0, 1, 0])))
+    assert not any("seq_pos" in note for note in dataset.notes)

@@ -85,10 +85,11 @@ class ItemCatalog:
 
     def has_text(self, item_ids) -> np.ndarray:
         """Boolean per requested id: does the item have any non-empty text field?"""
-        present = self.frame.map(lambda v: not _is_missing_text(v)).any(axis=1) if self.fields else None
         out = np.zeros(len(item_ids), dtype=bool)
-        if present is None:
+        if not self.fields or self.frame.empty:
             return out
+        # astype(bool): an empty or all-string frame keeps the string dtype, which cannot reduce with any()
+        present = self.frame.map(lambda v: not _is_missing_text(v)).astype(bool).any(axis=1)
         lookup = present.reindex(pd.Index([str(i) for i in item_ids]), fill_value=False)
         return lookup.to_numpy(dtype=bool)
 
@@ -108,7 +109,10 @@ class Dataset:
     notes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.interactions = normalise_interactions(self.interactions, origin=self.source or self.name)
+        given = self.interactions
+        self.interactions = normalise_interactions(given, origin=self.source or self.name)
+        if "seq_pos" not in given.columns:
+            self.notes.append(order_note(self.interactions))
 
     @property
     def has_timestamps(self) -> bool:
@@ -163,6 +167,23 @@ def normalise_interactions(frame: pd.DataFrame, origin: str | Path = "<interacti
     out = out.sort_values(["user_id", "seq_pos"], kind="stable").reset_index(drop=True)
     out["seq_pos"] = out["seq_pos"].astype("int32")
     return out[list(INTERACTION_COLUMNS)]
+
+
+def order_note(interactions: pd.DataFrame) -> str:
+    """How the order of each history was derived when the data gave no ``seq_pos`` (see
+    :func:`normalise_interactions`): it decides which item is the test target, so it is stated."""
+    stamps = interactions["timestamp"]
+    if not stamps.notna().any():
+        return "no seq_pos and no timestamps: each user's history is in the file's row order"
+    timed = interactions[stamps.notna()]
+    ties = int(timed.duplicated(["user_id", "timestamp"]).sum())
+    untimed = int(stamps.isna().sum())
+    parts = ["no seq_pos: each user's history is ordered by timestamp"]
+    if ties:
+        parts.append(f"{ties} tie{'s' if ties != 1 else ''} (equal timestamps of one user) keep the file's row order")
+    if untimed:
+        parts.append(f"{untimed} interaction(s) without a timestamp come first, in the file's row order")
+    return "; ".join(parts)
 
 
 def _as_nullable(frame: pd.DataFrame, name: str, dtype: str, origin) -> pd.Series:

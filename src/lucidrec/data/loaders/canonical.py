@@ -24,6 +24,7 @@ def load(folder: Path, name: str) -> Dataset:
     except Exception as exc:  # pyarrow raises several unrelated types for broken files
         raise DataFormatError(path, f"cannot read parquet: {exc}") from exc
     items_path = folder / ITEMS_FILE
+    notes: list[str] = []
     if items_path.is_file():
         try:
             frame = pd.read_parquet(items_path)
@@ -35,7 +36,8 @@ def load(folder: Path, name: str) -> Dataset:
             raise DataFormatError(items_path, str(exc).split(": ", 1)[-1], field=exc.field) from exc
     else:
         items = ItemCatalog.empty()
-    return Dataset(name=name, interactions=interactions, items=items, source=str(path))
+        notes.append(f"no {ITEMS_FILE} in {folder}: the items have no text (methods that read item text have none)")
+    return Dataset(name=name, interactions=interactions, items=items, source=str(path), notes=notes)
 
 
 def save(dataset: Dataset, folder: Path) -> Path:
