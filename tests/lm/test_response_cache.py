@@ -164,3 +164,50 @@ def test_a_cache_file_that_is_not_a_database_is_named(tmp_path):
     (tmp_path / "responses.sqlite").write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(LucidrecError, match="responses.sqlite: not a usable cache database"):
         ResponseCache(tmp_path / "responses.sqlite")
+
+
+KILLED_MID_BATCH = """
+import os, signal, sys, time
+from lucidrec.lm.chat.mock import MockChatModel
+
+answered = 0
+
+def responder(request):
+    global answered
+    if answered == int(sys.argv[2]):
+        os.kill(os.getpid(), signal.SIGKILL)  # killed while the batch is still running
+    answered += 1
+    time.sleep(0.01)
+    return request.last_user_message().upper()
+
+chat = MockChatModel(responder=responder, cache={"dir": sys.argv[1]}, show_progress=False)
+if sys.argv[3] == "chat":
+    chat.complete_many([f"prompt {i}" for i in range(40)])
+else:
+    original = chat._score
+    def scored_then_killed(requests, choices, method, progress):
+        out = []
+        for request in requests:
+            if answered == int(sys.argv[2]):
+                os.kill(os.getpid(), signal.SIGKILL)
+            out += original([request], choices, method, progress)
+            globals()["answered"] += 1
+        return out
+    chat._score = scored_then_killed
+    chat.score_choices([f"prompt {i}" for i in range(40)], ["1", "2", "3"])
+"""
+
+
+@pytest.mark.parametrize("kind", ["chat", "score"])
+def test_answers_are_cached_as_they_arrive_so_a_killed_batch_loses_none(tmp_path, kind):
+    killed = subprocess.run([sys.executable, "-c", KILLED_MID_BATCH, str(tmp_path), "16", kind])
+    assert killed.returncode == -signal.SIGKILL
+    assert ResponseCache.in_dir(tmp_path).stats()["entries"] == 16
+    chat = MockChatModel(cache={"dir": tmp_path}, show_progress=False)
+    prompts = [f"prompt {i}" for i in range(40)]
+    if kind == "chat":
+        answers = chat.complete_many(prompts)
+        assert [a.text for a in answers[:16]] == [p.upper() for p in prompts[:16]]  # the killed run's answers
+    else:
+        chat.score_choices(prompts, ["1", "2", "3"])
+    assert chat.calls == 24 and chat.last_batch.cache_hits == 16

@@ -2,9 +2,11 @@
 
 Backends implement ``_generate(requests, progress)`` (and optionally ``_score``); this class does
 the rest: request building, cache lookups and writes, de-duplication inside a batch, usage
-counting, progress and error policy. ``complete_many(..., errors="raise")`` finishes the whole
-batch first (so successful answers are cached) and then raises the first failure;
-``errors="return"`` hands back failures as responses with ``error`` set.
+counting, progress and error policy. Answers are cached as they arrive, one micro-batch of
+:meth:`ChatModel.write_every` requests at a time, so a killed batch loses at most one micro-batch.
+``complete_many(..., errors="raise")`` finishes the whole batch first (so successful answers are
+cached) and then raises the first failure; ``errors="return"`` hands back failures as responses
+with ``error`` set.
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ class ChatModel:
         self.cache = cache if self.cacheable and config.cache.enabled else None
         self.usage = self._new_usage()
         self.last_batch: Usage | None = None
+        #: the first failure of the last batch (None when every request succeeded): what to report
+        self.last_error: BaseException | None = None
 
     # -- to implement -------------------------------------------------------------------------
     @property
@@ -64,6 +68,23 @@ class ChatModel:
 
     def resolve_score_method(self, choices: list[str], method: str) -> str:
         return method
+
+    @property
+    def write_every(self) -> int:
+        """Requests per backend call, and so between two cache writes: the most a killed batch loses.
+        Backends that gain from larger calls (batched generation, a pool of HTTP requests) raise it."""
+        return 1
+
+    @property
+    def endpoint(self) -> str:
+        """Where the answers come from, for error messages: the backend and the model."""
+        return f"{self.backend} model {self.model_id}"
+
+    def _micro_batches(self, n: int, use_cache: bool):
+        """Slices of ``n`` pending requests; one slice when nothing is cached (nothing to lose)."""
+        step = self.write_every if use_cache else max(n, 1)
+        for start in range(0, n, step):
+            yield slice(start, start + step)
 
     # -- requests -----------------------------------------------------------------------------
     def request(self, prompt, *, template: PromptRef | None = None, key: str | None = None,
@@ -125,21 +146,25 @@ class ChatModel:
         for i, k in enumerate(cache_keys):
             if out[i] is None:
                 todo.setdefault(k, []).append(i)  # identical requests in one batch: one model call
-        unique = [requests[indices[0]] for indices in todo.values()]
+        pending = list(todo.items())
+        unique = [requests[indices[0]] for _, indices in pending]
         generated: list[ChatResponse] = []
         if unique:
             with self._progress(len(unique), show_progress) as bar:
-                generated = self._generate(unique, bar.update)
-            if len(generated) != len(unique):
-                raise RuntimeError(f"{self.backend} backend returned {len(generated)} answers for {len(unique)} requests")
-            entries = []
-            for (k, indices), request, response in zip(todo.items(), unique, generated):
-                for i in indices:
-                    out[i] = response
-                if response.ok and use_cache and (accept is None or accept(response.text)):
-                    entries.append(self._entry(k, "chat", request, response.to_payload()))
-            if entries:
-                self.cache.put_many(entries)
+                for part in self._micro_batches(len(unique), use_cache):
+                    answers = self._generate(unique[part], bar.update)
+                    if len(answers) != len(unique[part]):
+                        raise RuntimeError(f"{self.backend} backend returned {len(answers)} answers for "
+                                           f"{len(unique[part])} requests")
+                    entries = []
+                    for (k, indices), request, response in zip(pending[part], unique[part], answers):
+                        for i in indices:
+                            out[i] = response
+                        if response.ok and use_cache and (accept is None or accept(response.text)):
+                            entries.append(self._entry(k, "chat", request, response.to_payload()))
+                    if entries:
+                        self.cache.put_many(entries)
+                    generated += answers
         done = [r for r in out if r is not None]
         batch.add(requests=len(requests), cache_hits=sum(r.cached for r in done), model_calls=len(unique),
                   failures=sum(not r.ok for r in done), retries=sum(r.retries for r in generated),
@@ -148,6 +173,7 @@ class ChatModel:
                   seconds=time.perf_counter() - started)
         self._finish_batch(batch, show_progress, len(requests))
         failed = [r for r in done if not r.ok]
+        self.last_error = (failed[0].exception or LLMRequestError(failed[0].error)) if failed else None
         if failed and errors == "raise":
             first = failed[0]
             if len(failed) > 1:
@@ -197,23 +223,28 @@ class ChatModel:
         todo = [i for i, k in enumerate(keys) if k not in stored]
         first_error = None
         if todo:
+            scores: list[ChoiceScore] = []
             with self._progress(len(todo), show_progress, unit="prompt") as bar:
-                scores = self._score([requests[i] for i in todo], labels, method, bar.update)
-            entries = []
-            for i, score in zip(todo, scores):
-                if score.error is not None:
-                    first_error = first_error or score.error
-                    continue
-                probs[i], coverage[i] = score.probs, score.coverage
-                if use_cache:
-                    entries.append(self._entry(keys[i], "score", requests[i],
-                                               {"probs": list(map(float, score.probs)), "coverage": float(score.coverage)}))
-            if entries:
-                self.cache.put_many(entries)
+                for part in self._micro_batches(len(todo), use_cache):
+                    rows = todo[part]
+                    answers = self._score([requests[i] for i in rows], labels, method, bar.update)
+                    entries = []
+                    for i, score in zip(rows, answers):
+                        if score.error is not None:
+                            first_error = first_error or score.error
+                            continue
+                        probs[i], coverage[i] = score.probs, score.coverage
+                        if use_cache:
+                            entries.append(self._entry(keys[i], "score", requests[i], {
+                                "probs": list(map(float, score.probs)), "coverage": float(score.coverage)}))
+                    if entries:
+                        self.cache.put_many(entries)
+                    scores += answers
             batch.add(prompt_tokens=sum(s.prompt_tokens for s in scores), failures=sum(s.error is not None for s in scores))
         batch.add(requests=len(requests), cache_hits=len(requests) - len(todo), model_calls=len(todo),
                   seconds=time.perf_counter() - started)
         self._finish_batch(batch, show_progress, len(requests))
+        self.last_error = first_error
         if first_error is not None and errors == "raise":
             raise first_error
         return (probs, coverage) if return_coverage else probs

@@ -93,6 +93,15 @@ class OpenAIChatModel(ChatModel):
     def model_id(self) -> str:
         return self.model_name
 
+    @property
+    def write_every(self) -> int:
+        # Four requests per worker between cache writes: the pool waits for its slowest request only that often.
+        return 4 * self.config.concurrency
+
+    @property
+    def endpoint(self) -> str:
+        return f"model {self.model_name} at {self.base_url}"
+
     # -- HTTP with retries --------------------------------------------------------------------
     def _backoff(self, attempt: int) -> float:
         base = min(self.config.backoff_max, self.config.backoff_base * 2**attempt)

@@ -112,6 +112,11 @@ class TransformersChatModel(ChatModel):
         ids.update(configured if isinstance(configured, (list, tuple)) else [configured])
         return {i for i in ids if i is not None}
 
+    @property
+    def write_every(self) -> int:
+        # Four generate() calls per cache write: prompts are length-sorted within it, so padding stays low.
+        return 4 * self.config.batch_size
+
     # -- generation ---------------------------------------------------------------------------
     def _generate(self, requests, progress):
         out: list[ChatResponse | None] = [None] * len(requests)
