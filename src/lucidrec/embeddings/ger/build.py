@@ -64,6 +64,8 @@ def score_items(config: GERConfig, attributes: AttributeSet, texts: list[str], m
         scorer = scorers.make_llm_scorer(attributes, chat, config.llm_method, batch_size=config.llm_batch_size,
                                          max_reasks=config.max_reasks)
     result = scorer.score([texts[i] for i in todo])
+    scorers.require_scores(result, scorer, stage="GER item scoring", unit="items", allowed_share=config.llm_max_failed,
+                           fallback="z = 0 (the attribute mean)")
     raw = np.full((len(texts), len(attributes)), np.nan)
     raw[todo] = result.raw
     stats = {"scorer": result.scorer, "range": [result.low, result.high], **result.stats}
@@ -80,6 +82,8 @@ def score_users(config: GERConfig, attributes: AttributeSet, data, split) -> tup
     scorer = scorers.make_llm_scorer(attributes, chat, config.llm_method, users=True, batch_size=config.llm_batch_size,
                                      max_reasks=config.max_reasks)
     result = scorer.score(history_texts(data, split.train, config, users))
+    scorers.require_scores(result, scorer, stage="GER user scoring", unit="users", allowed_share=config.llm_max_failed,
+                           fallback="the history prior")
     normalised = zscore(result.raw)
     prior[users[~normalised.missing]] = normalised.z[~normalised.missing]
     return prior, {"scorer": result.scorer, **result.stats, "users_without_prior": int(np.isnan(prior).any(axis=1).sum())}
@@ -142,10 +146,11 @@ def user_profile_scale(guided: np.ndarray, train, config: GERConfig) -> float:
 
 
 def _fingerprint(config: GERConfig, data, dim: int) -> str:
-    from lucidrec.embeddings.ger.config import TUNING_FIELDS
+    from lucidrec.embeddings.ger.config import ACCEPTANCE_FIELDS, TUNING_FIELDS
 
     # The tune_* settings count only when tuning is on: runs from before the option keep their fingerprint.
-    values = config.model_dump(mode="json", exclude=None if config.tune_scorer else set(TUNING_FIELDS))
+    excluded = set(ACCEPTANCE_FIELDS) | (set() if config.tune_scorer else set(TUNING_FIELDS))
+    values = config.model_dump(mode="json", exclude=excluded)
     payload = {"config": values, "data": data.data_hash, "dim": dim, "v": STATE_VERSION}
     return hashlib.sha1(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 

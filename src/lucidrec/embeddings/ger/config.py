@@ -27,6 +27,10 @@ class GERConfig(StrictConfig):
                             "json = a JSON answer, validated and re-asked; auto = slots for transformers, else logprobs")
     llm_batch_size: int = Field(16, ge=1, description="items per forward pass (slots)")
     max_reasks: int = Field(2, ge=0, description="json: re-asks of an invalid answer")
+    llm_max_failed: float = Field(0.0, ge=0, le=1, description="share of the items (and of the users, with "
+                                  "user_init='llm') the LLM may leave without a score after retries and re-asks; "
+                                  "they fall back to z = 0 (the attribute mean) and the history prior. Above it "
+                                  "the run stops with an error; 0 = every text must be scored")
     encoder: str = Field("all-MiniLM-L6-v2", description="sentence encoder of the encoder scorer (name or folder)")
     text_form: Literal["title", "attributes", "description"] = "description"
     text_exclude: list[str] = Field(default_factory=lambda: ["release", "year"],
@@ -105,3 +109,6 @@ class GERConfig(StrictConfig):
 #: Fields that only matter when ``tune_scorer`` is on: left out of run fingerprints otherwise, so runs
 #: written before the option existed keep theirs.
 TUNING_FIELDS = tuple(name for name in GERConfig.model_fields if name.startswith("tune_"))
+
+#: Fields that decide whether a state may be built, not what it holds: never in run fingerprints.
+ACCEPTANCE_FIELDS = ("llm_max_failed",)

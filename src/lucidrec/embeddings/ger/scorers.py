@@ -212,6 +212,7 @@ class LogprobScorer(_ChatScorer):
         m = len(self.attributes)
         raw = np.full((len(texts), m), np.nan)
         hits = calls = 0
+        first_error = None
         values = np.asarray(DIGITS, float)
         with self._progress(len(texts)) as bar:
             for start in range(0, len(texts), self.chunk):  # one layer call per chunk: cached as it goes
@@ -224,10 +225,13 @@ class LogprobScorer(_ChatScorer):
                 batch = self.chat.last_batch
                 hits += batch.cache_hits if batch else 0
                 calls += batch.model_calls if batch else 0
+                first_error = first_error or self.chat.last_error
                 bar.update(len(part))
         failed = int(np.isnan(raw).any(axis=1).sum())
         stats = {"texts": len(texts), "prompts": len(texts) * m, "cache_hits": hits, "model_calls": calls,
                  "failures": failed}
+        if first_error is not None:
+            stats["first_error"] = str(first_error)
         return ScoreResult(raw, self.low, self.high, self.name, _rate(stats, len(texts), time.perf_counter() - started))
 
 
@@ -296,7 +300,22 @@ class JsonScorer(_ChatScorer):
                 bar.update(len(part))
         stats = {"texts": len(texts), "failures": len(failures), "failure_examples": failures[:5], "reasks": reasks,
                  "clipped_values": clipped}
+        if failures:
+            stats["first_error"] = failures[0]["error"]
         return ScoreResult(raw, self.low, self.high, self.name, _rate(stats, len(texts), time.perf_counter() - started))
+
+
+def require_scores(result: ScoreResult, scorer, *, stage: str, unit: str, allowed_share: float, fallback: str) -> None:
+    """The LLM-stage rule (:func:`lucidrec.lm.failures.require_answers`) for a scorer's result: every text
+    given to ``scorer`` must have a score, unless ``embedding.llm_max_failed`` allows a share to fall back."""
+    from lucidrec.lm.failures import require_answers
+
+    chat = getattr(scorer, "chat", None)
+    if chat is None:  # the sentence encoder scores every text or raises
+        return
+    require_answers(stage, int((~result.valid).sum()), len(result.raw), allowed_share=allowed_share,
+                    endpoint=chat.endpoint, unit=unit, first_error=result.stats.get("first_error"),
+                    setting="embedding.llm_max_failed", fallback=fallback)
 
 
 ITEM_TEMPLATES = {"slots": ("ger_item_slots", SlotScorer), "logprobs": ("ger_item_attribute", LogprobScorer),

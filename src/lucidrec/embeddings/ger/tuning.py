@@ -283,6 +283,8 @@ def tune_and_rescore(config, attributes, texts: list[str], missing: np.ndarray, 
         raise RuntimeError(f"scorer tuning stopped at step {summary.get('steps')} of {config.tune_steps}")
     scorer.variant = f"lora:{summary['weights_digest']}"
     result = scorer.score([texts[i] for i in todo])
+    scorers.require_scores(result, scorer, stage="GER rescoring with the tuned scorer", unit="items",
+                           allowed_share=config.llm_max_failed, fallback="z = 0 (the attribute mean)")
     raw = np.full((len(texts), len(attributes)), np.nan)
     raw[todo] = result.raw
     stats = {"scorer": f"{result.scorer}+lora", "range": [result.low, result.high], **result.stats}
