@@ -18,7 +18,8 @@ def train(
     config: Optional[Path] = typer.Option(None, "--config", help="TOML file with the sections data, model, embedding, train, eval."),
     overrides: list[str] = typer.Option([], "--set", help="Override any key, e.g. --set train.lr=0.002 --set model.hidden=128."),
     out: Path = typer.Option(..., "--out", help="Run folder to create (or to continue with --resume)."),
-    resume: bool = typer.Option(False, "--resume", help="Continue a killed run from its last checkpoint."),
+    resume: bool = typer.Option(False, "--resume", help="Continue a killed run from its last checkpoint, or extend a "
+                                "run with a larger train.epochs or train.patience (recorded in config_history.jsonl)."),
     data_dir: Optional[Path] = DataDirOption,
 ):
     """Train a backbone, keep the best validation epoch, and evaluate it on the test split."""

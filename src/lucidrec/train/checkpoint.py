@@ -62,19 +62,60 @@ def load_weights(path: Path, model) -> None:
         raise CheckpointError(f"{path}: does not match this model ({str(exc).splitlines()[0]})") from None
 
 
-def restore(run_dir: Path, model, optimizer, identity: dict) -> TrainState:
+#: Settings a resumed run may change: they say how long training goes on, not what an epoch computes, so
+#: the continued run is the run the new values would have made from the start. ``epochs`` may not go below
+#: the epochs already run; ``patience`` may only be raised (a lower one might have stopped an earlier epoch).
+EXTENDABLE = ("train.epochs", "train.patience")
+
+
+@dataclass(frozen=True)
+class Change:
+    """One setting that differs between two configs (``key`` dotted, e.g. ``train.epochs``)."""
+
+    key: str
+    old: object
+    new: object
+    before_option: bool = False  # ``old`` is the default of an option the saved run did not have yet
+
+    def __str__(self) -> str:
+        old = f"{self.old!r} (saved before the option existed)" if self.before_option else repr(self.old)
+        return f"{self.key}: {old} -> {self.new!r}"
+
+
+def read(run_dir: Path) -> dict:
+    """The whole ``last.pt`` payload (weights, optimizer, state, identity)."""
+    return _load(Path(run_dir) / LAST)
+
+
+def continuation_changes(run_dir: Path, payload: dict, identity: dict) -> list[Change]:
+    """The settings that change when the checkpoint ``payload`` continues under ``identity``: only
+    :data:`EXTENDABLE` ones, within their rules; anything else (another config, other data) raises."""
     path = Path(run_dir) / LAST
-    payload = _load(path)
     stored = payload.get("identity", {})
     if stored.get("data_hash") != identity.get("data_hash"):
         raise CheckpointError(
             f"{path}: the data changed since the run started (hash {stored.get('data_hash')} -> {identity.get('data_hash')}); "
             "use a new --out folder, or restore the original data"
         )
-    differing = config_diff(stored.get("config", {}), identity.get("config", {}), identity.get("defaults"))
-    if differing:
-        raise CheckpointError(f"{path}: the run's config differs from the checkpoint's ({', '.join(differing)}); "
-                              "resume with the same config or use a new --out folder")
+    changes = config_changes(stored.get("config", {}), identity.get("config", {}), identity.get("defaults"))
+    done = TrainState(**payload["state"]).epoch if "state" in payload else 0
+    refused = [str(c) for c in changes if c.key not in EXTENDABLE]
+    for change in changes:
+        if change.key == "train.epochs" and change.new < done:
+            refused.append(f"{change} (cannot go below the {done} epochs already run)")
+        elif change.key == "train.patience" and change.new < change.old:
+            refused.append(f"{change} (can only be raised)")
+    if refused:
+        raise CheckpointError(f"{path}: the run's config differs from the checkpoint's ({', '.join(refused)}); "
+                              f"resume with the same config (only {' and '.join(EXTENDABLE)} may change) "
+                              "or use a new --out folder")
+    return changes
+
+
+def restore(run_dir: Path, model, optimizer, identity: dict) -> TrainState:
+    payload = read(run_dir)
+    continuation_changes(run_dir, payload, identity)
+    path = Path(run_dir) / LAST
     try:
         model.load_state_dict(payload["model"])
         optimizer.load_state_dict(payload["optimizer"])
@@ -103,13 +144,18 @@ def load_trainable(path: Path, key: str, trainable: dict, what: str) -> dict:
 
 
 def config_diff(a: dict, b: dict, defaults: dict | None = None) -> list[str]:
-    """``key: old -> new`` for every leaf where two nested configs differ. A key missing from ``a`` (a run
-    saved before that option existed) matches when ``b`` holds the option's default, which by design
-    reproduces the behaviour from before the option."""
+    """``key: old -> new`` for every leaf where two nested configs differ (see :func:`config_changes`)."""
+    return [str(change) for change in config_changes(a, b, defaults)]
+
+
+def config_changes(a: dict, b: dict, defaults: dict | None = None) -> list[Change]:
+    """Every leaf where two nested configs differ. A key missing from ``a`` (a run saved before that
+    option existed) matches when ``b`` holds the option's default, which by design reproduces the
+    behaviour from before the option."""
     return _diff(a, b, defaults or {}, "")
 
 
-def _diff(a: dict, b: dict, defaults: dict, prefix: str) -> list[str]:
+def _diff(a: dict, b: dict, defaults: dict, prefix: str) -> list[Change]:
     out = []
     for key in sorted(set(a) | set(b)):
         left, right = a.get(key), b.get(key)
@@ -118,7 +164,7 @@ def _diff(a: dict, b: dict, defaults: dict, prefix: str) -> list[str]:
             out += _diff(left, right, default if isinstance(default, dict) else {}, f"{prefix}{key}.")
         elif key not in a and key in defaults:
             if right != default:  # the saved run ran with the option's default
-                out.append(f"{prefix}{key}: {default!r} (saved before the option existed) -> {right!r}")
+                out.append(Change(f"{prefix}{key}", default, right, before_option=True))
         elif left != right:
-            out.append(f"{prefix}{key}: {left!r} -> {right!r}")
+            out.append(Change(f"{prefix}{key}", left, right))
     return out

@@ -10,10 +10,13 @@ Folder layout (``save_pretrained`` style)::
     item_table.npy   the final (best) item table, rows = item indices (row 0 = padding)
     item_ids.json    original item id per row
     ranks_test.npz   per-user test ranks, for paired significance tests
+    config_history.jsonl  settings changed on resume (more epochs or patience), one line per change
+    .lock            held by the process writing the folder (its pid inside); see lucidrec.locks
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from pathlib import Path
@@ -32,9 +35,10 @@ from lucidrec.embeddings import EMBEDDINGS, make_item_embedding
 from lucidrec.eval.evaluator import EvalConfig, evaluate
 from lucidrec.eval.report import write_metrics, write_per_user
 from lucidrec.files import atomic_numpy_save, read_json, write_json_atomic
+from lucidrec.locks import hold
 from lucidrec.models import BACKBONES, make_backbone
 from lucidrec.models.backbone import Backbone, backbone_config
-from lucidrec.train import checkpoint
+from lucidrec.train import checkpoint, run_folder
 from lucidrec.train.trainer import Trainer, TrainConfig, scorer_for
 
 
@@ -149,10 +153,17 @@ def train_run(config: RunConfig, out: Path, resume: bool = False, stop_after_epo
     np.random.seed(config.train.seed % 2**32)
     data, split = load_split(config.data)
     identity = _identity(config, data.data_hash)
-    if out.exists() and checkpoint.exists(out) and not resume:
-        raise ConfigError(f"{out} already holds a run; pass --resume to continue it or choose a new --out")
+    # Rank 0 writes the folder, so it alone holds it; the other ranks of a torchrun job only read it.
+    with hold(out) if rank == 0 else contextlib.nullcontext():
+        return _train_in_folder(config, out, data, split, identity, rank, resume, stop_after_epochs)
+
+
+def _train_in_folder(config: RunConfig, out: Path, data, split, identity: dict, rank: int, resume: bool,
+                     stop_after_epochs: int | None) -> dict:
+    changes, epochs_done = run_folder.changes_before_writing(out, identity, resume)  # raises before any write
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
+        run_folder.record_changes(out, changes, epochs_done)
         write_json_atomic(out / "config.json", config.model_dump(mode="json"))
         write_json_atomic(out / "data.json", {"data_hash": data.data_hash, "split": split.info, "prepare": data.report})
     model = build_model(config, data, split, out)
@@ -182,20 +193,22 @@ def train_run(config: RunConfig, out: Path, resume: bool = False, stop_after_epo
 
 def train_or_reuse(config: RunConfig, out: Path) -> dict:
     """Finish the run in ``out``: reuse it when it finished with this very config, resume it when it was
-    killed, start it when there is none. A finished run of another config is an error, never reused."""
+    killed, extend it when only :data:`checkpoint.EXTENDABLE` settings grew, start it when there is none.
+    A finished run of another config is an error, never reused."""
     out = Path(out)
-    if not (out / "metrics.json").is_file():
-        result = train_run(config, out, resume=checkpoint.exists(out))
-        # Same answer as a reuse: metrics.json holds the metrics plus the run's context (best epoch, timings).
-        finished = result["status"] == "done" and (out / "metrics.json").is_file()  # rank 0 writes it
-        return {"status": "done", **_read_json(out / "metrics.json")} if finished else result
-    stored = _comparable(_read_json(out / "config.json"), NOT_IDENTITY_WHEN_FINISHED)
-    current = _comparable(config.model_dump(mode="json"), NOT_IDENTITY_WHEN_FINISHED)
-    differing = checkpoint.config_diff(stored, current, config_defaults(config))
-    if differing:
-        raise ConfigError(f"{out} holds a finished run of another config ({', '.join(differing)}); "
-                          "choose another --out folder or delete that one")
-    return {"status": "done", **_read_json(out / "metrics.json")}
+    if (out / "metrics.json").is_file():
+        stored = _comparable(_read_json(out / "config.json"), NOT_IDENTITY_WHEN_FINISHED)
+        current = _comparable(config.model_dump(mode="json"), NOT_IDENTITY_WHEN_FINISHED)
+        changes = checkpoint.config_changes(stored, current, config_defaults(config))
+        if not changes:
+            return {"status": "done", **_read_json(out / "metrics.json")}
+        if any(c.key not in checkpoint.EXTENDABLE for c in changes):
+            raise ConfigError(f"{out} holds a finished run of another config ({', '.join(map(str, changes))}); "
+                              "choose another --out folder or delete that one")
+    result = train_run(config, out, resume=checkpoint.exists(out))
+    # Same answer as a reuse: metrics.json holds the metrics plus the run's context (best epoch, timings).
+    finished = result["status"] == "done" and (out / "metrics.json").is_file()  # rank 0 writes it
+    return {"status": "done", **_read_json(out / "metrics.json")} if finished else result
 
 
 def _read_json(path: Path) -> dict:
@@ -251,13 +264,14 @@ def evaluate_run(run: Path, eval_config: EvalConfig | None = None, out: Path | N
         values["protocols"] = tuple(dict.fromkeys(["full", *values["protocols"], *add_protocols]))
         eval_config = validate_config(EvalConfig, values, "evaluation settings")
     target = Path(out or run)
-    context = {}
-    if (target / "metrics.json").is_file():
-        context = {k: v for k, v in _read_json(target / "metrics.json").items() if "/" not in k and k != "eval_seconds"}
-    metrics = _final_evaluation(model, split, eval_config, target)
-    context.update(model=config.model["name"], embedding=config.embedding["name"], config=config.model_dump(mode="json"),
-                   data_hash=data.data_hash, reevaluated=True)
-    write_metrics(target, metrics, **context)
+    with hold(target):  # not while a training process writes the same folder
+        context = {}
+        if (target / "metrics.json").is_file():
+            context = {k: v for k, v in _read_json(target / "metrics.json").items() if "/" not in k and k != "eval_seconds"}
+        metrics = _final_evaluation(model, split, eval_config, target)
+        context.update(model=config.model["name"], embedding=config.embedding["name"],
+                       config=config.model_dump(mode="json"), data_hash=data.data_hash, reevaluated=True)
+        write_metrics(target, metrics, **context)
     return metrics
 
 

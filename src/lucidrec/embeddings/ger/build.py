@@ -108,6 +108,7 @@ def auto_base_run(config: GERConfig, context, dim: int) -> Path:
     """Train (or reuse) an id-based base run with the same data, train and eval config."""
     import torch
 
+    from lucidrec.locks import hold
     from lucidrec.train import checkpoint
     from lucidrec.train.run import build_config, train_run
 
@@ -125,11 +126,14 @@ def auto_base_run(config: GERConfig, context, dim: int) -> Path:
     out = cache_root(config) / "ger" / "base" / f"{run_config.data.dataset}-{config.base_model}-{digest}"
     if (out / "item_table.npy").is_file() and (out / "metrics.json").is_file():
         return out
-    log.warning("GER: training the base run %s (no embedding.base_run given)", out)
-    state = np.random.get_state()
-    with torch.random.fork_rng():  # the refined run's own initialisation must not depend on this
-        result = train_run(base, out, resume=checkpoint.exists(out))
-    np.random.set_state(state)
+    with hold(out, wait=True):  # shared by every run of this data and config: one process trains it, others wait
+        if (out / "item_table.npy").is_file() and (out / "metrics.json").is_file():
+            return out
+        log.warning("GER: training the base run %s (no embedding.base_run given)", out)
+        state = np.random.get_state()
+        with torch.random.fork_rng():  # the refined run's own initialisation must not depend on this
+            result = train_run(base, out, resume=checkpoint.exists(out))
+        np.random.set_state(state)
     if result.get("status") != "done":
         raise ConfigError(f"the GER base run {out} did not finish")
     return out
