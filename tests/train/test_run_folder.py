@@ -159,3 +159,17 @@ def test_a_shared_folder_can_be_waited_for(tmp_path):
         with hold(tmp_path / "shared"):  # held by this process already: nested use is fine
             pass
     holder.wait()
+
+
+def test_the_data_folder_and_eval_batch_sizes_may_change_on_resume(cyclic_dir, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    train_run(_config(cyclic_dir, epochs=3), run, stop_after_epochs=1)
+    moved = shutil.copytree(cyclic_dir, tmp_path / "moved")  # the same files elsewhere: the data hash still holds
+    config = build_config({**_config(moved, epochs=3).model_dump(mode="json"), "eval": {"batch_size": 7, "item_chunk": 5}})
+    assert train_run(config, run, resume=True)["status"] == "done"
+    changed = json.loads((run / "config_history.jsonl").read_text())["changed"]
+    assert sorted(changed) == ["data.data_dir", "eval.batch_size", "eval.item_chunk"]
+    assert train_or_reuse(_config(cyclic_dir, epochs=3), run)["status"] == "done"  # reused as it is
+    assert len((run / "config_history.jsonl").read_text().splitlines()) == 1

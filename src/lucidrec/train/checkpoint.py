@@ -66,6 +66,10 @@ def load_weights(path: Path, model) -> None:
 #: the continued run is the run the new values would have made from the start. ``epochs`` may not go below
 #: the epochs already run; ``patience`` may only be raised (a lower one might have stopped an earlier epoch).
 EXTENDABLE = ("train.epochs", "train.patience")
+#: Settings that change where the data is read from or how many users/items are scored at once, never a
+#: result: the data hash is checked whatever the folder, and the evaluator's ranks do not depend on its
+#: batch size or chunking. A resumed run may change them too.
+NOT_RESULTS = ("data.data_dir", "eval.batch_size", "eval.item_chunk")
 
 
 @dataclass(frozen=True)
@@ -99,7 +103,7 @@ def continuation_changes(run_dir: Path, payload: dict, identity: dict) -> list[C
         )
     changes = config_changes(stored.get("config", {}), identity.get("config", {}), identity.get("defaults"))
     done = TrainState(**payload["state"]).epoch if "state" in payload else 0
-    refused = [str(c) for c in changes if c.key not in EXTENDABLE]
+    refused = [str(c) for c in changes if c.key not in EXTENDABLE + NOT_RESULTS]
     for change in changes:
         if change.key == "train.epochs" and change.new < done:
             refused.append(f"{change} (cannot go below the {done} epochs already run)")
@@ -107,7 +111,8 @@ def continuation_changes(run_dir: Path, payload: dict, identity: dict) -> list[C
             refused.append(f"{change} (can only be raised)")
     if refused:
         raise CheckpointError(f"{path}: the run's config differs from the checkpoint's ({', '.join(refused)}); "
-                              f"resume with the same config (only {' and '.join(EXTENDABLE)} may change) "
+                              f"resume with the same config (only {', '.join(EXTENDABLE + NOT_RESULTS)} may "
+                              "change) "
                               "or use a new --out folder")
     return changes
 

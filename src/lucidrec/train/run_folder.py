@@ -3,8 +3,9 @@
 Everything is compared before anything is written: a refused ``--resume`` (other data, another
 config) leaves the folder exactly as it was, so its ``config.json``, ``data.json`` and metrics keep
 describing the model in it. An allowed change (:data:`~lucidrec.train.checkpoint.EXTENDABLE`:
-more epochs, more patience) is appended to ``config_history.jsonl`` and the outputs of the finished
-run it extends are removed, so a kill during the extension never leaves metrics of the old length
+more epochs, more patience; :data:`~lucidrec.train.checkpoint.NOT_RESULTS`: the data folder, eval
+batch sizes) is appended to ``config_history.jsonl``; the outputs of a finished run that is
+extended are removed, so a kill during the extension never leaves metrics of the old length
 marking the new config as finished.
 """
 
@@ -43,8 +44,9 @@ def record_changes(out: Path, changes: list[checkpoint.Change], epochs_done: int
         return
     out = Path(out)
     was_finished = (out / "metrics.json").is_file()
-    for name in FINISHED_OUTPUTS:
-        (out / name).unlink(missing_ok=True)
+    if any(c.key in checkpoint.EXTENDABLE for c in changes):  # a longer run: its old results are no longer its own
+        for name in FINISHED_OUTPUTS:
+            (out / name).unlink(missing_ok=True)
     entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "epochs_done": epochs_done,
              "changed": {c.key: {"from": c.old, "to": c.new} for c in changes}, "was_finished": was_finished}
     with open(out / CONFIG_HISTORY, "a") as handle:
