@@ -112,8 +112,7 @@ def continuation_changes(run_dir: Path, payload: dict, identity: dict) -> list[C
     if refused:
         raise CheckpointError(f"{path}: the run's config differs from the checkpoint's ({', '.join(refused)}); "
                               f"resume with the same config (only {', '.join(EXTENDABLE + NOT_RESULTS)} may "
-                              "change) "
-                              "or use a new --out folder")
+                              "change) or use a new --out folder")
     return changes
 
 
