@@ -215,3 +215,27 @@ def test_requests_per_minute_spaces_out_requests(fake, tmp_path):
     started = time.perf_counter()
     model.complete_many(["a", "b", "c", "d"])
     assert time.perf_counter() - started >= 0.3
+
+
+def test_an_endpoint_whose_requests_fail_in_a_row_is_given_up_for_the_rest_of_the_batch(fake, tmp_path):
+    # A dead endpoint must not cost every remaining request its full retries and back-off.
+    model = client(fake, tmp_path, max_retries=1, concurrency=1, give_up_after=3)
+    answers = model.complete_many([f"item {i} #500" for i in range(20)], errors="return")
+    assert len(fake.requests) == 3 * 2  # three requests with their retry, then none
+    assert all(not a.ok for a in answers)
+    assert "3 requests in a row" in answers[-1].error and "HTTP 500" in answers[-1].error
+    fake.script.clear()
+    healthy = client(fake, tmp_path, max_retries=1, concurrency=1, give_up_after=3)
+    assert healthy.complete_many(["a #500", "b", "c #500", "d #500", "e"], errors="return")[-1].ok  # not in a row
+
+
+def test_an_endpoint_that_refuses_connections_fails_fast(tmp_path):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    model = OpenAIChatModel(base_url=f"http://127.0.0.1:{port}/v1", model="m", cache={"dir": tmp_path},
+                            backoff_base=0.2, show_progress=False)  # default retries and give-up
+    started = time.perf_counter()
+    answers = model.complete_many([f"p{i}" for i in range(200)], errors="return")
+    assert all(not a.ok and "cannot reach" in a.error for a in answers)
+    assert time.perf_counter() - started < 30

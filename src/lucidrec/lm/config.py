@@ -87,6 +87,9 @@ class OpenAIChatConfig(ChatConfigBase):
     backoff_base: float = Field(1.0, ge=0, description="first back-off in seconds; doubles each retry, with jitter")
     backoff_max: float = Field(30.0, ge=0)
     concurrency: int = Field(4, ge=1, description="requests in flight at once")
+    give_up_after: int = Field(8, ge=0, description="after this many requests in a row failed with all their "
+                               "retries, the endpoint is taken as down: the model object's remaining requests "
+                               "fail at once (0 = never)")
     requests_per_minute: float | None = Field(None, gt=0, description="space out request starts (hosted API limits)")
 
     def resolved_base_url(self) -> str | None:

@@ -4,7 +4,10 @@ The official ``openai`` client does the HTTP; its own retries are off (``max_ret
 module retries instead, so behaviour is explicit and testable: 408/429/5xx, connection errors,
 timeouts and malformed bodies are retried with exponential back-off plus jitter, honouring a
 ``Retry-After`` header; other 4xx fail at once. Requests run on a thread pool of ``concurrency``;
-``requests_per_minute`` optionally spaces out request starts for hosted APIs.
+``requests_per_minute`` optionally spaces out request starts for hosted APIs. Once ``give_up_after``
+requests in a row have failed with all their retries, the endpoint is taken as down and the model
+object sends nothing more (each remaining request fails at once, naming the last error): a dead
+endpoint costs a few retry cycles, not every request's back-off.
 
 Choice scoring reads the top-k alternatives (``top_logprobs``, at most 20) of the first generated
 token, so over HTTP only the first token of each choice can be seen: a choice matches a top-k
@@ -88,6 +91,8 @@ class OpenAIChatModel(ChatModel):
         self.client = openai.OpenAI(api_key=key, base_url=self.base_url, max_retries=0, timeout=cfg.timeout)
         self._rate_lock = threading.Lock()
         self._next_slot = 0.0
+        self._failed_in_a_row = 0
+        self._down: LLMRequestError | None = None  # set once give_up_after requests in a row failed
 
     @property
     def model_id(self) -> str:
@@ -119,7 +124,26 @@ class OpenAIChatModel(ChatModel):
             time.sleep(start - now)
 
     def _call(self, kwargs: dict):
-        """(completion, retries) or raise LLMRequestError / LLMResponseError after the last attempt."""
+        """(completion, retries) or raise LLMRequestError / LLMResponseError after the last attempt; at once
+        when the endpoint was given up (``give_up_after`` requests in a row failed)."""
+        if self._down is not None:
+            raise LLMRequestError(f"not sent: {self.config.give_up_after} requests in a row to {self.base_url} "
+                                  f"failed after all their retries (last: {self._down})", status=self._down.status)
+        try:
+            result = self._call_with_retries(kwargs)
+        except LLMRequestError as error:
+            with self._rate_lock:
+                self._failed_in_a_row += 1
+                if self.config.give_up_after and self._failed_in_a_row >= self.config.give_up_after and not self._down:
+                    self._down = error
+                    log.error("%s: %d requests in a row failed; the remaining requests are not sent",
+                              self.base_url, self._failed_in_a_row)
+            raise
+        with self._rate_lock:
+            self._failed_in_a_row = 0
+        return result
+
+    def _call_with_retries(self, kwargs: dict):
         import openai
 
         attempt = 0
