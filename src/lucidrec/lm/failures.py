@@ -37,8 +37,11 @@ def require_answers(stage: str, failed: int, total: int, *, allowed_share: float
     cause = f" (first error: {first_error})" if first_error else ""
     what = f"{stage}: {failed} of {total} {unit} got no score from {endpoint} after retries{cause}"
     if share > allowed_share:
-        raise LLMStageError(
-            f"{what}. The {total - failed} answers received are cached, so a rerun asks only for the missing "
-            f"ones; to go on with {fallback} for them, set {setting} to {share:.3g} or more "
-            f"(the share of {unit} allowed to fall back; now {allowed_share:g})", failed=failed, total=total)
+        if failed == total:
+            advice = f"nothing was answered: check that {endpoint} is reachable and serves this model, then rerun"
+        else:
+            advice = (f"the {total - failed} answers received are cached, so a rerun asks only for the missing "
+                      f"ones; to go on with {fallback} for them, set {setting} to {share:.3g} or more "
+                      f"(the share of {unit} allowed to fall back; now {allowed_share:g})")
+        raise LLMStageError(f"{what}. {advice[0].upper()}{advice[1:]}", failed=failed, total=total)
     log.warning("%s; they fall back to %s (%s=%g allows it)", what, fallback, setting, allowed_share)

@@ -175,7 +175,7 @@ class OpenAIChatModel(ChatModel):
                 error = exc
             except (ValueError, openai.APIResponseValidationError) as exc:  # a body that is not JSON
                 error = LLMResponseError(f"malformed response from {self.base_url}: {exc}", retryable=True)
-            if not error.retryable or attempt >= self.config.max_retries:
+            if not error.retryable or attempt >= self.config.max_retries or self._down is not None:
                 error.attempts = attempt + 1
                 if attempt:
                     error.args = (f"{error.args[0]} (after {attempt + 1} attempts)",)
