@@ -171,5 +171,10 @@ def test_the_data_folder_and_eval_batch_sizes_may_change_on_resume(cyclic_dir, t
     assert train_run(config, run, resume=True)["status"] == "done"
     changed = json.loads((run / "config_history.jsonl").read_text())["changed"]
     assert sorted(changed) == ["data.data_dir", "eval.batch_size", "eval.item_chunk"]
-    assert train_or_reuse(_config(cyclic_dir, epochs=3), run)["status"] == "done"  # reused as it is
+    log = (run / "log.jsonl").read_text()
+    assert train_or_reuse(build_config({**config.model_dump(mode="json"), "eval": {}}), run)["status"] == "done"
+    assert (run / "log.jsonl").read_text() == log  # other eval batch sizes: reused as it is
     assert len((run / "config_history.jsonl").read_text().splitlines()) == 1
+    write_cyclic(tmp_path / "other", n_users=100)  # another folder with other files under the same name
+    with pytest.raises(CheckpointError, match="data changed"):
+        train_or_reuse(_config(tmp_path / "other", epochs=3), run)

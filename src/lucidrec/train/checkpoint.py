@@ -66,10 +66,12 @@ def load_weights(path: Path, model) -> None:
 #: the continued run is the run the new values would have made from the start. ``epochs`` may not go below
 #: the epochs already run; ``patience`` may only be raised (a lower one might have stopped an earlier epoch).
 EXTENDABLE = ("train.epochs", "train.patience")
-#: Settings that change where the data is read from or how many users/items are scored at once, never a
-#: result: the data hash is checked whatever the folder, and the evaluator's ranks do not depend on its
-#: batch size or chunking. A resumed run may change them too.
-NOT_RESULTS = ("data.data_dir", "eval.batch_size", "eval.item_chunk")
+#: Where the data is read from: a resumed run may read it elsewhere, since the data hash is checked.
+DATA_LOCATION = ("data.data_dir",)
+#: How many users/items the evaluator scores at once: its ranks do not depend on them.
+EVAL_SPEED = ("eval.batch_size", "eval.item_chunk")
+#: Everything a resumed run may change.
+MAY_CHANGE_ON_RESUME = EXTENDABLE + DATA_LOCATION + EVAL_SPEED
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,7 @@ def read(run_dir: Path) -> dict:
 
 def continuation_changes(run_dir: Path, payload: dict, identity: dict) -> list[Change]:
     """The settings that change when the checkpoint ``payload`` continues under ``identity``: only
-    :data:`EXTENDABLE` ones, within their rules; anything else (another config, other data) raises."""
+    :data:`MAY_CHANGE_ON_RESUME` ones, within their rules; anything else (another config, other data) raises."""
     path = Path(run_dir) / LAST
     stored = payload.get("identity", {})
     if stored.get("data_hash") != identity.get("data_hash"):
@@ -103,7 +105,7 @@ def continuation_changes(run_dir: Path, payload: dict, identity: dict) -> list[C
         )
     changes = config_changes(stored.get("config", {}), identity.get("config", {}), identity.get("defaults"))
     done = TrainState(**payload["state"]).epoch if "state" in payload else 0
-    refused = [str(c) for c in changes if c.key not in EXTENDABLE + NOT_RESULTS]
+    refused = [str(c) for c in changes if c.key not in MAY_CHANGE_ON_RESUME]
     for change in changes:
         if change.key == "train.epochs" and change.new < done:
             refused.append(f"{change} (cannot go below the {done} epochs already run)")
@@ -111,7 +113,7 @@ def continuation_changes(run_dir: Path, payload: dict, identity: dict) -> list[C
             refused.append(f"{change} (can only be raised)")
     if refused:
         raise CheckpointError(f"{path}: the run's config differs from the checkpoint's ({', '.join(refused)}); "
-                              f"resume with the same config (only {', '.join(EXTENDABLE + NOT_RESULTS)} may "
+                              f"resume with the same config (only {', '.join(MAY_CHANGE_ON_RESUME)} may "
                               "change) or use a new --out folder")
     return changes
 

@@ -194,16 +194,17 @@ def _train_in_folder(config: RunConfig, out: Path, data, split, identity: dict, 
 def train_or_reuse(config: RunConfig, out: Path) -> dict:
     """Finish the run in ``out``: reuse it when it finished with this very config, resume it when it was
     killed, extend it when only :data:`checkpoint.EXTENDABLE` settings grew, start it when there is none.
-    A finished run of another config is an error, never reused; :data:`checkpoint.NOT_RESULTS` do not count."""
+    A finished run of another config is an error, never reused; :data:`checkpoint.EVAL_SPEED` do not count."""
     out = Path(out)
     if (out / "metrics.json").is_file():
         stored = _comparable(_read_json(out / "config.json"), NOT_IDENTITY_WHEN_FINISHED)
         current = _comparable(config.model_dump(mode="json"), NOT_IDENTITY_WHEN_FINISHED)
         changes = [c for c in checkpoint.config_changes(stored, current, config_defaults(config))
-                   if c.key not in checkpoint.NOT_RESULTS]
+                   if c.key not in checkpoint.EVAL_SPEED]
         if not changes:
             return {"status": "done", **_read_json(out / "metrics.json")}
-        if any(c.key not in checkpoint.EXTENDABLE for c in changes):
+        # Longer training, or the data read elsewhere: the resume checks the data hash and goes on.
+        if any(c.key not in checkpoint.EXTENDABLE + checkpoint.DATA_LOCATION for c in changes):
             raise ConfigError(f"{out} holds a finished run of another config ({', '.join(map(str, changes))}); "
                               "choose another --out folder or delete that one")
     result = train_run(config, out, resume=checkpoint.exists(out))

@@ -3,8 +3,8 @@
 Everything is compared before anything is written: a refused ``--resume`` (other data, another
 config) leaves the folder exactly as it was, so its ``config.json``, ``data.json`` and metrics keep
 describing the model in it. An allowed change (:data:`~lucidrec.train.checkpoint.EXTENDABLE`:
-more epochs, more patience; :data:`~lucidrec.train.checkpoint.NOT_RESULTS`: the data folder, eval
-batch sizes) is appended to ``config_history.jsonl``; the outputs of a finished run that is
+more epochs, more patience; the data folder; eval batch sizes: see
+:data:`~lucidrec.train.checkpoint.MAY_CHANGE_ON_RESUME`) is appended to ``config_history.jsonl``; the outputs of a finished run that is
 extended are removed, so a kill during the extension never leaves metrics of the old length
 marking the new config as finished.
 """
