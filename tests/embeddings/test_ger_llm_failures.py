@@ -70,8 +70,8 @@ def _config(tmp_path, tiny_movies, **embedding):
 
 def _mock(monkeypatch, tmp_path, refuse: tuple[str, ...], template: str = "ger_item_scores"):
     """A mock LLM answering valid JSON, except for prompts of ``template`` that contain one of ``refuse``."""
-    chat = MockChatModel(responder=lambda request: _answer(request, refuse, template), cache={"dir": tmp_path / "cache"},
-                         show_progress=False)
+    chat = MockChatModel(responder=lambda request: _answer(request, refuse, template),
+                         cache={"dir": tmp_path / "cache"}, show_progress=False)
     monkeypatch.setattr(scorers, "create_chat", lambda llm, cache_dir: chat)
     return chat
 

@@ -62,10 +62,10 @@ def test_a_run_is_extended_with_more_epochs_exactly_as_if_it_had_asked_for_them(
     straight = train_run(_config(cyclic_dir, epochs=4), tmp_path / "straight")
     run = tmp_path / "run"
     train_run(_config(cyclic_dir, epochs=2), run)
+    settings = ["train.epochs=4", "train.batch_size=32", "train.progress=false", "train.patience=50", "train.lr=0.01",
+                "model.hidden=16", "model.max_len=10"]
     result = runner.invoke(app, ["train", "--dataset", "cyclic", "--data-dir", str(cyclic_dir), "--out", str(run),
-                                 "--resume", "--set", "train.epochs=4", "--set", "train.batch_size=32",
-                                 "--set", "train.progress=false", "--set", "train.patience=50", "--set", "train.lr=0.01",
-                                 "--set", "model.hidden=16", "--set", "model.max_len=10"])
+                                 "--resume", *[part for setting in settings for part in ("--set", setting)]])
     assert result.exit_code == 0, result.output
     extended = json.loads((run / "metrics.json").read_text())
     keys = [k for k in straight if k.startswith("test/")]
@@ -127,8 +127,9 @@ def test_a_second_process_on_one_run_folder_is_refused_naming_the_holder_until_i
                               text=True, env=env)
     try:
         assert holder.stdout.readline().strip() == "started"
-        args = ["train", "--dataset", "cyclic", "--data-dir", str(cyclic_dir), "--out", str(run), "--set",
-                "train.epochs=1", "--set", "train.progress=false", "--set", "model.hidden=16", "--set", "model.max_len=10"]
+        args = ["train", "--dataset", "cyclic", "--data-dir", str(cyclic_dir), "--out", str(run)]
+        for setting in ("train.epochs=1", "train.progress=false", "model.hidden=16", "model.max_len=10"):
+            args += ["--set", setting]
         second = runner.invoke(app, args)
         assert second.exit_code == 2
         assert f"in use by another process (pid {holder.pid})" in second.output and str(run) in second.output
@@ -167,7 +168,8 @@ def test_the_data_folder_and_eval_batch_sizes_may_change_on_resume(cyclic_dir, t
     run = tmp_path / "run"
     train_run(_config(cyclic_dir, epochs=3), run, stop_after_epochs=1)
     moved = shutil.copytree(cyclic_dir, tmp_path / "moved")  # the same files elsewhere: the data hash still holds
-    config = build_config({**_config(moved, epochs=3).model_dump(mode="json"), "eval": {"batch_size": 7, "item_chunk": 5}})
+    config = build_config({**_config(moved, epochs=3).model_dump(mode="json"),
+                           "eval": {"batch_size": 7, "item_chunk": 5}})
     assert train_run(config, run, resume=True)["status"] == "done"
     changed = json.loads((run / "config_history.jsonl").read_text())["changed"]
     assert sorted(changed) == ["data.data_dir", "eval.batch_size", "eval.item_chunk"]

@@ -2,11 +2,10 @@
 
 Everything is compared before anything is written: a refused ``--resume`` (other data, another
 config) leaves the folder exactly as it was, so its ``config.json``, ``data.json`` and metrics keep
-describing the model in it. An allowed change (:data:`~lucidrec.train.checkpoint.EXTENDABLE`:
-more epochs, more patience; the data folder; eval batch sizes: see
-:data:`~lucidrec.train.checkpoint.MAY_CHANGE_ON_RESUME`) is appended to ``config_history.jsonl``; the outputs of a finished run that is
-extended are removed, so a kill during the extension never leaves metrics of the old length
-marking the new config as finished.
+describing the model in it. An allowed change (more epochs or patience, the data folder, eval
+batch sizes: :data:`~lucidrec.train.checkpoint.MAY_CHANGE_ON_RESUME`) is appended to
+``config_history.jsonl``; the outputs of a finished run that is extended are removed, so a kill
+during the extension never leaves metrics of the old length marking the new config as finished.
 """
 
 from __future__ import annotations
