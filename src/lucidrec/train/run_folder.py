@@ -11,12 +11,14 @@ during the extension never leaves metrics of the old length marking the new conf
 from __future__ import annotations
 
 import json
+import logging
 import time
 from pathlib import Path
 
 from lucidrec.config import ConfigError
 from lucidrec.train import checkpoint
 
+log = logging.getLogger(__name__)
 CONFIG_HISTORY = "config_history.jsonl"
 #: What a finished run writes after training; their presence (metrics.json) marks it as finished.
 FINISHED_OUTPUTS = ("metrics.json", "item_table.npy", "item_ids.json", "ranks_test.npz")
@@ -50,3 +52,5 @@ def record_changes(out: Path, changes: list[checkpoint.Change], epochs_done: int
              "changed": {c.key: {"from": c.old, "to": c.new} for c in changes}, "was_finished": was_finished}
     with open(out / CONFIG_HISTORY, "a") as handle:
         handle.write(json.dumps(entry) + "\n")
+    log.warning("%s: resumed after %d epochs with %s (recorded in %s)", out, epochs_done,
+                ", ".join(map(str, changes)), CONFIG_HISTORY)
