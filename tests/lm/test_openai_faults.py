@@ -224,6 +224,7 @@ def test_an_endpoint_whose_requests_fail_in_a_row_is_given_up_for_the_rest_of_th
     assert len(fake.requests) == 3 * 2  # three requests with their retry, then none
     assert all(not a.ok for a in answers)
     assert "3 requests in a row" in answers[-1].error and "HTTP 500" in answers[-1].error
+    assert model.last_batch.model_calls == 3 and model.last_batch.failures == 20  # the unsent are no model calls
     fake.script.clear()
     healthy = client(fake, tmp_path, max_retries=1, concurrency=1, give_up_after=3)
     assert healthy.complete_many(["a #500", "b", "c #500", "d #500", "e"], errors="return")[-1].ok  # not in a row

@@ -38,10 +38,12 @@ class MissingAPIKeyError(LMError):
 class LLMRequestError(LMError):
     """A request to a language model failed (after any retries)."""
 
-    def __init__(self, message: str, *, status: int | None = None, attempts: int = 1, retryable: bool = False):
+    def __init__(self, message: str, *, status: int | None = None, attempts: int = 1, retryable: bool = False,
+                 sent: bool = True):
         self.status = status
         self.attempts = attempts
         self.retryable = retryable
+        self.sent = sent  # False: never sent (the endpoint had been given up), so no model call to count
         super().__init__(message)
 
 

@@ -166,7 +166,8 @@ class ChatModel:
                         self.cache.put_many(entries)
                     generated += answers
         done = [r for r in out if r is not None]
-        batch.add(requests=len(requests), cache_hits=sum(r.cached for r in done), model_calls=len(unique),
+        unsent = sum(not getattr(r.exception, "sent", True) for r in generated)
+        batch.add(requests=len(requests), cache_hits=sum(r.cached for r in done), model_calls=len(unique) - unsent,
                   failures=sum(not r.ok for r in done), retries=sum(r.retries for r in generated),
                   prompt_tokens=sum(r.prompt_tokens for r in generated),
                   completion_tokens=sum(r.completion_tokens for r in generated),
@@ -221,7 +222,7 @@ class ChatModel:
             if k in stored:
                 probs[i], coverage[i] = stored[k]["probs"], stored[k]["coverage"]
         todo = [i for i, k in enumerate(keys) if k not in stored]
-        first_error = None
+        first_error, unsent = None, 0
         if todo:
             scores: list[ChoiceScore] = []
             with self._progress(len(todo), show_progress, unit="prompt") as bar:
@@ -240,8 +241,9 @@ class ChatModel:
                     if entries:
                         self.cache.put_many(entries)
                     scores += answers
+            unsent = sum(not getattr(s.error, "sent", True) for s in scores)
             batch.add(prompt_tokens=sum(s.prompt_tokens for s in scores), failures=sum(s.error is not None for s in scores))
-        batch.add(requests=len(requests), cache_hits=len(requests) - len(todo), model_calls=len(todo),
+        batch.add(requests=len(requests), cache_hits=len(requests) - len(todo), model_calls=len(todo) - unsent,
                   seconds=time.perf_counter() - started)
         self._finish_batch(batch, show_progress, len(requests))
         self.last_error = first_error

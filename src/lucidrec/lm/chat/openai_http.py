@@ -128,7 +128,8 @@ class OpenAIChatModel(ChatModel):
         when the endpoint was given up (``give_up_after`` requests in a row failed)."""
         if self._down is not None:
             raise LLMRequestError(f"not sent: {self.config.give_up_after} requests in a row to {self.base_url} "
-                                  f"failed after all their retries (last: {self._down})", status=self._down.status)
+                                  f"failed after all their retries (last: {self._down})", status=self._down.status,
+                                  sent=False)
         try:
             result = self._call_with_retries(kwargs)
         except LLMRequestError as error:
