@@ -3,8 +3,9 @@
 The lock is ``fcntl.flock`` on ``<folder>/.lock``: the kernel drops it when its holder exits, however
 it ends (``kill -9`` too), so the lock of a dead process never blocks anyone and the next process takes
 it over. The holder writes its pid into the file, so a process that finds the folder taken can say
-by whom. Kept by hand (a few lines over fcntl) because the ``filelock`` package truncates the file
-on every attempt to lock it, which would erase the holder's pid.
+by whom. Kept by hand (a few lines over fcntl, as the experiment and artifact locks are): ``filelock``
+is no declared dependency, and its 3.x releases truncate the lock file on every attempt, which would
+erase the holder's pid.
 """
 
 from __future__ import annotations
