@@ -49,6 +49,12 @@ def write_json_atomic(path: Path, payload, default: Callable = str) -> Path:
     return _write_atomic(path, lambda handle: handle.write(data))
 
 
+def write_text_atomic(path: Path, text: str) -> Path:
+    """``text`` as UTF-8, written under a temporary name and renamed."""
+    data = text.encode("utf-8")
+    return _write_atomic(path, lambda handle: handle.write(data))
+
+
 def numpy_default(value):
     """A ``default`` for :func:`write_json_atomic` that keeps numpy numbers and arrays as numbers."""
     import numpy as np

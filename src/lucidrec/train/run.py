@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from lucidrec.config import ConfigError, StrictConfig, apply_overrides, load_tom
 from lucidrec.data.pipeline import DataConfig, load_split
 from lucidrec.data.sequences import Ragged
 from lucidrec.embeddings import EMBEDDINGS, make_item_embedding
+from lucidrec.errors import LucidrecError
 from lucidrec.eval.evaluator import EvalConfig, evaluate
 from lucidrec.eval.report import write_metrics, write_per_user
 from lucidrec.files import atomic_numpy_save, read_json, write_json_atomic
@@ -153,20 +155,28 @@ def train_run(config: RunConfig, out: Path, resume: bool = False, stop_after_epo
     np.random.seed(config.train.seed % 2**32)
     data, split = load_split(config.data)
     identity = _identity(config, data.data_hash)
+    created = not out.exists()
     # Rank 0 writes the folder, so it alone holds it; the other ranks of a torchrun job only read it.
     with hold(out) if rank == 0 else contextlib.nullcontext():
-        return _train_in_folder(config, out, data, split, identity, rank, resume, stop_after_epochs)
+        return _train_in_folder(config, out, data, split, identity, rank, resume, stop_after_epochs, created)
 
 
 def _train_in_folder(config: RunConfig, out: Path, data, split, identity: dict, rank: int, resume: bool,
-                     stop_after_epochs: int | None) -> dict:
+                     stop_after_epochs: int | None, created: bool = False) -> dict:
     changes, epochs_done = run_folder.changes_before_writing(out, identity, resume)  # raises before any write
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         run_folder.record_changes(out, changes, epochs_done)
         write_json_atomic(out / "config.json", config.model_dump(mode="json"))
         write_json_atomic(out / "data.json", {"data_hash": data.data_hash, "split": split.info, "prepare": data.report})
-    model = build_model(config, data, split, out)
+    try:
+        model = build_model(config, data, split, out)
+    except LucidrecError:
+        # A setting or input the user must fix (e.g. no attribute set): leave no half-made run folder
+        # behind. Other failures keep it: it may hold resumable work (GER scorer tuning checkpoints).
+        if created and rank == 0:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     started = time.perf_counter()
     trainer = Trainer(config.train, config.eval)
     history = trainer.fit(model, split, out, identity, resume=resume, stop_after_epochs=stop_after_epochs)

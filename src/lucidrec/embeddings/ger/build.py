@@ -23,7 +23,8 @@ from lucidrec.config import ConfigError
 from lucidrec.embeddings.ger.config import GERConfig
 from lucidrec.embeddings.ger.normalise import reduce_table, zscore
 from lucidrec.errors import DataFormatError
-from lucidrec.explain.attributes import AttributeSet, load_attributes, parse_attributes, resolve_attributes
+from lucidrec.explain.attributes import (AttributeSet, domain_for_dataset, load_attributes, parse_attributes,
+                                         resolve_attributes)
 from lucidrec.files import atomic_savez_compressed, read_json, write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -213,11 +214,19 @@ def compute_state(config: GERConfig, context, dim: int, tuning: tuple[Path, str]
     data, split = context.data, context.split
     run_config = getattr(context, "config", None)
     dataset = run_config.data.dataset if run_config is not None else data.name
-    attributes = load_attributes(config.attributes) if config.attributes else resolve_attributes(None, dataset)
+    texts, missing = item_texts(data, config)
+    if config.attributes or domain_for_dataset(dataset) is not None:
+        attributes = load_attributes(config.attributes) if config.attributes else resolve_attributes(None, dataset)
+    else:  # no known set: draft one from the item texts, kept in the run folder
+        from lucidrec.explain.attribute_draft import DraftConfig, draft_for_run
+
+        run_dir = getattr(context, "run_dir", None)
+        attributes = draft_for_run([t for t, m in zip(texts, missing) if not m], dataset,
+                                   Path(run_dir) / "ger" if run_dir is not None else None,
+                                   DraftConfig(encoder=config.encoder, cache_dir=config.cache_dir))
     m = len(attributes)
     arrays: dict[str, np.ndarray] = {}
     meta: dict = {"attributes": attributes.to_dict(), "mode": config.mode, "dim": dim, "m": m}
-    texts, missing = item_texts(data, config)
     started = time.perf_counter()
     if config.mode == "reduced":  # the ablation without a guided block: nothing to score
         raw = np.full((data.n_items, m), np.nan)
