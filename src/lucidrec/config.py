@@ -39,8 +39,15 @@ def validate_config(cls: type[M], values: dict | None, where: str) -> M:
                 valid = _fields_at(cls, error["loc"][:-1])
                 problems.append(f"unknown key '{key}' (valid keys: {', '.join(valid)})")
             else:
-                problems.append(f"'{key}': {error['msg']}")
+                problems.append(f"'{key}': {_message(error)}" if key else _message(error))
         raise ConfigError(f"{where}: " + "; ".join(problems)) from None
+
+
+def _message(error: dict) -> str:
+    """The error's own words: a ValueError raised in a validator (e.g. a nested component's
+    ConfigError) without pydantic's "Value error, " prefix."""
+    raised = (error.get("ctx") or {}).get("error")
+    return str(raised) if isinstance(raised, Exception) else error["msg"]
 
 
 def _fields_at(cls: type[BaseModel], path) -> list[str]:

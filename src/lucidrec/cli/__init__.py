@@ -16,6 +16,10 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # Plain help: choices and defaults as text, flags without a "<bool>" placeholder (typer's rich
+    # layout prints one for every flag) and "[required]" on required options.
+    rich_markup_mode=None,
+    context_settings={"show_default": True},
 )
 
 # (module, attribute, name, is_group). Command modules import heavy libraries inside their functions,
@@ -32,6 +36,7 @@ _COMMANDS = [
     ("lucidrec.cli.explain", "explain", "explain", False),
     ("lucidrec.cli.experiment", "app", "experiment", True),
     ("lucidrec.cli.report", "report", "report", False),
+    ("lucidrec.cli.attributes", "app", "attributes", True),
 ]
 
 for module_name, attribute, name, is_group in _COMMANDS:

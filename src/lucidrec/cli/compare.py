@@ -37,11 +37,12 @@ def _per_user(run: Path, protocol: str, group: str | None, ks=(5, 10, 20)):
 def compare(
     baseline: Path = typer.Argument(..., help="Run folder (or evaluate --out folder) of the reference model."),
     candidates: list[Path] = typer.Argument(..., help="Run folders to compare against it."),
-    metric: list[str] = typer.Option(["ndcg@10", "recall@10", "mrr"], "--metric"),
+    metric: list[str] = typer.Option(["ndcg@10", "recall@10", "mrr"], "--metric", metavar="<name>",
+                                     help="Per-user metric to test, repeatable (recall@K, ndcg@K, mrr)."),
     protocol: str = typer.Option("full", "--protocol", help="Ranks to compare: full, or full_unmasked / sampled100 (when the runs were evaluated with it)."),
     group: Optional[str] = typer.Option(None, "--group", help="Compare on one user group only: tail or head (by the target's "
                                         "training popularity), short or long (history length), pop_qN, len_qN."),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
 ):
     """Paired t-test and Wilcoxon signed-rank on per-user test metrics (same users required)."""
     from lucidrec.eval.stats import paired_test
@@ -64,10 +65,31 @@ def compare(
         typer.echo(json.dumps(results, indent=2))
         return
     label = f" [{group}]" if group else ""
+    disagree = []
     for run, per_metric in results.items():
         for name, r in per_metric.items():
             typer.echo(f"{run}  {name}{label}: {r['mean_a']:.4f} -> {r['mean_b']:.4f} ({r['relative']:+.1%}), "
-                       f"paired t p={r['t_pvalue']:.2g}, Wilcoxon p={r['wilcoxon_pvalue']:.2g}, n={r['n']}")
+                       f"paired t {format_p(r['t_pvalue'])}, Wilcoxon {format_p(r['wilcoxon_pvalue'])}, n={r['n']}")
+            if (r["t_pvalue"] < ALPHA) != (r["wilcoxon_pvalue"] < ALPHA):
+                disagree.append(f"{Path(run).name} {name}")
+    if disagree:
+        typer.echo(f"\nthe two tests disagree at p < {ALPHA} on: {', '.join(disagree)}. They test different things: the "
+                   "paired t-test asks whether the MEAN per-user difference is zero (a few users with large changes "
+                   "can dominate it); the Wilcoxon signed-rank test asks whether the differences are centred on zero by "
+                   "their ranks, i.e. whether one model is better for more users than the other regardless of by how "
+                   "much (users with no difference are left out). A small Wilcoxon p with a large t p means many "
+                   "users change a little in one direction while the mean change is not reliably non-zero.")
+
+
+#: significance level at which the two tests are said to disagree
+ALPHA = 0.05
+#: p-values below this are printed as a bound: scipy returns 0.0 once they underflow double precision
+P_FLOOR = 1e-300
+
+
+def format_p(p: float) -> str:
+    """``p=0.031``, or ``p < 1e-300`` where the computed value underflowed (printed as 0 otherwise)."""
+    return f"p < {P_FLOOR:.0e}" if p < P_FLOOR else f"p={p:.2g}"
 
 
 @guarded

@@ -76,7 +76,8 @@ def list_datasets(data_dir: Optional[Path] = DataDirOption):
     from lucidrec.settings import resolve_data_dir
 
     local = available_datasets(data_dir)
-    typer.echo(f"in {resolve_data_dir(data_dir)}: {', '.join(local) or '(none)'}")
+    root = resolve_data_dir(data_dir)
+    typer.echo(f"in {root}: {', '.join(local) or '(none)'}" + ("" if root.is_dir() else " (the folder does not exist)"))
     for name, spec in OFFICIAL_DATASETS.items():
         typer.echo(f"  {name:<20} {'[local] ' if name in local else ''}{spec.description}")
 

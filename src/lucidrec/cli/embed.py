@@ -11,6 +11,7 @@ from lucidrec.cli._common import (
     DataDirOption, DedupOption, KCoreOption, MinHistoryOption, MinItemOption, MinRatingOption, MinUserOption,
     SinglePassOption, guarded, prepare_options,
 )
+from lucidrec.lm.text import TextForm as TextFormName
 
 
 @guarded
@@ -19,9 +20,9 @@ def embed(
     out: Path = typer.Option(..., "--out", help="Output file; writes OUT.npy and the sidecar OUT.json."),
     data_dir: Optional[Path] = DataDirOption,
     encoder: str = typer.Option("all-MiniLM-L6-v2", "--encoder", help="sentence-transformers id or local folder."),
-    text: str = typer.Option("title", "--text", help="Item text form: title, attributes or description."),
+    text: TextFormName = typer.Option("title", "--text", help="Item text form."),
     domain: Optional[str] = typer.Option(None, "--domain", help="Attributes form: instruction line 'The DOMAIN has the following attributes:', e.g. 'beauty item'."),
-    exclude: list[str] = typer.Option([], "--exclude", help="Catalog fields to leave out (repeatable)."),
+    exclude: list[str] = typer.Option([], "--exclude", show_default=False, metavar="<field>", help="Catalog fields to leave out (repeatable)."),
     batch_size: int = typer.Option(64, "--batch-size", min=1),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Cache root (default: the user cache; vectors in <dir>/vectors)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Encode everything again and do not store vectors."),

@@ -4,29 +4,38 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Literal, Optional, get_args
 
 import typer
 
 from lucidrec.cli._common import DataDirOption, guarded
+from lucidrec.data.pipeline import SplitConfig
+from lucidrec.eval.evaluator import EvalConfig
+from lucidrec.models.baselines import BASELINES
+
+# Choices from where they are defined (the baseline registry, the split and evaluation configs).
+BaselineName = Literal[tuple(BASELINES)]
+SplitName = SplitConfig.model_fields["protocol"].annotation
+ProtocolName = get_args(EvalConfig.model_fields["protocols"].annotation)[0]
 
 
 @guarded
 def evaluate(
-    dataset: Optional[str] = typer.Option(None, "--dataset", help="Dataset name (folder under the data directory)."),
-    model: str = typer.Option("pop", "--model", help="Baseline to evaluate: pop or cooc."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="Dataset name (folder under the data directory) [required unless --run]."),
+    model: BaselineName = typer.Option("pop", "--model", help="Training-free baseline to evaluate (with --dataset)."),
     run: Optional[Path] = typer.Option(None, "--run", help="Re-evaluate a saved training run folder instead."),
-    protocol: list[str] = typer.Option([], "--protocol", help="sampled adds sampled-100, full_unmasked adds full ranking with history items left in (RecBole's "
+    protocol: list[str] = typer.Option([], "--protocol", show_default=False, metavar=f"<{'|'.join(get_args(ProtocolName))}>", help="sampled adds sampled-100, full_unmasked adds full ranking with history items left in (RecBole's "
                                    "protocol for sequential models); extras, labelled: full ranking is always computed."),
-    split: str = typer.Option("leave_one_out", "--split", help="leave_one_out or global_temporal."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Folder for metrics.json and per-user ranks."),
+    split: SplitName = typer.Option("leave_one_out", "--split", help="How the data is split (with --dataset)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder for metrics.json and per-user ranks [required with "
+                                                           "--dataset; with --run: default the run folder]."),
     data_dir: Optional[Path] = DataDirOption,
-    k: list[int] = typer.Option([], "--k", help="Cut-offs for Recall/NDCG (default 5 10 20, or the run's own)."),
+    k: list[int] = typer.Option([], "--k", show_default=False, metavar="<int>", help="Cut-offs for Recall/NDCG, repeatable [default: 5 10 20, "
+                                                                    "or the run's own]."),
 ):
     """Full-ranking evaluation (history items masked) with tail/head and user-length groups."""
     from lucidrec.config import validate_config
     from lucidrec.data.pipeline import DataConfig, SplitConfig, load_split
-    from lucidrec.eval.evaluator import EvalConfig
     from lucidrec.eval.evaluator import evaluate as run_evaluation
     from lucidrec.eval.report import summary_table, write_metrics, write_per_user
     from lucidrec.models.baselines import make_baseline
@@ -47,7 +56,7 @@ def evaluate(
     if dataset is None:
         raise typer.BadParameter("give --dataset NAME (with --model) or --run DIR")
     if out is None:
-        raise typer.BadParameter("--out DIR is required")
+        raise typer.BadParameter("--out DIR is required with --dataset")
     eval_config = validate_config(EvalConfig, chosen, "evaluate options")
     data_config = DataConfig(dataset=dataset, data_dir=str(data_dir) if data_dir else None, split=SplitConfig(protocol=split))
     started = time.perf_counter()

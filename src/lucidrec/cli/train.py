@@ -3,26 +3,46 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Literal, Optional
 
 import typer
 
 from lucidrec.cli._common import DataDirOption, guarded
+from lucidrec.embeddings import EMBEDDINGS
+from lucidrec.models import BACKBONES
+from lucidrec.train.run import RunConfig
+
+# Choices straight from the registries, so help lists every registered backbone and item embedding.
+BackboneName = Literal[tuple(BACKBONES.names())]
+EmbeddingName = Literal[tuple(EMBEDDINGS.names())]
+_DEFAULTS = RunConfig()
+DEFAULT_DATASET, DEFAULT_MODEL, DEFAULT_EMBEDDING = (_DEFAULTS.data.dataset, _DEFAULTS.model["name"],
+                                                     _DEFAULTS.embedding["name"])
+
+#: (section, key, flag) of the choices a run reports when it falls back to their default
+_NAMED_CHOICES = (("data", "dataset", "--dataset"), ("model", "name", "--model"), ("embedding", "name", "--embedding"))
 
 
 @guarded
 def train(
-    dataset: Optional[str] = typer.Option(None, "--dataset", help="Dataset name (folder under the data directory)."),
-    model: Optional[str] = typer.Option(None, "--model", help="Backbone: sasrec, gru4rec, bert4rec or caser."),
-    embedding: Optional[str] = typer.Option(None, "--embedding", help="Item embedding source: id, frozen, ..."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", show_default=False,
+                                          help=f"Dataset name (folder under the data directory) [default: {DEFAULT_DATASET}, "
+                                               "or the --config file's]."),
+    model: Optional[BackboneName] = typer.Option(None, "--model", show_default=False,
+                                                 help=f"Backbone [default: {DEFAULT_MODEL}, or the --config file's]."),
+    embedding: Optional[EmbeddingName] = typer.Option(None, "--embedding", show_default=False,
+                                                      help=f"Item embedding source [default: {DEFAULT_EMBEDDING}, or the "
+                                                           "--config file's]."),
     config: Optional[Path] = typer.Option(None, "--config", help="TOML file with the sections data, model, embedding, train, eval."),
-    overrides: list[str] = typer.Option([], "--set", help="Override any key, e.g. --set train.lr=0.002 --set model.hidden=128."),
+    overrides: list[str] = typer.Option([], "--set", show_default=False, metavar="KEY=VALUE",
+                                        help="Override any key, e.g. --set train.lr=0.002 --set model.hidden=128 (repeatable)."),
     out: Path = typer.Option(..., "--out", help="Run folder to create (or to continue with --resume)."),
     resume: bool = typer.Option(False, "--resume", help="Continue a killed run from its last checkpoint, or extend a "
                                 "run with a larger train.epochs or train.patience (recorded in config_history.jsonl)."),
     data_dir: Optional[Path] = DataDirOption,
 ):
     """Train a backbone, keep the best validation epoch, and evaluate it on the test split."""
+    from lucidrec.config import load_toml
     from lucidrec.eval.report import summary_table
     from lucidrec.train.run import build_config, train_run
 
@@ -36,9 +56,27 @@ def train(
     if embedding:
         base["embedding"] = {"name": embedding}
     run_config = build_config(base, config, overrides)
+    defaulted = _defaulted(base, load_toml(config) if config else {}, overrides)
+    if defaulted:
+        chosen = {"--dataset": run_config.data.dataset, "--model": run_config.model["name"],
+                  "--embedding": run_config.embedding["name"]}
+        typer.echo("using defaults: " + ", ".join(f"{flag.lstrip('-')} {chosen[flag]}" for flag in defaulted)
+                   + f" (choose with {', '.join(defaulted)})")
     result = train_run(run_config, out, resume=resume)
     if result.get("status") != "done" or "test/full/ndcg@10" not in result:
         return
     typer.echo(f"{run_config.data.dataset} {run_config.model['name']}/{run_config.embedding['name']}: "
                f"{summary_table(result, 'test/full')}")
     typer.echo(f"wrote {out / 'metrics.json'}")
+
+
+def _defaulted(flags: dict, config_file: dict, overrides: list[str]) -> list[str]:
+    """The flags of :data:`_NAMED_CHOICES` given neither as a flag, in the config file, nor by --set."""
+    set_keys = {item.split("=", 1)[0].strip() for item in overrides}
+    out = []
+    for section, key, flag in _NAMED_CHOICES:
+        given = [source.get(section) for source in (flags, config_file)]
+        if any(isinstance(values, dict) and key in values for values in given) or f"{section}.{key}" in set_keys:
+            continue
+        out.append(flag)
+    return out

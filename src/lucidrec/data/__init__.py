@@ -33,6 +33,10 @@ def load_dataset(name: str, data_dir: str | Path | None = None, on_bad_lines: st
     folder = Path(name) if Path(name).is_dir() and not (root / name).is_dir() else root / name
     found = detect_format(folder) if folder.is_dir() else None
     if found is None:
+        if not root.is_dir() and not folder.is_dir():
+            source = "given by --data-dir" if data_dir else "the default data directory"
+            hint = f"; `lucidrec data download {name}` fetches it there" if name in OFFICIAL_DATASETS else ""
+            raise DataFormatError(root, f"the data folder does not exist ({source}): check the path{hint}")
         if folder.is_dir():
             expected = "; ".join(f.name for f in FORMATS)
             raise DataFormatError(folder, f"no recognised dataset files here or in raw/ (formats: {expected})")
