@@ -52,15 +52,27 @@ def explain_run(run: str | Path, user_id: str, k: int = 10, holdout: bool = Fals
         explanation.extra["holdout_index"] = target
         explanation.extra["holdout_in_top_k"] = bool(target in set(explanation.items.tolist()))
     if check:
-        result.check = faithfulness_check(model, history, user, explanation.items)
+        result.check = _with_dataset_ids(faithfulness_check(model, history, user, explanation.items), data)
     return result
+
+
+def _with_dataset_ids(check: dict, data) -> dict:
+    """The check as the rest of the output speaks: dataset item ids and 1-based ranks (not row indices)."""
+    items = []
+    for entry in check["items"]:
+        entry = dict(entry)
+        entry = {"item_id": str(data.item_ids[entry.pop("item")]), **entry}
+        for key in ("rank_before", "rank_after", "rank_predicted"):
+            entry[key] += 1
+        items.append(entry)
+    return {**check, "items": items}
 
 
 def to_dict(result: RunExplanation) -> dict:
     e = result.explanation
     names = e.attributes
     payload = {
-        "user": result.user_id, "user_index": e.user, "history_length": len(e.history),
+        "user": result.user_id, "history_length": len(e.history),
         "recent_history": result.history_titles, "attributes": names,
         "user_profile": dict(zip(names, map(float, e.user_profile))),
         "items": [{
@@ -71,7 +83,9 @@ def to_dict(result: RunExplanation) -> dict:
             "profile": dict(zip(names, map(float, e.item_profiles[rank]))),
         } for rank in range(len(e.items))],
         "definitions": {"score": "guided + rest (exact)", "guided": "sum of the attribute contributions",
-                        "guided_share": "|guided| / (|guided| + |rest|)"},
+                        "guided_share": "|guided| / (|guided| + |rest|)",
+                        "profile": "the item's own attribute values (z-scores over the catalogue)",
+                        "rank": "1 = the best-scored item; check ranks count the same way"},
     }
     if result.holdout is not None:
         payload["holdout"] = {"item_id": result.holdout, "in_top_k": e.extra.get("holdout_in_top_k")}
@@ -89,9 +103,10 @@ def format_text(result: RunExplanation, top_attributes: int | None = None) -> st
     if result.history_titles:
         lines.append("  recent: " + "; ".join(result.history_titles[-5:]))
     lines.append("  profile: " + ", ".join(f"{names[k]} {e.user_profile[k]:+.2f}" for k in order))
+    lines.append("  per item: attribute contribution to the score [the item's own value, z-score]")
     for rank in range(len(e.items)):
-        c = e.contributions[rank]
-        parts = ", ".join(f"{names[k]} {c[k]:+.3f}" for k in np.argsort(-np.abs(c))[:shown])
+        c, own = e.contributions[rank], e.item_profiles[rank]
+        parts = ", ".join(f"{names[k]} {c[k]:+.3f} [{own[k]:+.2f}]" for k in np.argsort(-np.abs(c))[:shown])
         lines.append(f"{rank + 1:3d}. {result.titles[rank]}  score {e.scores[rank]:.3f} = guided {e.guided[rank]:+.3f}"
                      f" + rest {e.rest[rank]:+.3f}  (guided share {100 * e.guided_share[rank]:.0f}%)")
         lines.append(f"     {parts}")
