@@ -175,3 +175,36 @@ def test_attributes_draft_cli_writes_a_set_the_loader_reads_and_keeps_an_existin
     result = draft(tmp_path / "never.toml", "--method", "llm")
     assert result.exit_code == 2 and "no recorded answer" in result.output
     assert not (tmp_path / "never.toml").exists()
+
+
+@pytest.mark.slow
+def test_ger_on_a_titles_only_dataset_drafts_its_attributes_in_one_command(tmp_path, caplog):
+    from typer.testing import CliRunner
+
+    from lucidrec.cli import app
+
+    save(titles_only_dataset(), tmp_path / "data" / "my-shop")
+    tiny = ["model.hidden=16", "model.max_len=10", "model.layers=1", "train.epochs=1", "train.threads=1",
+            "train.progress=false", "embedding.base_epochs=1", f"embedding.cache_dir={tmp_path / 'cache'}"]
+    args = ["train", "--dataset", "my-shop", "--data-dir", str(tmp_path / "data"), "--embedding", "ger"]
+    for item in tiny:
+        args += ["--set", item]
+
+    # A failing call (a missing attribute file) leaves no half-made run folder behind.
+    failed = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "bad"), "--set", "embedding.attributes=nope.toml"])
+    assert failed.exit_code == 2 and "attribute file not found" in failed.output
+    assert not (tmp_path / "bad").exists()
+
+    run = tmp_path / "run"
+    result = CliRunner().invoke(app, [*args, "--out", str(run)])
+    assert result.exit_code == 0, result.output
+    stored = run / "ger" / "attributes.toml"
+    said = caplog.text  # the warning goes to stderr through logging
+    assert "no attribute set is known for dataset 'my-shop': drafted 8 attributes (encoder-clusters)" in said
+    assert str(stored) in said and (run / "metrics.json").is_file()
+    meta = json.loads((run / "ger" / "meta.json").read_text())
+    assert meta["attributes"]["source"] == str(stored) and meta["m"] == 8
+    assert meta["attributes"]["attributes"] == [vars(a) for a in load_attributes(stored).attributes]
+    explained = CliRunner().invoke(app, ["explain", "--run", str(run), "--user", "u0", "--k", "3", "--check"])
+    assert explained.exit_code == 0, explained.output
+    assert load_attributes(stored).names[0] in explained.output and "PASS" in explained.output
