@@ -31,6 +31,16 @@ def test_help_lists_registered_choices_and_defaults_without_bool_placeholders():
     run = help_of("run")
     assert "[default: ml-100k]" in run and "[default: runs/quickstart]" in run
     assert "<title|attributes|description>" in help_of("embed") and "[default: title]" in help_of("embed")
+    assert "<openai|transformers|recorded|mock>" in help_of("lm", "ask") and "<keep|first|last>" in help_of("data", "info")
+
+
+def test_cli_choice_lists_match_the_configs_they_feed():
+    from typing import get_args
+
+    from lucidrec.cli._common import DedupName
+    from lucidrec.data.prepare import PrepareConfig
+
+    assert get_args(DedupName) == get_args(PrepareConfig.model_fields["duplicates"].annotation)
 
 
 def test_evaluate_help_marks_what_is_required():

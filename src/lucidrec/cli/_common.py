@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Literal, Optional
 
 import typer
 
@@ -18,7 +18,10 @@ KCoreOption = typer.Option(None, "--k-core", help="Iterative k-core on users and
 MinUserOption = typer.Option(None, "--min-user", help="Minimum interactions per user.")
 MinItemOption = typer.Option(None, "--min-item", help="Minimum interactions per item.")
 SinglePassOption = typer.Option(False, "--single-pass", help="Apply the count filters once instead of iterating.")
-DedupOption = typer.Option("keep", "--dedup", help="Repeated (user, item) pairs: keep, first or last.")
+#: the values of PrepareConfig.duplicates (a test keeps the two equal; importing data.prepare here would load pandas)
+DedupName = Literal["keep", "first", "last"]
+DedupOption = typer.Option("keep", "--dedup", help="Repeated (user, item) pairs: keep all, or only the first or last.")
+JsonOption = typer.Option(False, "--json", help="Print JSON instead of text.")
 MinHistoryOption = typer.Option(None, "--min-history", help="Drop users with fewer interactions after filtering.")
 
 

@@ -94,7 +94,8 @@ def format_p(p: float) -> str:
 
 @guarded
 def aggregate(runs: list[Path] = typer.Argument(..., help="Run folders of the same setup with different seeds."),
-              prefix: str = typer.Option("test/full", "--prefix"), as_json: bool = typer.Option(False, "--json")):
+              prefix: str = typer.Option("test/full", "--prefix", help="Metric keys to aggregate."),
+              as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text.")):
     """Mean ± sample std of every metric over runs (e.g. seeds)."""
     from lucidrec.eval.report import read_metrics
     from lucidrec.eval.stats import mean_std

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from lucidrec.cli._common import (
-    DataDirOption, DedupOption, KCoreOption, MinHistoryOption, MinItemOption, MinRatingOption, MinUserOption,
+    DataDirOption, DedupName, DedupOption, KCoreOption, MinHistoryOption, MinItemOption, MinRatingOption, MinUserOption,
     SinglePassOption, guarded, prepare_options,
 )
 from lucidrec.lm.text import TextForm as TextFormName
@@ -31,7 +31,7 @@ def embed(
     min_user: Optional[int] = MinUserOption,
     min_item: Optional[int] = MinItemOption,
     single_pass: bool = SinglePassOption,
-    dedup: str = DedupOption,
+    dedup: DedupName = DedupOption,
     min_history: Optional[int] = MinHistoryOption,
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ):

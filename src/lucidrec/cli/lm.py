@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Optional
+from typing import Literal, Optional
 
 import typer
 
-from lucidrec.cli._common import guarded
+from lucidrec.cli._common import JsonOption, guarded
+from lucidrec.lm.chat import CHAT_BACKENDS
+
+ChatBackend = Literal[tuple(CHAT_BACKENDS)]
 
 app = typer.Typer(help="Language models: serve, ask, inspect availability and caches.", no_args_is_help=True)
 
@@ -42,7 +45,7 @@ def _cache_stats(root: Path) -> dict:
 def serve(
     model: str = typer.Option("SmolLM2-135M-Instruct", "--model", help="Folder, hub id, .gguf file, or the default SmolLM2."),
     gguf_file: Optional[str] = typer.Option(None, "--gguf-file", help="GGUF file name inside --model."),
-    backend: str = typer.Option("transformers", "--backend", help="Local backend to serve: transformers or mock."),
+    backend: Literal["transformers", "mock"] = typer.Option("transformers", "--backend", help="Local backend to serve."),
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(8000, "--port", help="0 picks a free port."),
     name: Optional[str] = typer.Option(None, "--name", help="Model name reported by /v1/models."),
@@ -78,13 +81,13 @@ def serve(
 @guarded
 def ask(
     prompt: str = typer.Argument(..., help="The user message."),
-    backend: str = typer.Option("transformers", "--backend", help="openai, transformers, recorded or mock."),
+    backend: ChatBackend = typer.Option("transformers", "--backend", help="Chat backend to ask."),
     model: Optional[str] = typer.Option(None, "--model"),
     base_url: Optional[str] = typer.Option(None, "--base-url", help="openai backend: server URL (default $LUCIDREC_LLM_BASE_URL)."),
     system: Optional[str] = typer.Option(None, "--system", help="A system message."),
     max_tokens: int = typer.Option(128, "--max-tokens", min=1),
     temperature: float = typer.Option(0.0, "--temperature", min=0.0),
-    no_cache: bool = typer.Option(False, "--no-cache"),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Ask the model even when the answer is cached (and do not store it)."),
     cache_dir: Optional[Path] = CacheDirOption,
 ):
     """Send one prompt through any backend (cached like any other call) and print the answer."""
@@ -105,7 +108,7 @@ def ask(
 
 @app.command("info")
 @guarded
-def info(cache_dir: Optional[Path] = CacheDirOption, as_json: bool = typer.Option(False, "--json")):
+def info(cache_dir: Optional[Path] = CacheDirOption, as_json: bool = JsonOption):
     """Which encoders and chat models are available offline, endpoint settings, and where the caches are."""
     from lucidrec.lm.chat import CHAT_BACKENDS
     from lucidrec.lm.config import API_KEY_ENV, BASE_URL_ENV, MODEL_ENV, TransformersChatConfig
@@ -143,7 +146,7 @@ def info(cache_dir: Optional[Path] = CacheDirOption, as_json: bool = typer.Optio
 
 @app.command("cache-stats")
 @guarded
-def cache_stats(cache_dir: Optional[Path] = CacheDirOption, as_json: bool = typer.Option(False, "--json")):
+def cache_stats(cache_dir: Optional[Path] = CacheDirOption, as_json: bool = JsonOption):
     """Entries and size of the response and vector caches, per backend/model."""
     stats = _cache_stats(_cache_root(cache_dir))
     if as_json:
