@@ -22,8 +22,9 @@ app = typer.Typer(
     context_settings={"show_default": True},
 )
 
-# (module, attribute, name, is_group). Command modules import heavy libraries inside their functions,
-# so building the CLI stays cheap.
+# (module, attribute, name, is_group). Command modules import heavy libraries inside their functions;
+# only the registries whose names are the choices of an option (backbones, item embeddings, chat
+# backends) are imported up front, so help lists every registered name (this loads torch: ~1.5 s).
 _COMMANDS = [
     ("lucidrec.cli.data", "app", "data", True),
     ("lucidrec.cli.evaluate", "evaluate", "evaluate", False),
