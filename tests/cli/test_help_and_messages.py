@@ -37,10 +37,20 @@ def test_help_lists_registered_choices_and_defaults_without_bool_placeholders():
 def test_cli_choice_lists_match_the_configs_they_feed():
     from typing import get_args
 
-    from lucidrec.cli._common import DedupName
+    from lucidrec.cli._common import DEDUP_CHOICES
     from lucidrec.data.prepare import PrepareConfig
 
-    assert get_args(DedupName) == get_args(PrepareConfig.model_fields["duplicates"].annotation)
+    assert DEDUP_CHOICES == get_args(PrepareConfig.model_fields["duplicates"].annotation)
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["train", "--embedding", "llmem", "--out", "x"], "unknown item embedding 'llmem'; valid item embeddings: frozen, ger,"),
+    (["evaluate", "--model", "popular"], "unknown baseline 'popular'; valid baselines: cooc, pop"),
+    (["evaluate", "--protocol", "sampled", "--protocol", "all"], "unknown protocol 'all'; valid protocols: full,"),
+])
+def test_a_wrong_choice_is_refused_with_the_valid_names(args, expected):
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and expected in result.output and "Value error" not in result.output
 
 
 def test_evaluate_help_marks_what_is_required():

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Any, Optional, Sequence
 
 import typer
 
-from lucidrec.errors import LucidrecError
+from lucidrec.errors import LucidrecError, UnknownNameError
 
 DataDirOption = typer.Option(None, "--data-dir", help="Folder holding datasets (default: $LUCIDREC_DATA_DIR, ../shared/data, or the user cache).")
 SkipBadLinesOption = typer.Option(False, "--skip-bad-lines", help="Skip malformed lines of text files (they are counted and listed) instead of stopping.")
@@ -18,9 +18,27 @@ KCoreOption = typer.Option(None, "--k-core", help="Iterative k-core on users and
 MinUserOption = typer.Option(None, "--min-user", help="Minimum interactions per user.")
 MinItemOption = typer.Option(None, "--min-item", help="Minimum interactions per item.")
 SinglePassOption = typer.Option(False, "--single-pass", help="Apply the count filters once instead of iterating.")
+
+
+def choice_option(default: Any, *decls: str, kind: str, choices: Sequence[str], **options):
+    """An option whose value must be one of ``choices``: listed in help (``<a|b|c>``), checked before
+    the command runs, and refused with the registries' own message (``unknown KIND 'x'; valid KINDs: ...``)
+    rather than the parser's."""
+    names = list(choices)
+
+    def check(value):
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            if item is not None and item not in names:
+                raise typer.BadParameter(str(UnknownNameError(kind, item, names)))
+        return value
+
+    return typer.Option(default, *decls, metavar="<" + "|".join(names) + ">", callback=check, **options)
+
+
 #: the values of PrepareConfig.duplicates (a test keeps the two equal; importing data.prepare here would load pandas)
-DedupName = Literal["keep", "first", "last"]
-DedupOption = typer.Option("keep", "--dedup", help="Repeated (user, item) pairs: keep all, or only the first or last.")
+DEDUP_CHOICES = ("keep", "first", "last")
+DedupOption = choice_option("keep", "--dedup", kind="--dedup value", choices=DEDUP_CHOICES,
+                            help="Repeated (user, item) pairs: keep all, or only the first or last.")
 JsonOption = typer.Option(False, "--json", help="Print JSON instead of text.")
 MinHistoryOption = typer.Option(None, "--min-history", help="Drop users with fewer interactions after filtering.")
 

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Optional
 
 import typer
 
-from lucidrec.cli._common import DataDirOption, guarded
+from lucidrec.cli._common import DataDirOption, choice_option, guarded
 from lucidrec.lm.chat import CHAT_BACKENDS
-
-ChatBackend = Literal[tuple(CHAT_BACKENDS)]
 
 app = typer.Typer(help="GER attribute sets: draft one for a new dataset.", no_args_is_help=True)
 
@@ -20,12 +18,12 @@ def draft(
     dataset: str = typer.Option(..., "--dataset", help="Dataset name (folder under the data directory) or path."),
     out: Optional[Path] = typer.Option(None, "--out", help="TOML file to write [default: attributes-DATASET.toml]."),
     data_dir: Optional[Path] = DataDirOption,
-    method: Literal["auto", "llm", "encoder"] = typer.Option("auto", "--method",
+    method: str = choice_option("auto", "--method", kind="draft method", choices=("auto", "llm", "encoder"),
                                help="llm = a chat model proposes the set; encoder = clusters of the item texts' sentence "
                                     "vectors, named by their TF-IDF words (offline); auto = llm when --backend is given, "
                                     "else encoder (and encoder when the LLM's answers never validate)."),
     n_attributes: int = typer.Option(8, "--n", min=6, max=10, help="Attributes to draft (encoder: exactly this many)."),
-    backend: Optional[ChatBackend] = typer.Option(None, "--backend",
+    backend: Optional[str] = choice_option(None, "--backend", kind="chat backend", choices=CHAT_BACKENDS,
                                           help="Chat model backend of the llm method [default: transformers, the local model]."),
     model: Optional[str] = typer.Option(None, "--model", help="Chat model name (openai/transformers backends)."),
     base_url: Optional[str] = typer.Option(None, "--base-url", help="openai backend: server URL (default $LUCIDREC_LLM_BASE_URL)."),
@@ -48,6 +46,8 @@ def draft(
     if out.exists() and not force:
         raise typer.BadParameter(f"{out} exists (an edited set would be lost); pass --force or another --out")
     llm = None
+    if backend is None and (model or base_url or answers):
+        raise typer.BadParameter("--model, --base-url and --answers choose a chat model: give --backend too")
     if backend is not None:
         llm = {"backend": backend, **({"model": model} if model else {}), **({"base_url": base_url} if base_url else {})}
         if backend == "recorded":

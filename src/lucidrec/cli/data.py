@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from lucidrec.cli._common import (
-    DataDirOption, DedupName, DedupOption, KCoreOption, MinHistoryOption, MinItemOption, MinRatingOption, MinUserOption,
+    DataDirOption, DedupOption, KCoreOption, MinHistoryOption, MinItemOption, MinRatingOption, MinUserOption,
     SinglePassOption, SkipBadLinesOption, guarded, prepare_options,
 )
 
@@ -28,7 +28,7 @@ def info(
     min_user: Optional[int] = MinUserOption,
     min_item: Optional[int] = MinItemOption,
     single_pass: bool = SinglePassOption,
-    dedup: DedupName = DedupOption,
+    dedup: str = DedupOption,
     min_history: Optional[int] = MinHistoryOption,
 ):
     """Users, items, interactions, history lengths and text coverage, counted as stored.

@@ -8,10 +8,10 @@ from typing import Optional
 import typer
 
 from lucidrec.cli._common import (
-    DataDirOption, DedupName, DedupOption, KCoreOption, MinHistoryOption, MinItemOption, MinRatingOption, MinUserOption,
-    SinglePassOption, guarded, prepare_options,
+    DataDirOption, DedupOption, KCoreOption, MinHistoryOption, MinItemOption, MinRatingOption, MinUserOption,
+    SinglePassOption, choice_option, guarded, prepare_options,
 )
-from lucidrec.lm.text import TextForm as TextFormName
+from lucidrec.lm.text import TEXT_FORMS
 
 
 @guarded
@@ -20,7 +20,7 @@ def embed(
     out: Path = typer.Option(..., "--out", help="Output file; writes OUT.npy and the sidecar OUT.json."),
     data_dir: Optional[Path] = DataDirOption,
     encoder: str = typer.Option("all-MiniLM-L6-v2", "--encoder", help="sentence-transformers id or local folder."),
-    text: TextFormName = typer.Option("title", "--text", help="Item text form."),
+    text: str = choice_option("title", "--text", kind="text form", choices=TEXT_FORMS, help="Item text form."),
     domain: Optional[str] = typer.Option(None, "--domain", help="Attributes form: instruction line 'The DOMAIN has the following attributes:', e.g. 'beauty item'."),
     exclude: list[str] = typer.Option([], "--exclude", show_default=False, metavar="<field>", help="Catalog fields to leave out (repeatable)."),
     batch_size: int = typer.Option(64, "--batch-size", min=1),
@@ -31,7 +31,7 @@ def embed(
     min_user: Optional[int] = MinUserOption,
     min_item: Optional[int] = MinItemOption,
     single_pass: bool = SinglePassOption,
-    dedup: DedupName = DedupOption,
+    dedup: str = DedupOption,
     min_history: Optional[int] = MinHistoryOption,
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ):

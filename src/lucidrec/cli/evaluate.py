@@ -4,29 +4,28 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Literal, Optional, get_args
+from typing import Optional, get_args
 
 import typer
 
-from lucidrec.cli._common import DataDirOption, guarded
+from lucidrec.cli._common import DataDirOption, choice_option, guarded
 from lucidrec.data.pipeline import SplitConfig
 from lucidrec.eval.evaluator import EvalConfig
 from lucidrec.models.baselines import BASELINES
 
 # Choices from where they are defined (the baseline registry, the split and evaluation configs).
-BaselineName = Literal[tuple(BASELINES)]
-SplitName = SplitConfig.model_fields["protocol"].annotation
-ProtocolName = get_args(EvalConfig.model_fields["protocols"].annotation)[0]
+SPLITS = get_args(SplitConfig.model_fields["protocol"].annotation)
+PROTOCOLS = get_args(get_args(EvalConfig.model_fields["protocols"].annotation)[0])
 
 
 @guarded
 def evaluate(
     dataset: Optional[str] = typer.Option(None, "--dataset", help="Dataset name (folder under the data directory) [required unless --run]."),
-    model: BaselineName = typer.Option("pop", "--model", help="Training-free baseline to evaluate (with --dataset)."),
+    model: str = choice_option("pop", "--model", kind="baseline", choices=BASELINES, help="Training-free baseline to evaluate (with --dataset)."),
     run: Optional[Path] = typer.Option(None, "--run", help="Re-evaluate a saved training run folder instead."),
-    protocol: list[str] = typer.Option([], "--protocol", show_default=False, metavar=f"<{'|'.join(get_args(ProtocolName))}>", help="sampled adds sampled-100, full_unmasked adds full ranking with history items left in (RecBole's "
+    protocol: list[str] = choice_option([], "--protocol", kind="protocol", choices=PROTOCOLS, show_default=False, help="sampled adds sampled-100, full_unmasked adds full ranking with history items left in (RecBole's "
                                    "protocol for sequential models); extras, labelled: full ranking is always computed."),
-    split: SplitName = typer.Option("leave_one_out", "--split", help="How the data is split (with --dataset)."),
+    split: str = choice_option("leave_one_out", "--split", kind="split protocol", choices=SPLITS, help="How the data is split (with --dataset)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Folder for metrics.json and per-user ranks [required with "
                                                            "--dataset; with --run: default the run folder]."),
     data_dir: Optional[Path] = DataDirOption,

@@ -5,14 +5,12 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Optional
 
 import typer
 
-from lucidrec.cli._common import JsonOption, guarded
+from lucidrec.cli._common import JsonOption, choice_option, guarded
 from lucidrec.lm.chat import CHAT_BACKENDS
-
-ChatBackend = Literal[tuple(CHAT_BACKENDS)]
 
 app = typer.Typer(help="Language models: serve, ask, inspect availability and caches.", no_args_is_help=True)
 
@@ -45,7 +43,8 @@ def _cache_stats(root: Path) -> dict:
 def serve(
     model: str = typer.Option("SmolLM2-135M-Instruct", "--model", help="Folder, hub id, .gguf file, or the default SmolLM2."),
     gguf_file: Optional[str] = typer.Option(None, "--gguf-file", help="GGUF file name inside --model."),
-    backend: Literal["transformers", "mock"] = typer.Option("transformers", "--backend", help="Local backend to serve."),
+    backend: str = choice_option("transformers", "--backend", kind="local backend", choices=("transformers", "mock"),
+                                 help="Local backend to serve."),
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(8000, "--port", help="0 picks a free port."),
     name: Optional[str] = typer.Option(None, "--name", help="Model name reported by /v1/models."),
@@ -81,7 +80,8 @@ def serve(
 @guarded
 def ask(
     prompt: str = typer.Argument(..., help="The user message."),
-    backend: ChatBackend = typer.Option("transformers", "--backend", help="Chat backend to ask."),
+    backend: str = choice_option("transformers", "--backend", kind="chat backend", choices=CHAT_BACKENDS,
+                                 help="Chat backend to ask."),
     model: Optional[str] = typer.Option(None, "--model"),
     base_url: Optional[str] = typer.Option(None, "--base-url", help="openai backend: server URL (default $LUCIDREC_LLM_BASE_URL)."),
     system: Optional[str] = typer.Option(None, "--system", help="A system message."),

@@ -12,8 +12,8 @@ from typing import Optional
 
 import typer
 
-from lucidrec.cli._common import DataDirOption, guarded
-from lucidrec.cli.train import BackboneName
+from lucidrec.cli._common import DataDirOption, choice_option, guarded
+from lucidrec.models import BACKBONES
 
 ROWS = ("recall@10", "ndcg@10", "recall@20", "ndcg@20", "mrr", "tail/ndcg@10", "head/ndcg@10")
 
@@ -21,7 +21,7 @@ ROWS = ("recall@10", "ndcg@10", "recall@20", "ndcg@20", "mrr", "tail/ndcg@10", "
 @guarded
 def run(
     dataset: str = typer.Option("ml-100k", "--dataset", help="Dataset to run on."),
-    model: BackboneName = typer.Option("sasrec", "--model", help="Backbone to train."),
+    model: str = choice_option("sasrec", "--model", kind="backbone", choices=BACKBONES.names(), help="Backbone to train."),
     out: Path = typer.Option(Path("runs/quickstart"), "--out", help="Folder for all outputs."),
     overrides: list[str] = typer.Option([], "--set", show_default=False, metavar="KEY=VALUE", help="Override any training key (see lucidrec train)."),
     data_dir: Optional[Path] = DataDirOption,

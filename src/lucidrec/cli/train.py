@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Optional
 
 import typer
 
-from lucidrec.cli._common import DataDirOption, guarded
+from lucidrec.cli._common import DataDirOption, choice_option, guarded
 from lucidrec.embeddings import EMBEDDINGS
 from lucidrec.models import BACKBONES
 from lucidrec.train.run import RunConfig
 
-# Choices straight from the registries, so help lists every registered backbone and item embedding.
-BackboneName = Literal[tuple(BACKBONES.names())]
-EmbeddingName = Literal[tuple(EMBEDDINGS.names())]
 _DEFAULTS = RunConfig()
 DEFAULT_DATASET, DEFAULT_MODEL, DEFAULT_EMBEDDING = (_DEFAULTS.data.dataset, _DEFAULTS.model["name"],
                                                      _DEFAULTS.embedding["name"])
@@ -28,9 +25,10 @@ def train(
     dataset: Optional[str] = typer.Option(None, "--dataset", show_default=False,
                                           help=f"Dataset name (folder under the data directory) [default: {DEFAULT_DATASET}, "
                                                "or the --config file's]."),
-    model: Optional[BackboneName] = typer.Option(None, "--model", show_default=False,
+    model: Optional[str] = choice_option(None, "--model", kind="backbone", choices=BACKBONES.names(), show_default=False,
                                                  help=f"Backbone [default: {DEFAULT_MODEL}, or the --config file's]."),
-    embedding: Optional[EmbeddingName] = typer.Option(None, "--embedding", show_default=False,
+    embedding: Optional[str] = choice_option(None, "--embedding", kind="item embedding", choices=EMBEDDINGS.names(),
+                                             show_default=False,
                                                       help=f"Item embedding source [default: {DEFAULT_EMBEDDING}, or the "
                                                            "--config file's]."),
     config: Optional[Path] = typer.Option(None, "--config", help="TOML file with the sections data, model, embedding, train, eval."),

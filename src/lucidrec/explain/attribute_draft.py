@@ -138,12 +138,12 @@ def draft_with_llm(texts: Sequence[str], dataset: str, config: DraftConfig, chat
     from lucidrec.lm.structured import complete_structured
 
     if chat is None:
-        llm = dict(config.llm or {})
+        llm = {"backend": "transformers", **(config.llm or {})}
         if config.cache_dir and "cache" not in llm:
             llm["cache"] = {"dir": config.cache_dir}
         if llm.get("backend") == "recorded":
             llm.setdefault("key_field", "dataset")  # a recorded file holds one answer per dataset
-        chat = create_chat_model(llm or None, show_progress=False)
+        chat = create_chat_model(llm, show_progress=False)
     shown = sample_texts(texts, config.llm_items, config.seed)
     if not shown:
         raise DraftError(f"dataset '{dataset}' has no item text to draft attributes from")
