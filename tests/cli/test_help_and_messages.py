@@ -26,7 +26,7 @@ def test_help_lists_registered_choices_and_defaults_without_bool_placeholders():
     assert "<" + "|".join(BACKBONES.names()) + ">" in train
     assert "[default: ml-100k" in train and "[default: sasrec" in train and "[default: id" in train
     for command in (("train",), ("evaluate",), ("run",), ("compare",), ("explain",), ("data", "info"), ("embed",),
-                    ("lm", "clear"), ("attributes", "draft")):
+                    ("lm", "clear"), ("attributes", "draft"), ("experiment", "run"), ("report",)):
         assert "<bool>" not in help_of(*command), command
     run = help_of("run")
     assert "[default: ml-100k]" in run and "[default: runs/quickstart]" in run

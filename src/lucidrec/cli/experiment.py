@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from lucidrec.cli._common import DataDirOption, guarded
+from lucidrec.cli._common import DataDirOption, choice_option, guarded
 
 app = typer.Typer(help="Grids of runs with resumable cells and committed result records.", no_args_is_help=True)
 
@@ -27,11 +27,12 @@ def run(
     runs: Optional[Path] = RunsOption,
     data_dir: Optional[Path] = DataDirOption,
     plain: bool = typer.Option(False, "--plain", help="One line per cell instead of the live progress display."),
-    backend: str = typer.Option("local", "--backend", help="local (this machine) or ray (a Ray cluster; pip install ray)."),
+    backend: str = choice_option("local", "--backend", kind="experiment backend", choices=("local", "ray"),
+                                 help="local (this machine) or ray (a Ray cluster; pip install ray)."),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address, e.g. ray://head:10001 "
                                           "(default: a Ray instance on this machine)."),
-    datasets: list[str] = typer.Option([], "--dataset", help="Only the cells of this dataset (repeatable)."),
-    variants: list[str] = typer.Option([], "--variant", help="Only the cells of this variant (repeatable); cells they "
+    datasets: list[str] = typer.Option([], "--dataset", show_default=False, metavar="<name>", help="Only the cells of this dataset (repeatable)."),
+    variants: list[str] = typer.Option([], "--variant", show_default=False, metavar="<name>", help="Only the cells of this variant (repeatable); cells they "
                                        "refer to run too."),
 ):
     """Run every cell of the grid that has no record yet (killed cells continue from their checkpoint)."""
