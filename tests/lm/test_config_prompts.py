@@ -54,7 +54,7 @@ def test_bad_template_file_names_the_file(tmp_path):
 
 
 def test_importing_lm_is_cheap():
-    code = ("import sys, lucidrec.lm, lucidrec.lm.chat, lucidrec.lm.encoder, lucidrec.lm.server, lucidrec.cli.lm; "
+    code = ("import sys, lucidrec.lm, lucidrec.lm.chat, lucidrec.lm.encoder, lucidrec.serve.lm_app, lucidrec.cli.lm; "
             "heavy = [m for m in ('torch', 'transformers', 'sentence_transformers', 'openai') if m in sys.modules]; "
             "print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

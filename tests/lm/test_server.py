@@ -11,7 +11,7 @@ import pytest
 from lucidrec.lm.chat.openai_http import OpenAIChatModel
 from lucidrec.lm.chat.transformers_local import TransformersChatModel
 from lucidrec.lm.errors import LLMRequestError
-from lucidrec.lm.server import serve_in_thread
+from lucidrec.serve.lm_app import serve_in_thread
 
 pytestmark = pytest.mark.slow
 

@@ -53,9 +53,15 @@ def serve(
     use_cache: bool = typer.Option(False, "--cache/--no-cache", help="Also cache answers on the server side."),
     cache_dir: Optional[Path] = CacheDirOption,
 ):
-    """Serve a local model at http://HOST:PORT/v1 (chat completions with logprobs, models)."""
+    """Serve a local model at http://HOST:PORT/v1 (chat completions with logprobs, models).
+
+    Binds loopback unless --host says otherwise; set LUCIDREC_API_KEY to require a key."""
+    import uvicorn
+
     from lucidrec.lm.chat import create_chat_model
-    from lucidrec.lm.server import ChatCompletionServer
+    from lucidrec.serve.config import ServeConfig
+    from lucidrec.serve.lm_app import create_lm_app
+    from lucidrec.serve.server import uvicorn_config, warn_if_exposed
 
     options = {"cache": {"dir": cache_dir, "enabled": use_cache}, "show_progress": False}
     if backend == "transformers":
@@ -64,16 +70,12 @@ def serve(
     if hasattr(chat, "load"):
         typer.echo(f"loading {chat.model_id} ...", err=True)
         chat.load()
-    server = ChatCompletionServer(chat, host, port, model_name=name, max_batch=batch_size, batch_wait=batch_wait_ms / 1000,
-                                  use_cache=use_cache)
-    typer.echo(f"serving {server.model_name} at {server.url} (Ctrl-C to stop)", err=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-        server.batcher.stop()
+    config = ServeConfig.from_env()
+    app = create_lm_app(chat, model_name=name, config=config, max_batch=batch_size, batch_wait=batch_wait_ms / 1000,
+                        use_cache=use_cache)
+    warn_if_exposed(host, config)
+    typer.echo(f"serving {app.state.model_name} at http://{host}:{port}/v1 (Ctrl-C to stop)", err=True)
+    uvicorn.Server(uvicorn_config(app, host, port, config)).run()
 
 
 @app.command("ask")

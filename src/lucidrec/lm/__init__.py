@@ -44,7 +44,6 @@ _EXPORTS = {
     "save_item_matrix": "lucidrec.lm.item_vectors",
     "load_item_matrix": "lucidrec.lm.item_vectors",
     "expected_value": "lucidrec.lm.scoring",
-    "serve_in_thread": "lucidrec.lm.server",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,0 +1,77 @@
+"""Micro-batching: requests that arrive within a few milliseconds of each other are processed in one
+call (one forward pass, one ``generate``), on one worker thread that owns the model.
+
+Kept by hand rather than taken from a library: it is 50 lines, and the serving libraries that batch
+(Ray Serve, BentoML, Triton) bring a runtime of their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+import time
+from concurrent.futures import Future
+from typing import Callable, Generic, Sequence, TypeVar
+
+log = logging.getLogger(__name__)
+Request = TypeVar("Request")
+Result = TypeVar("Result")
+
+
+class MicroBatcher(Generic[Request, Result]):
+    """``process(requests) -> results`` (same length, same order) runs on a single worker thread."""
+
+    def __init__(self, process: Callable[[Sequence[Request]], Sequence[Result]], max_batch: int = 16,
+                 wait: float = 0.02, name: str = "lucidrec-batcher"):
+        self.process, self.max_batch, self.wait = process, max_batch, wait
+        self._queue: queue.Queue = queue.Queue()
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+        self._thread.start()
+
+    def submit(self, request: Request) -> Future:
+        future: Future = Future()
+        self._queue.put((request, future))
+        return future
+
+    def __call__(self, request: Request) -> Result:
+        return self.submit(request).result()
+
+    async def run(self, request: Request) -> Result:
+        return await asyncio.wrap_future(self.submit(request))
+
+    def _gather(self, first) -> list:
+        batch = [first]
+        deadline = time.monotonic() + self.wait
+        while len(batch) < self.max_batch:
+            remaining = deadline - time.monotonic()
+            try:
+                item = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:  # stop() was called: finish this batch, then let the loop see the sentinel
+                self._queue.put(None)
+                break
+            batch.append(item)
+        return batch
+
+    def _loop(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            batch = self._gather(item)
+            try:
+                results = self.process([request for request, _ in batch])
+                for (_, future), result in zip(batch, results, strict=True):
+                    future.set_result(result)
+            except Exception as exc:  # a failing batch answers its requests with the error; the worker lives on
+                log.exception("batch of %d failed", len(batch))
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+
+    def stop(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=5)
