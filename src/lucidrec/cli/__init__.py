@@ -27,6 +27,7 @@ _COMMANDS = [
     ("lucidrec.cli.experiment", "app", "experiment", True),
     ("lucidrec.cli.report", "report", "report", False),
     ("lucidrec.cli.attributes", "app", "attributes", True),
+    ("lucidrec.cli.serve", "serve", "serve", False),
 ]
 _app: typer.Typer | None = None
 

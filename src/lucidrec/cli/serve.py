@@ -1,0 +1,43 @@
+"""``lucidrec serve RUN [RUN ...]``: the recommender API and the web explorer over trained runs."""
+
+from __future__ import annotations
+
+from typing import List
+
+import typer
+
+from lucidrec.cli._common import guarded
+
+
+@guarded
+def serve(
+    runs: List[str] = typer.Argument(..., help="Run folders (trained runs or baselines), or NAME=FOLDER."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (loopback by default)."),
+    port: int = typer.Option(8000, "--port", help="0 picks a free port."),
+    max_k: int = typer.Option(100, "--max-k", min=1, help="Largest k a request may ask for."),
+    max_pending: int = typer.Option(64, "--max-pending", min=1, help="Scoring requests in flight; more get 503."),
+    threads: int = typer.Option(1, "--threads", min=1, help="torch threads for scoring."),
+    log_level: str = typer.Option("info", "--log-level", help="uvicorn log level (warning: no access log)."),
+):
+    """Serve recommendations, explanations and item search over HTTP, with a web explorer at /.
+
+    The OpenAPI schema is at /openapi.json and interactive docs at /docs. Set LUCIDREC_API_KEY to
+    require 'Authorization: Bearer KEY' (or 'X-API-Key: KEY') on every API call."""
+    import torch
+    import uvicorn
+
+    from lucidrec.serve.app import create_app
+    from lucidrec.serve.config import ServeConfig
+    from lucidrec.serve.runs import load_served_runs
+    from lucidrec.serve.server import uvicorn_config, warn_if_exposed
+
+    torch.set_num_threads(threads)
+    config = ServeConfig.from_env(max_k=max_k, max_pending=max_pending)
+    loaded = load_served_runs(runs)
+    for name, run in loaded.items():
+        typer.echo(f"loaded {name}: {run.dataset} {run.model_name} ({run.method}), "
+                   f"{run.data.n_users} users, {run.n_items} items", err=True)
+    app = create_app(loaded, config, warm_search=True)
+    warn_if_exposed(host, config)
+    typer.echo(f"explorer at http://{host}:{port}/ , API schema at http://{host}:{port}/openapi.json", err=True)
+    uvicorn.Server(uvicorn_config(app, host, port, config, log_level=log_level)).run()

@@ -1,0 +1,180 @@
+"""The recommender API and the web explorer (``lucidrec serve RUN ...``).
+
+Models are loaded once at start; scoring requests for a run are micro-batched into one forward pass
+on a worker thread; at most ``max_pending`` scoring requests are in flight (the next gets 503).
+"""
+
+from contextlib import asynccontextmanager
+from importlib import resources
+
+from fastapi import APIRouter, Depends, FastAPI, Path, Query
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from lucidrec.serve import explanations
+from lucidrec.serve.batching import MicroBatcher
+from lucidrec.serve.config import ServeConfig
+from lucidrec.serve.runs import NotFound, ScoreRequest, ServedRun
+from lucidrec.serve.schemas import (Explanation, Health, Item, ItemDetail, Problem, Recommendations, RunDetail,
+                                    RunSummary, ScoredItem, SearchHit, SearchResults, UserBrief, UserHistory, UserPage,
+                                    recommend_request_model)
+from lucidrec.serve.security import BodyLimitMiddleware, ScoringGate, api_key_dependency
+
+HISTORY_SHOWN = 50  # the most recent history items echoed with recommendations
+MAX_PAGE = 1000
+MAX_SEARCH = 50
+MAX_QUERY_CHARS = 200
+STATIC = resources.files("lucidrec.serve") / "static"
+
+_errors = {401: {"model": Problem, "description": "Missing or wrong API key"},
+           413: {"model": Problem, "description": "Request body over the limit"},
+           503: {"model": Problem, "description": "Too many scoring requests in flight; retry"}}
+_not_found = {404: {"model": Problem, "description": "Unknown run, user or item (named in detail)"}}
+
+
+def create_app(runs: dict[str, ServedRun], config: ServeConfig | None = None, *, warm_search: bool = False) -> FastAPI:
+    config = config or ServeConfig.from_env()
+    gate = ScoringGate(config.max_pending)
+    batchers = {name: MicroBatcher(run.score_batch, max_batch=config.max_batch, wait=config.batch_wait_ms / 1000,
+                                   name=f"lucidrec-score-{name}") for name, run in runs.items()}
+
+    @asynccontextmanager
+    async def lifespan(_app):
+        if warm_search:  # the encoder and the catalog's title vectors, before the first visitor types
+            import threading
+
+            for run in runs.values():
+                threading.Thread(target=run.search_index, daemon=True).start()
+        yield
+        for batcher in batchers.values():
+            batcher.stop()
+
+    app = FastAPI(title="lucidrec", version="1", lifespan=lifespan,
+                  description="Recommendations, explanations and item search of trained lucidrec runs.")
+    app.state.runs, app.state.gate, app.state.config = runs, gate, config
+    app.add_middleware(BodyLimitMiddleware, limit=config.max_body_bytes)
+
+    @app.exception_handler(NotFound)
+    @app.exception_handler(explanations.NoExplainer)
+    async def not_found(_request, exc: Exception):
+        return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @app.get("/health", response_model=Health, tags=["status"])
+    def health() -> Health:
+        return Health(status="ok", runs=list(runs))
+
+    api = APIRouter(dependencies=[Depends(api_key_dependency(config))], responses=_errors)
+
+    def get_run(run: str = Path(description="Run name, as listed by /runs.")) -> ServedRun:
+        if run not in runs:
+            raise NotFound("run", run)
+        return runs[run]
+
+    def summary(run: ServedRun, detail: bool = False) -> RunSummary:
+        values = dict(name=run.name, dataset=run.dataset, model=run.model_name, method=run.method,
+                      n_users=run.data.n_users, n_items=run.n_items, explainable=explanations.explainable(run),
+                      metrics=run.metrics)
+        return RunDetail(**values, groups=run.metric_groups()) if detail else RunSummary(**values)
+
+    def item(run: ServedRun, index: int) -> Item:
+        return Item(item_id=run.item_id(index), title=run.title(index))
+
+    async def recommend(run: ServedRun, history: list[int], user: int, k: int, mask: bool) -> list[ScoredItem]:
+        with gate.slot():
+            top = await batchers[run.name].run(ScoreRequest(tuple(history), user, k, mask))
+        return [ScoredItem(item_id=run.item_id(i), title=run.title(i), rank=rank + 1, score=score)
+                for rank, (i, score) in enumerate(top)]
+
+    K = Query(10, ge=1, le=config.max_k, description="How many items.")
+
+    @api.get("/runs", response_model=list[RunSummary], tags=["runs"])
+    def list_runs() -> list[RunSummary]:
+        return [summary(run) for run in runs.values()]
+
+    @api.get("/runs/{run}", response_model=RunDetail, responses=_not_found, tags=["runs"])
+    def run_detail(run: ServedRun = Depends(get_run)) -> RunSummary:
+        return summary(run, detail=True)
+
+    @api.get("/runs/{run}/users", response_model=UserPage, responses=_not_found, tags=["users"])
+    def list_users(run: ServedRun = Depends(get_run), offset: int = Query(0, ge=0),
+                   limit: int = Query(100, ge=1, le=MAX_PAGE)) -> UserPage:
+        lengths = run.data.sequences.lengths()
+        stop = min(offset + limit, run.data.n_users)
+        users = [UserBrief(user_id=str(run.data.user_ids[u]), history_length=int(lengths[u])) for u in range(offset, stop)]
+        return UserPage(run=run.name, total=run.data.n_users, offset=offset, users=users)
+
+    @api.get("/runs/{run}/users/{user}", response_model=UserHistory, responses=_not_found, tags=["users"])
+    def user_history(user: str, run: ServedRun = Depends(get_run)) -> UserHistory:
+        history = run.history(run.user_index(user))
+        return UserHistory(run=run.name, user_id=user, history=[item(run, i) for i in history])
+
+    @api.get("/runs/{run}/users/{user}/recommendations", response_model=Recommendations, responses=_not_found,
+             tags=["recommend"])
+    async def user_recommendations(user: str, run: ServedRun = Depends(get_run), k: int = K,
+                                   mask_history: bool = Query(True, description="Leave out items already seen.")):
+        index = run.user_index(user)
+        history = run.history(index)
+        items = await recommend(run, history, index, k, mask_history)
+        return Recommendations(run=run.name, user_id=user, history_masked=mask_history,
+                               history=[item(run, i) for i in history[-HISTORY_SHOWN:]], items=items)
+
+    RecommendRequest = recommend_request_model(config.max_k, config.max_history)
+
+    def resolve_history(run: ServedRun, body) -> list[int]:
+        return [run.item_index(i) for i in body.item_ids] + [run.item_by_title(t) for t in body.titles]
+
+    @api.post("/runs/{run}/recommend", response_model=Recommendations, responses=_not_found, tags=["recommend"])
+    async def recommend_history(body: RecommendRequest, run: ServedRun = Depends(get_run)):  # type: ignore[valid-type]
+        """Score an ad-hoc history (item ids, then exact titles, oldest first): no per-user parameters."""
+        history = resolve_history(run, body)
+        items = await recommend(run, history, -1, body.k, body.mask_history)
+        return Recommendations(run=run.name, user_id=None, history_masked=body.mask_history,
+                               history=[item(run, i) for i in history[-HISTORY_SHOWN:]], items=items)
+
+    @api.get("/runs/{run}/users/{user}/explanations", response_model=Explanation, responses=_not_found,
+             tags=["explain"])
+    async def user_explanations(user: str, run: ServedRun = Depends(get_run), k: int = K) -> Explanation:
+        """Why each of the top-k items is recommended to the user (404 when the run has no explainer)."""
+        if not explanations.explainable(run):
+            raise explanations.NoExplainer(run.name, f"method {run.method!r} has no explainer")
+        index = run.user_index(user)
+        with gate.slot():
+            return await run_in_threadpool(explanations.explain, run, run.history(index), index, k)
+
+    @api.post("/runs/{run}/explain", response_model=Explanation, responses=_not_found, tags=["explain"])
+    async def explain_history(body: RecommendRequest, run: ServedRun = Depends(get_run)):  # type: ignore[valid-type]
+        """Why each of the top-k items follows an ad-hoc history (404 when the run has no explainer)."""
+        if not explanations.explainable(run):
+            raise explanations.NoExplainer(run.name, f"method {run.method!r} has no explainer")
+        history = resolve_history(run, body)
+        with gate.slot():
+            return await run_in_threadpool(explanations.explain, run, history, None, body.k)
+
+    @api.get("/runs/{run}/items", response_model=SearchResults, responses=_not_found, tags=["items"])
+    async def search_items(run: ServedRun = Depends(get_run),
+                           query: str = Query(..., min_length=1, max_length=MAX_QUERY_CHARS,
+                                              description="Part of a title, or a description."),
+                           limit: int = Query(10, ge=1, le=MAX_SEARCH)) -> SearchResults:
+        with gate.slot():
+            index = await run_in_threadpool(run.search_index)
+            hits = await run_in_threadpool(index.search, query, limit)
+        return SearchResults(run=run.name, query=query, encoder=index.encoder_name,
+                             items=[SearchHit(item_id=run.item_id(i), title=run.title(i), score=score, match=match)
+                                    for i, score, match in hits])
+
+    @api.get("/runs/{run}/items/{item_id}", response_model=ItemDetail, responses=_not_found, tags=["items"])
+    def item_detail(item_id: str, run: ServedRun = Depends(get_run)) -> ItemDetail:
+        index = run.item_index(item_id)
+        fields = {k: str(v) for k, v in run.data.catalog.record(item_id).items()}
+        return ItemDetail(run=run.name, item_id=item_id, title=run.title(index), interactions=run.interactions(index),
+                          fields=fields)
+
+    app.include_router(api)
+
+    @app.get("/", include_in_schema=False)
+    def explorer() -> FileResponse:
+        return FileResponse(str(STATIC / "index.html"))
+
+    app.mount("/explorer", StaticFiles(directory=str(STATIC)), name="explorer")
+    return app

@@ -1,0 +1,213 @@
+"""A run loaded for serving: its model (loaded once), its data (ids, titles, histories) and scoring.
+
+Every run kind the project writes can be served: trained runs (``lucidrec train`` / ``run``, any
+backbone and item embedding) and training-free baselines (``lucidrec evaluate --model pop|cooc --out``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from lucidrec.config import ConfigError
+from lucidrec.data.sequences import Ragged, SequenceData
+from lucidrec.errors import LucidrecError
+from lucidrec.files import read_json
+
+log = logging.getLogger(__name__)
+#: The split part whose metrics the explorer shows by group (the held-out test part, full ranking).
+REPORTED_PROTOCOL = "test/full"
+
+
+class NotFound(LucidrecError, LookupError):
+    """An unknown run, user or item: answered 404 with the name."""
+
+    def __init__(self, kind: str, name: str, where: str = ""):
+        self.kind, self.name = kind, name
+        super().__init__(f"unknown {kind} '{name}'{f' in run {where!r}' if where else ''}")
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+@dataclass(frozen=True)
+class ScoreRequest:
+    history: tuple[int, ...]  # item indices, oldest first
+    user: int  # user index, or -1 for an ad-hoc history (no per-user parameters)
+    k: int
+    mask_history: bool = True
+
+
+@dataclass
+class ServedRun:
+    name: str
+    dataset: str
+    model_name: str
+    method: str  # the item embedding ("id", "ger", "llmemb", ...) or "baseline"
+    metrics: dict[str, float]
+    data: SequenceData
+    scorer: Any  # lucidrec.models.scoring.Scorer
+    model: Any = None  # the trained backbone (None for baselines)
+    _title_index: dict[str, int] | None = field(default=None, repr=False)
+    _counts: np.ndarray | None = field(default=None, repr=False)
+    _search: Any = field(default=None, repr=False)
+    _search_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    # -- ids and titles -------------------------------------------------------------------------
+    @property
+    def n_items(self) -> int:
+        return self.data.n_items
+
+    def user_index(self, user_id: str) -> int:
+        try:
+            return int(self.data.user_index([user_id])[0])
+        except KeyError:
+            raise NotFound("user", user_id, self.name) from None
+
+    def item_index(self, item_id: str) -> int:
+        try:
+            return int(self.data.item_index([item_id])[0])
+        except KeyError:
+            raise NotFound("item", item_id, self.name) from None
+
+    def item_by_title(self, title: str) -> int:
+        """The item with exactly this title (ignoring case when no title matches exactly); the first
+        of several items sharing a title."""
+        if self._title_index is None:
+            index: dict[str, int] = {}
+            for i in range(1, self.n_items + 1):
+                index.setdefault(self.title(i), i)
+            for i in range(1, self.n_items + 1):
+                index.setdefault(self.title(i).casefold(), i)
+            self._title_index = index
+        found = self._title_index.get(title, self._title_index.get(title.casefold()))
+        if found is None:
+            raise NotFound("item title", title, self.name)
+        return found
+
+    def item_id(self, index: int) -> str:
+        return str(self.data.item_ids[index])
+
+    def title(self, index: int) -> str:
+        item_id = self.item_id(index)
+        return self.data.catalog.title(item_id) or f"item {item_id}"
+
+    def history(self, user: int) -> list[int]:
+        """Everything the user did: what the next recommendation follows on (the test item included)."""
+        return [int(i) for i in self.data.sequences[user]]
+
+    def interactions(self, index: int) -> int:
+        if self._counts is None:
+            self._counts = np.bincount(self.data.sequences.values, minlength=self.n_items + 1)
+        return int(self._counts[index])
+
+    # -- scoring --------------------------------------------------------------------------------
+    @torch.no_grad()
+    def score_batch(self, requests: list[ScoreRequest]) -> list[list[tuple[int, float]]]:
+        """Top-k (item index, score) per request, from one forward pass over the whole batch. Ties are
+        broken by the smaller index, as the evaluator does."""
+        histories = Ragged.from_lists([list(r.history) for r in requests])
+        users = np.array([r.user for r in requests], dtype=np.int64)
+        state = self.scorer.user_state(histories, users)
+        scores = self.scorer.score(state, 0, self.n_items + 1).float()
+        scores[:, 0] = -torch.inf
+        answers = []
+        for row, request in zip(scores, requests):
+            if request.mask_history and request.history:
+                row[torch.as_tensor(request.history, dtype=torch.long)] = -torch.inf
+            answers.append(top_k(row, request.k))
+        return answers
+
+    # -- search -----------------------------------------------------------------------------------
+    def search_index(self):
+        with self._search_lock:
+            if self._search is None:
+                from lucidrec.serve.search import TitleSearch
+
+                self._search = TitleSearch([self.title(i) for i in range(1, self.n_items + 1)])
+            return self._search
+
+    # -- metrics ----------------------------------------------------------------------------------
+    def metric_groups(self) -> dict[str, dict[str, float]]:
+        """``{"all": {...}, "tail": {...}, ...}`` from the flat ``test/full/...`` keys."""
+        groups: dict[str, dict[str, float]] = {}
+        prefix = REPORTED_PROTOCOL + "/"
+        for key, value in self.metrics.items():
+            if not key.startswith(prefix):
+                continue
+            rest = key[len(prefix):].split("/")
+            group, metric = ("all", rest[0]) if len(rest) == 1 else (rest[0], rest[1])
+            groups.setdefault(group, {})[metric] = value
+        return groups
+
+
+def top_k(row: torch.Tensor, k: int) -> list[tuple[int, float]]:
+    finite = int(torch.isfinite(row).sum())
+    k = min(k, finite)
+    if k == 0:
+        return []
+    threshold = torch.topk(row, k).values[-1]
+    candidates = torch.nonzero(row >= threshold).flatten().numpy()
+    values = row[candidates].double().numpy()
+    order = np.lexsort((candidates, -values))[:k]
+    return [(int(candidates[i]), float(values[i])) for i in order]
+
+
+def _flat_metrics(stored: dict) -> dict[str, float]:
+    return {k: float(v) for k, v in stored.items()
+            if "/" in k and isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)}
+
+
+def load_served_run(path: Path, name: str | None = None) -> ServedRun:
+    """A trained run folder (``config.json`` + weights) or a baseline folder (``metrics.json`` naming pop/cooc)."""
+    path = Path(path)
+    name = name or path.resolve().name
+    if (path / "config.json").is_file():
+        from lucidrec.train.run import load_run
+        from lucidrec.train.trainer import scorer_for
+
+        model, data, _, config = load_run(path)
+        metrics = read_json(path / "metrics.json") if (path / "metrics.json").is_file() else {}
+        return ServedRun(name, config.data.dataset, config.model["name"], config.embedding["name"],
+                         _flat_metrics(metrics), data, scorer_for(model), model)
+    if (path / "metrics.json").is_file():
+        from lucidrec.data.pipeline import DataConfig, load_split
+        from lucidrec.models.baselines import BASELINES, make_baseline
+
+        stored = read_json(path / "metrics.json")
+        baseline = stored.get("model")
+        if baseline not in BASELINES or "data" not in stored.get("config", {}):
+            raise ConfigError(f"{path}: metrics.json names no trained model or baseline ({baseline!r})")
+        data_config = DataConfig.model_validate(stored["config"]["data"])
+        data, split = load_split(data_config)
+        if stored.get("data_hash") not in (None, data.data_hash):
+            raise ConfigError(f"{path}: the data changed since this baseline was evaluated")
+        return ServedRun(name, data_config.dataset, baseline, "baseline", _flat_metrics(stored), data,
+                         make_baseline(baseline).fit(split))
+    raise ConfigError(f"{path}: not a run folder (no config.json or metrics.json)")
+
+
+def parse_run_argument(argument: str) -> tuple[str | None, Path]:
+    """``NAME=PATH`` or ``PATH``."""
+    if "=" in argument and not Path(argument).exists():
+        name, _, path = argument.partition("=")
+        return name, Path(path)
+    return None, Path(argument)
+
+
+def load_served_runs(arguments: list[str]) -> dict[str, ServedRun]:
+    runs: dict[str, ServedRun] = {}
+    for argument in arguments:
+        name, path = parse_run_argument(argument)
+        name = name or path.resolve().name
+        if name in runs:
+            raise ConfigError(f"two runs are named {name!r}; name them NAME=PATH")
+        log.info("loading run %s from %s", name, path)
+        runs[name] = load_served_run(path, name)
+    return runs

@@ -1,0 +1,133 @@
+"""Request and response bodies of the recommender API (they make its OpenAPI schema)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+
+
+class Problem(BaseModel):
+    detail: str = Field(description="What was wrong, naming the unknown run, user or item.")
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    runs: list[str]
+
+
+class Item(BaseModel):
+    item_id: str
+    title: str
+
+
+class ScoredItem(Item):
+    rank: int = Field(ge=1)
+    score: float
+
+
+class RunSummary(BaseModel):
+    name: str
+    dataset: str
+    model: str = Field(description="Backbone (sasrec, gru4rec, ...) or baseline (pop, cooc).")
+    method: str = Field(description="Item embedding (id, frozen, llmemb, ger) or 'baseline'.")
+    n_users: int
+    n_items: int
+    explainable: bool = Field(description="Whether /explanations answers for this run.")
+    metrics: dict[str, float] = Field(description="Flat metric keys as in metrics.json (test/full/ndcg@10, ...).")
+
+
+class RunDetail(RunSummary):
+    groups: dict[str, dict[str, float]] = Field(
+        description="Test metrics (full ranking) by user/item group: all, tail, head, short, long, ...; "
+                    "n_users is the group's size.")
+
+
+class UserBrief(BaseModel):
+    user_id: str
+    history_length: int
+
+
+class UserPage(BaseModel):
+    run: str
+    total: int
+    offset: int
+    users: list[UserBrief]
+
+
+class UserHistory(BaseModel):
+    run: str
+    user_id: str
+    history: list[Item] = Field(description="Oldest first.")
+
+
+class Recommendations(BaseModel):
+    run: str
+    user_id: str | None = Field(description="None for an ad-hoc history.")
+    history_masked: bool
+    history: list[Item] = Field(description="The history the recommendations follow on, oldest first.")
+    items: list[ScoredItem]
+
+
+class RecommendRequestBase(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    item_ids: list[str] = Field(default_factory=list, description="History as item ids, oldest first.")
+    titles: list[str] = Field(default_factory=list, description="History as exact titles (after item_ids).")
+    k: int = 10
+    mask_history: bool = True
+
+    @model_validator(mode="after")
+    def _not_empty(self):
+        if not self.item_ids and not self.titles:
+            raise ValueError("give the history as item_ids or titles (at least one item)")
+        return self
+
+
+def recommend_request_model(max_k: int, max_history: int) -> type[RecommendRequestBase]:
+    """The request body with this server's limits in its schema (so clients and fuzzers see them)."""
+    return create_model(
+        "RecommendRequest", __base__=RecommendRequestBase,
+        item_ids=(list[str], Field(default_factory=list, max_length=max_history, description="History as item ids, oldest first.")),
+        titles=(list[str], Field(default_factory=list, max_length=max_history, description="History as exact titles.")),
+        k=(int, Field(10, ge=1, le=max_k, description="How many items to recommend.")),
+    )
+
+
+class SearchHit(Item):
+    score: float
+    match: Literal["title", "encoder"] = Field(description="'title': the query is part of the title; "
+                                                             "'encoder': nearest by the sentence encoder.")
+
+
+class SearchResults(BaseModel):
+    run: str
+    query: str
+    encoder: str | None = Field(description="The sentence encoder used, None when only titles were matched.")
+    items: list[SearchHit]
+
+
+class ItemDetail(Item):
+    run: str
+    interactions: int = Field(description="Interactions with the item in the dataset.")
+    fields: dict[str, str] = Field(description="The catalog's text fields of the item.")
+
+
+class Weight(BaseModel):
+    name: str
+    value: float
+
+
+class ItemExplanation(ScoredItem):
+    contributions: list[Weight] = Field(description="What each attribute (or preference) adds to the score.")
+    rest: float | None = Field(description="The part of the score no named attribute carries.")
+    text: str
+
+
+class Explanation(BaseModel):
+    run: str
+    user_id: str | None = Field(description="None for an ad-hoc history.")
+    method: str = Field(description="Which explainer answered, e.g. 'ger-attribute-contributions'.")
+    profile: list[Weight] = Field(description="The user's weights: attribute profile or preference weights.")
+    text: str
+    items: list[ItemExplanation]

@@ -1,0 +1,219 @@
+"use strict";
+// The lucidrec explorer: plain JavaScript over the JSON API of the same server (no build step).
+
+const $ = (id) => document.getElementById(id);
+const state = { runs: [], run: null, typed: [], suggestions: new Map(), searchTimer: null };
+const SHOWN_COLUMNS = /^(ndcg|recall|hr)@(10|20)$|^mrr$/;
+const SHOWN_ATTRIBUTES = 10;
+
+function apiKey() { return sessionStorage.getItem("lucidrec-api-key") || ""; }
+
+async function api(path, options = {}) {
+  const headers = { "Accept": "application/json", ...(options.body ? { "Content-Type": "application/json" } : {}) };
+  if (apiKey()) headers["Authorization"] = "Bearer " + apiKey();
+  const response = await fetch(path, { ...options, headers });
+  const body = await response.json().catch(() => ({}));
+  if (response.status === 401) { $("key-box").hidden = false; }
+  if (!response.ok) {
+    const detail = typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail || body);
+    const error = new Error(`${response.status}: ${detail}`);
+    error.status = response.status;
+    throw error;
+  }
+  return body;
+}
+
+function setStatus(text, isError = false) {
+  $("status").textContent = text;
+  $("status").classList.toggle("error", isError);
+}
+
+function el(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attributes)) {
+    if (key === "class") node.className = value; else node.setAttribute(key, value);
+  }
+  for (const child of children) node.append(child);
+  return node;
+}
+
+function fmt(value, digits = 4) { return Number(value).toFixed(digits); }
+
+async function loadRuns() {
+  state.runs = await api("/runs");
+  const select = $("run");
+  select.replaceChildren(...state.runs.map((r) => el("option", { value: r.name }, r.name)));
+  if (state.runs.length) await selectRun(state.runs[0].name);
+}
+
+async function selectRun(name) {
+  state.run = state.runs.find((r) => r.name === name);
+  const r = state.run;
+  $("run-info").textContent = `${r.dataset} · ${r.model} · ${r.method} · ${r.n_users} users · ${r.n_items} items` +
+    (r.explainable ? " · explained" : " · no explainer");
+  clearResults();
+  const [detail, users] = await Promise.all([api(`/runs/${enc(name)}`), api(`/runs/${enc(name)}/users?limit=1000`)]);
+  renderMetrics(detail.groups);
+  $("user-list").replaceChildren(...users.users.map((u) => el("option", { value: u.user_id }, `${u.history_length} items`)));
+  if (!$("user").value && users.users.length) $("user").value = users.users[0].user_id;
+  setStatus(`${r.name} ready`);
+}
+
+function enc(text) { return encodeURIComponent(text); }
+
+function renderMetrics(groups) {
+  const names = Object.keys(groups);
+  const metricNames = [...new Set(names.flatMap((g) => Object.keys(groups[g])))].filter((m) => SHOWN_COLUMNS.test(m)).sort();
+  const head = el("tr", {}, el("th", {}, "group"), el("th", {}, "users"), ...metricNames.map((m) => el("th", {}, m)));
+  const order = (g) => (g === "all" ? "" : g);
+  const rows = names.sort((a, b) => order(a).localeCompare(order(b))).map((g) => el("tr", { "data-group": g },
+    el("td", {}, g), el("td", {}, groups[g].n_users === undefined ? "" : String(groups[g].n_users)),
+    ...metricNames.map((m) => el("td", {}, groups[g][m] === undefined ? "–" : fmt(groups[g][m])))));
+  $("metrics").replaceChildren(el("thead", {}, head), el("tbody", {}, ...rows));
+}
+
+function clearResults() {
+  for (const id of ["history", "recommendations", "profile"]) $(id).replaceChildren();
+  $("explanation-text").textContent = "";
+  $("history-count").textContent = "";
+}
+
+function k() { return Math.max(1, parseInt($("k").value || "10", 10)); }
+
+async function showUser() {
+  const user = $("user").value.trim();
+  if (!user) { setStatus("type or pick a user id", true); return; }
+  const base = `/runs/${enc(state.run.name)}/users/${enc(user)}`;
+  await show(async () => {
+    const [recs, history] = await Promise.all([api(`${base}/recommendations?k=${k()}`), api(base)]);
+    return { recs, history: history.history, explain: () => api(`${base}/explanations?k=${k()}`), label: `user ${user}` };
+  });
+}
+
+async function showHistory() {
+  if (!state.typed.length) { setStatus("add at least one item to the history", true); return; }
+  const body = JSON.stringify({ item_ids: state.typed.map((i) => i.item_id), k: k() });
+  const base = `/runs/${enc(state.run.name)}`;
+  await show(async () => {
+    const recs = await api(`${base}/recommend`, { method: "POST", body });
+    return { recs, history: recs.history, explain: () => api(`${base}/explain`, { method: "POST", body }),
+             label: `a history of ${state.typed.length} items` };
+  });
+}
+
+async function show(fetchAll) {
+  clearResults();
+  setStatus("scoring…");
+  try {
+    const { recs, history, explain, label } = await fetchAll();
+    renderHistory(history);
+    renderRecommendations(recs.items);
+    setStatus(`top ${recs.items.length} for ${label}`);
+    if (state.run.explainable) renderExplanation(await explain());
+    else $("explanation-text").textContent = `This run (${state.run.method}) has no explainer: scores only.`;
+  } catch (error) {
+    setStatus(error.message, true);
+  }
+}
+
+function renderHistory(items) {
+  $("history-count").textContent = `(${items.length} items, oldest first)`;
+  $("history").replaceChildren(...items.map((i) => el("li", { "data-item": i.item_id }, i.title)));
+}
+
+function renderRecommendations(items) {
+  $("recommendations").replaceChildren(...items.map((i) => el("li", { "data-item": i.item_id, "data-testid": "recommendation" },
+    el("div", { class: "rec-head" }, el("span", { class: "rank" }, `${i.rank}.`),
+       el("span", { class: "title", "data-testid": "rec-title" }, i.title), el("span", { class: "score" }, `score ${fmt(i.score, 3)}`)))));
+}
+
+function bars(weights, scale) {
+  const grid = el("div", { class: "bars", "data-testid": "bars" });
+  for (const w of weights) {
+    const width = scale > 0 ? Math.min(50, (50 * Math.abs(w.value)) / scale) : 0;
+    const bar = el("div", { class: "bar " + (w.value >= 0 ? "pos" : "neg") });
+    bar.style.width = `${width}%`;
+    grid.append(el("span", {}, w.name), el("div", { class: "bar-track", title: `${w.name}: ${w.value}` }, bar),
+                el("span", { class: "bar-value" }, (w.value >= 0 ? "+" : "") + fmt(w.value, 3)));
+  }
+  return grid;
+}
+
+function renderExplanation(explanation) {
+  $("explanation-text").textContent = explanation.text;
+  const profileScale = Math.max(...explanation.profile.map((w) => Math.abs(w.value)), 0);
+  $("profile").replaceChildren(el("h3", { class: "muted" }, "User profile"),
+                               bars(explanation.profile.slice(0, SHOWN_ATTRIBUTES), profileScale));
+  const scale = Math.max(...explanation.items.flatMap((i) => i.contributions.map((w) => Math.abs(w.value))), 0);
+  const byItem = new Map(explanation.items.map((i) => [i.item_id, i]));
+  for (const li of $("recommendations").children) {
+    const item = byItem.get(li.dataset.item);
+    if (!item) continue;
+    const strongest = [...item.contributions].sort((a, b) => Math.abs(b.value) - Math.abs(a.value)).slice(0, SHOWN_ATTRIBUTES);
+    li.append(el("p", { class: "why", "data-testid": "why" }, item.text), bars(strongest, scale));
+  }
+}
+
+// -- typed history with title autocomplete ----------------------------------------------------
+function suggest() {
+  clearTimeout(state.searchTimer);
+  const query = $("title-query").value.trim();
+  if (query.length < 2) return;
+  state.searchTimer = setTimeout(async () => {
+    try {
+      const found = await api(`/runs/${enc(state.run.name)}/items?query=${enc(query)}&limit=10`);
+      for (const hit of found.items) state.suggestions.set(hit.title, hit);
+      $("title-list").replaceChildren(...found.items.map((hit) => el("option", { value: hit.title })));
+    } catch (error) { setStatus(error.message, true); }
+  }, 150);
+}
+
+async function addTyped() {
+  const title = $("title-query").value.trim();
+  if (!title) return;
+  let hit = state.suggestions.get(title);
+  if (!hit) {
+    const found = await api(`/runs/${enc(state.run.name)}/items?query=${enc(title)}&limit=10`).catch(() => ({ items: [] }));
+    hit = found.items.find((i) => i.title === title) || found.items.find((i) => i.title.toLowerCase() === title.toLowerCase());
+  }
+  if (!hit) { setStatus(`no item titled "${title}" in this run`, true); return; }
+  state.typed.push({ item_id: hit.item_id, title: hit.title });
+  $("title-query").value = "";
+  renderTyped();
+  setStatus(`added ${hit.title}`);
+}
+
+function renderTyped() {
+  $("typed-history").replaceChildren(...state.typed.map((item, n) => {
+    const remove = el("button", { title: "remove" }, "×");
+    remove.addEventListener("click", () => { state.typed.splice(n, 1); renderTyped(); });
+    return el("li", { "data-item": item.item_id }, item.title, remove);
+  }));
+}
+
+function selectTab(tab) {
+  for (const name of ["user", "history"]) {
+    $(`tab-${name}`).classList.toggle("active", name === tab);
+    $(`pane-${name}`).hidden = name !== tab;
+  }
+}
+
+function init() {
+  $("run").addEventListener("change", (e) => selectRun(e.target.value).catch((error) => setStatus(error.message, true)));
+  $("tab-user").addEventListener("click", () => selectTab("user"));
+  $("tab-history").addEventListener("click", () => selectTab("history"));
+  $("show-user").addEventListener("click", showUser);
+  $("user").addEventListener("keydown", (e) => { if (e.key === "Enter") showUser(); });
+  $("title-query").addEventListener("input", suggest);
+  $("title-query").addEventListener("keydown", (e) => { if (e.key === "Enter") { e.preventDefault(); addTyped(); } });
+  $("title-query").addEventListener("change", () => { if (state.suggestions.has($("title-query").value)) addTyped(); });
+  $("show-history").addEventListener("click", showHistory);
+  $("clear-history").addEventListener("click", () => { state.typed = []; renderTyped(); });
+  $("api-key").addEventListener("change", (e) => {
+    sessionStorage.setItem("lucidrec-api-key", e.target.value);
+    loadRuns().catch((error) => setStatus(error.message, true));
+  });
+  loadRuns().catch((error) => setStatus(error.message, true));
+}
+
+init();
