@@ -52,7 +52,7 @@ def create_app(runs: dict[str, ServedRun], config: ServeConfig | None = None, *,
 
     app = FastAPI(title="lucidrec", version="1", lifespan=lifespan,
                   description="Recommendations, explanations and item search of trained lucidrec runs.")
-    app.state.runs, app.state.gate, app.state.config = runs, gate, config
+    app.state.runs, app.state.gate, app.state.config, app.state.batchers = runs, gate, config, batchers
     app.add_middleware(BodyLimitMiddleware, limit=config.max_body_bytes)
 
     @app.exception_handler(NotFound)

@@ -21,16 +21,21 @@ Result = TypeVar("Result")
 
 
 class MicroBatcher(Generic[Request, Result]):
-    """``process(requests) -> results`` (same length, same order) runs on a single worker thread."""
+    """``process(requests) -> results`` (same length, same order) runs on a single worker thread, started
+    by the first request (and again after :meth:`stop`, so an app can be served more than once)."""
 
     def __init__(self, process: Callable[[Sequence[Request]], Sequence[Result]], max_batch: int = 16,
                  wait: float = 0.02, name: str = "lucidrec-batcher"):
-        self.process, self.max_batch, self.wait = process, max_batch, wait
+        self.process, self.max_batch, self.wait, self.name = process, max_batch, wait, name
         self._queue: queue.Queue = queue.Queue()
-        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
-        self._thread.start()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
 
     def submit(self, request: Request) -> Future:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
+                self._thread.start()
         future: Future = Future()
         self._queue.put((request, future))
         return future
@@ -73,5 +78,8 @@ class MicroBatcher(Generic[Request, Result]):
                         future.set_exception(exc)
 
     def stop(self) -> None:
-        self._queue.put(None)
-        self._thread.join(timeout=5)
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                self._queue.put(None)
+                self._thread.join(timeout=5)
+            self._thread = None

@@ -1,0 +1,64 @@
+"""Shared fixtures for the HTTP tests: small trained runs on an ml-100k slice, the app, a live server."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+TINY_RUN = ["data.prepare.min_item_interactions=200", "data.prepare.min_user_interactions=5", "model.hidden=16",
+            "model.max_len=20", "model.layers=1", "train.epochs=2", "train.threads=1", "train.progress=false",
+            "train.batch_size=256", "embedding.scorer=encoder", "embedding.base_epochs=1"]
+
+
+@pytest.fixture(scope="session")
+def run_folders(tmp_path_factory, data_dir):
+    """Three run kinds on ml-100k: a GER run (explainable), its id-based SASRec base run, and the
+    most-popular baseline. About 20 s on one core."""
+    from typer.testing import CliRunner
+
+    from lucidrec.cli import app
+
+    root = tmp_path_factory.mktemp("served")
+    args = ["train", "--dataset", "ml-100k", "--data-dir", str(data_dir), "--model", "sasrec", "--embedding", "ger",
+            "--out", str(root / "ger")]
+    for item in [*TINY_RUN, f"embedding.cache_dir={root / 'cache'}"]:
+        args += ["--set", item]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    base = json.loads((root / "ger" / "ger" / "meta.json").read_text())["base"]["run"]
+    result = CliRunner().invoke(app, ["evaluate", "--dataset", "ml-100k", "--data-dir", str(data_dir), "--model", "pop",
+                                      "--out", str(root / "pop")])
+    assert result.exit_code == 0, result.output
+    return {"ger": root / "ger", "sasrec": base, "pop": root / "pop"}
+
+
+@pytest.fixture(scope="session")
+def served_runs(run_folders):
+    from lucidrec.serve.runs import load_served_runs
+
+    return load_served_runs([f"{name}={path}" for name, path in run_folders.items()])
+
+
+@pytest.fixture(scope="session")
+def rec_app(served_runs):
+    from lucidrec.serve.app import create_app
+    from lucidrec.serve.config import ServeConfig
+
+    return create_app(served_runs, ServeConfig(max_k=50))
+
+
+@pytest.fixture
+def client(rec_app):
+    from fastapi.testclient import TestClient
+
+    with TestClient(rec_app) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def live_server(rec_app):
+    from lucidrec.serve.server import BackgroundServer
+
+    with BackgroundServer(rec_app).start() as server:
+        yield server
