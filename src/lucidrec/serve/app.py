@@ -9,8 +9,10 @@ from importlib import resources
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lucidrec.serve import explanations
 from lucidrec.serve.batching import MicroBatcher
@@ -59,6 +61,13 @@ def create_app(runs: dict[str, ServedRun], config: ServeConfig | None = None, *,
     @app.exception_handler(explanations.NoExplainer)
     async def not_found(_request, exc: Exception):
         return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request, exc: StarletteHTTPException):
+        if exc.status_code == 400:  # FastAPI's answer to a body it cannot decode: malformed input, like any other
+            error = {"type": "body_not_decodable", "loc": ["body"], "msg": f"malformed request body: {exc.detail}"}
+            return JSONResponse({"detail": [error]}, status_code=422)  # the shape of every other 422
+        return await http_exception_handler(request, exc)
 
     @app.get("/health", response_model=Health, tags=["status"])
     def health() -> Health:
