@@ -54,6 +54,7 @@ class ServedRun:
     data: SequenceData
     scorer: Any  # lucidrec.models.scoring.Scorer
     model: Any = None  # the trained backbone (None for baselines)
+    _titles: list[str] | None = field(default=None, repr=False)
     _title_index: dict[str, int] | None = field(default=None, repr=False)
     _counts: np.ndarray | None = field(default=None, repr=False)
     _search: Any = field(default=None, repr=False)
@@ -95,8 +96,9 @@ class ServedRun:
         return str(self.data.item_ids[index])
 
     def title(self, index: int) -> str:
-        item_id = self.item_id(index)
-        return self.data.catalog.title(item_id) or f"item {item_id}"
+        if self._titles is None:  # one catalog look-up per item, once: a pandas look-up per answer is slow
+            self._titles = [""] + [self.data.catalog.title(str(i)) or f"item {i}" for i in self.data.item_ids[1:]]
+        return self._titles[index]
 
     def history(self, user: int) -> list[int]:
         """Everything the user did: what the next recommendation follows on (the test item included)."""
@@ -210,4 +212,5 @@ def load_served_runs(arguments: list[str]) -> dict[str, ServedRun]:
             raise ConfigError(f"two runs are named {name!r}; name them NAME=PATH")
         log.info("loading run %s from %s", name, path)
         runs[name] = load_served_run(path, name)
+        runs[name].title(0)  # the title list, built before the first request rather than during it
     return runs

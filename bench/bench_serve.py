@@ -1,0 +1,136 @@
+"""Load benchmark of ``lucidrec serve`` (run by hand): recommendation latency and throughput on loopback.
+
+    python bench/bench_serve.py RUN [--clients 1 10 50] [--requests 2000] [--seconds 60] [--k 10] [--json-out FILE]
+
+Starts ``lucidrec serve RUN`` in a child process on a free loopback port, waits for /health, then for
+each number of concurrent clients sends ``GET /runs/NAME/users/USER/recommendations?k=K`` for random
+users of the run (httpx, one keep-alive connection per client) until ``--requests`` answers or
+``--seconds`` have passed, whichever comes first, after a short warm-up. Prints throughput, p50, p99 and
+the count of non-200 answers per level as a markdown table, then stops the server. Traffic goes to
+127.0.0.1 only; every loop is bounded in requests and time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import random
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+HOST = "127.0.0.1"  # loopback only: this script never sends traffic elsewhere
+WARMUP_REQUESTS = 50
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def start_server(run: Path, port: int, threads: int, max_pending: int) -> subprocess.Popen:
+    command = [sys.executable, "-m", "lucidrec", "serve", str(run), "--host", HOST, "--port", str(port),
+               "--threads", str(threads), "--max-pending", str(max_pending), "--log-level", "warning"]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=None)
+
+
+def wait_until_up(base: str, server: subprocess.Popen, timeout: float = 300.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"the server exited with code {server.returncode}")
+        try:
+            if httpx.get(base + "/health", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    raise SystemExit(f"the server did not answer /health within {timeout:.0f} s")
+
+
+async def level(base: str, run: str, users: list[str], clients: int, max_requests: int, seconds: float, k: int,
+                seed: int) -> dict:
+    rng = random.Random(seed)
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    sent = 0
+    deadline = time.monotonic() + seconds
+
+    async def client_loop():
+        nonlocal sent
+        async with httpx.AsyncClient(base_url=base, timeout=30, limits=httpx.Limits(max_connections=1)) as client:
+            while sent < max_requests and time.monotonic() < deadline:
+                sent += 1
+                user = rng.choice(users)
+                started = time.perf_counter()
+                try:
+                    response = await client.get(f"/runs/{run}/users/{user}/recommendations", params={"k": k})
+                    status = response.status_code
+                except httpx.TransportError:
+                    status = -1  # connection refused or reset
+                latencies.append(time.perf_counter() - started)
+                statuses[status] = statuses.get(status, 0) + 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client_loop() for _ in range(clients)))
+    elapsed = time.perf_counter() - started
+    ms = np.array(latencies) * 1000
+    return {"clients": clients, "requests": len(latencies), "seconds": round(elapsed, 2),
+            "throughput_rps": round(len(latencies) / elapsed, 1), "p50_ms": round(float(np.percentile(ms, 50)), 1),
+            "p99_ms": round(float(np.percentile(ms, 99)), 1), "errors": sum(n for s, n in statuses.items() if s != 200),
+            "statuses": {str(s): n for s, n in sorted(statuses.items())}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("run", type=Path, help="A run folder (trained run or baseline).")
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 10, 50])
+    parser.add_argument("--requests", type=int, default=2000, help="At most this many requests per level.")
+    parser.add_argument("--seconds", type=float, default=60.0, help="At most this long per level.")
+    parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads of the server.")
+    parser.add_argument("--max-pending", type=int, default=64, help="The server's in-flight bound.")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json-out", type=Path)
+    args = parser.parse_args()
+
+    port = free_port()
+    base = f"http://{HOST}:{port}"
+    server = start_server(args.run, port, args.threads, args.max_pending)
+    try:
+        wait_until_up(base, server)
+        run = httpx.get(base + "/runs").json()[0]
+        page = httpx.get(f"{base}/runs/{run['name']}/users", params={"limit": 1000}).json()
+        users = [u["user_id"] for u in page["users"]]
+        asyncio.run(level(base, run["name"], users, 4, WARMUP_REQUESTS, 30, args.k, args.seed))
+        rows = [asyncio.run(level(base, run["name"], users, clients, args.requests, args.seconds, args.k, args.seed + n))
+                for n, clients in enumerate(args.clients)]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    report = {"run": str(args.run), "dataset": run["dataset"], "model": run["model"], "method": run["method"],
+              "n_items": run["n_items"], "k": args.k, "server_threads": args.threads, "machine": platform.machine(),
+              "cpus": os.cpu_count(), "load_average": os.getloadavg(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+              "levels": rows}
+    print(f"{run['dataset']} {run['model']} ({run['method']}), {run['n_items']} items, k={args.k}, "
+          f"load average before {report['load_average'][0]:.2f}, {report['date']}")
+    print("| clients | requests | req/s | p50 ms | p99 ms | errors |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    for row in rows:
+        print(f"| {row['clients']} | {row['requests']} | {row['throughput_rps']} | {row['p50_ms']} | {row['p99_ms']} | "
+              f"{row['errors']} |")
+    if args.json_out:
+        args.json_out.write_text(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

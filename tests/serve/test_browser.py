@@ -1,0 +1,100 @@
+"""The web explorer in a real browser: Playwright drives headless Chromium (the system's package,
+never a downloaded build) through the page served by a live server on loopback."""
+
+import os
+import shutil
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+K = 5
+
+
+def chromium_path() -> str:
+    path = os.environ.get("LUCIDREC_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(path).is_file():
+        pytest.skip("no chromium executable (apt-get install chromium; .ci/run installs it)")
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, live_server):
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    problems: list[str] = []
+    page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.on("requestfailed", lambda request: problems.append(f"request failed: {request.url}"))
+    page.problems = problems
+    page.goto(live_server.base_url + "/")
+    page.wait_for_selector("[data-testid=status]:has-text('ready')")
+    yield page
+    page.close()
+
+
+def texts(page, selector: str) -> list[str]:
+    return [node.inner_text() for node in page.query_selector_all(selector)]
+
+
+def test_pick_a_user_see_recommendations_explanations_and_metrics(page, live_server):
+    assert texts(page, "[data-testid=run-select] option") == ["ger", "sasrec", "pop"]
+    assert "ml-100k · sasrec · ger" in page.inner_text("[data-testid=run-info]")
+    groups = page.eval_on_selector_all("[data-testid=metrics] tbody tr", "rows => rows.map(r => r.dataset.group)")
+    assert {"all", "head", "tail", "short", "long"} <= set(groups)
+
+    page.fill("[data-testid=k]", str(K))
+    page.fill("[data-testid=user-input]", "1")
+    page.click("[data-testid=show-user]")
+    page.wait_for_selector("[data-testid=why]")
+    expected = httpx.get(f"{live_server.base_url}/runs/ger/users/1/recommendations", params={"k": K}).json()
+    assert texts(page, "[data-testid=rec-title]") == [item["title"] for item in expected["items"]]
+    assert len(texts(page, "[data-testid=why]")) == K and texts(page, "[data-testid=why]")[0].startswith("score ")
+    assert page.query_selector_all("[data-testid=recommendation] .bar") and page.query_selector_all("[data-testid=profile] .bar")
+    assert "leans towards" in page.inner_text("[data-testid=explanation-text]")
+    history = httpx.get(f"{live_server.base_url}/runs/ger/users/1").json()["history"]
+    assert texts(page, "[data-testid=history] li") == [item["title"] for item in history]
+    if os.environ.get("LUCIDREC_SCREENSHOT"):  # refresh docs/img/explorer.png
+        page.screenshot(path=os.environ["LUCIDREC_SCREENSHOT"])
+    assert page.problems == []
+
+
+def test_type_a_history_with_autocomplete(page, live_server):
+    page.select_option("[data-testid=run-select]", "sasrec")
+    page.wait_for_selector("[data-testid=status]:has-text('sasrec ready')")
+    page.click("[data-testid=tab-history]")
+    page.fill("[data-testid=k]", str(K))
+    for query, title in (("star wars", "Star Wars (1977)"), ("fargo", "Fargo (1996)")):
+        page.fill("[data-testid=title-input]", query)
+        page.wait_for_selector(f"[data-testid=title-list] option[value='{title}']", state="attached")
+        page.fill("[data-testid=title-input]", title)
+        page.press("[data-testid=title-input]", "Enter")
+        page.wait_for_selector(f"[data-testid=typed-history] li:has-text('{title}')")
+    page.click("[data-testid=show-history]")
+    page.wait_for_selector("[data-testid=rec-title]")
+    expected = httpx.post(f"{live_server.base_url}/runs/sasrec/recommend", json={"item_ids": ["50", "100"], "k": K}).json()
+    assert texts(page, "[data-testid=rec-title]") == [item["title"] for item in expected["items"]]
+    assert "no explainer" in page.inner_text("[data-testid=explanation-text]")
+    assert page.problems == []
+
+
+def test_errors_are_shown_not_thrown(page):
+    page.fill("[data-testid=user-input]", "no-such-user")
+    page.click("[data-testid=show-user]")
+    page.wait_for_selector("[data-testid=status].error")
+    assert "unknown user 'no-such-user'" in page.inner_text("[data-testid=status]")
+    page.problems[:] = [p for p in page.problems if "404" not in p]  # the browser logs the 404 response itself
+    assert page.problems == []
