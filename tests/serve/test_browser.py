@@ -98,3 +98,24 @@ def test_errors_are_shown_not_thrown(page):
     assert "unknown user 'no-such-user'" in page.inner_text("[data-testid=status]")
     page.problems[:] = [p for p in page.problems if "404" not in p]  # the browser logs the 404 response itself
     assert page.problems == []
+
+
+def test_with_an_api_key_the_page_asks_for_it(browser, served_runs):
+    from lucidrec.serve.app import create_app
+    from lucidrec.serve.config import ServeConfig
+    from lucidrec.serve.server import BackgroundServer
+
+    key = "explorer-key-0123456789"
+    with BackgroundServer(create_app(served_runs, ServeConfig(api_key=key))).start() as server:
+        page = browser.new_page()
+        problems = []
+        page.on("pageerror", lambda error: problems.append(str(error)))
+        page.goto(server.base_url + "/")
+        page.wait_for_selector("#key-box:not([hidden])")
+        assert "401" in page.inner_text("[data-testid=status]")
+        page.fill("#api-key", key)
+        page.press("#api-key", "Enter")
+        page.wait_for_selector("[data-testid=status]:has-text('ready')")
+        assert texts(page, "[data-testid=run-select] option") == ["ger", "sasrec", "pop"]
+        assert problems == []
+        page.close()
