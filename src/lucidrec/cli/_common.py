@@ -65,6 +65,15 @@ def fail(error: Exception) -> None:
     raise typer.Exit(2)
 
 
+def require_serve_extra() -> None:
+    """The HTTP commands need FastAPI and uvicorn: say which extra brings them instead of a traceback."""
+    import importlib.util
+
+    missing = [name for name in ("fastapi", "uvicorn") if importlib.util.find_spec(name) is None]
+    if missing:
+        fail(LucidrecError(f"{' and '.join(missing)} not installed: pip install 'lucidrec[serve]'"))
+
+
 def guarded(fn):
     """Turn lucidrec's own errors into clean CLI failures; let real bugs show their traceback."""
     import functools

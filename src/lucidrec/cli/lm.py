@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from lucidrec.cli._common import JsonOption, choice_option, guarded
+from lucidrec.cli._common import JsonOption, choice_option, guarded, require_serve_extra
 from lucidrec.lm.chat import CHAT_BACKENDS
 
 app = typer.Typer(help="Language models: serve, ask, inspect availability and caches.", no_args_is_help=True)
@@ -56,6 +56,7 @@ def serve(
     """Serve a local model at http://HOST:PORT/v1 (chat completions with logprobs, models).
 
     Binds loopback unless --host says otherwise; set LUCIDREC_API_KEY to require a key."""
+    require_serve_extra()
     import uvicorn
 
     from lucidrec.lm.chat import create_chat_model

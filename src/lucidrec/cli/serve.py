@@ -6,7 +6,7 @@ from typing import List
 
 import typer
 
-from lucidrec.cli._common import guarded
+from lucidrec.cli._common import guarded, require_serve_extra
 
 
 @guarded
@@ -23,6 +23,7 @@ def serve(
 
     The OpenAPI schema is at /openapi.json and interactive docs at /docs. Set LUCIDREC_API_KEY to
     require 'Authorization: Bearer KEY' (or 'X-API-Key: KEY') on every API call."""
+    require_serve_extra()
     import torch
     import uvicorn
 
