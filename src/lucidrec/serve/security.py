@@ -6,7 +6,7 @@ import hmac
 import threading
 from contextlib import contextmanager
 
-from fastapi import HTTPException
+from fastapi import Depends, HTTPException
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -19,8 +19,6 @@ _header = APIKeyHeader(name="X-API-Key", auto_error=False, description=f"The key
 def api_key_dependency(config: ServeConfig):
     """A FastAPI dependency: with a key configured, ``Authorization: Bearer KEY`` or ``X-API-Key: KEY``
     must match it (compared in constant time); without one, every request passes."""
-    from fastapi import Depends
-
     expected = config.api_key.get_secret_value().encode("utf-8") if config.api_key else None
 
     def check(bearer: HTTPAuthorizationCredentials | None = Depends(_bearer),
