@@ -18,6 +18,8 @@ def serve(
     max_pending: int = typer.Option(64, "--max-pending", min=1, help="Scoring requests in flight; more get 503."),
     threads: int = typer.Option(1, "--threads", min=1, help="torch threads for scoring."),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level (warning: no access log)."),
+    warm_search: bool = typer.Option(True, "--warm-search/--no-warm-search",
+                                     help="Encode the catalog's titles for search at start, not at the first search."),
 ):
     """Serve recommendations, explanations and item search over HTTP, with a web explorer at /.
 
@@ -38,7 +40,7 @@ def serve(
     for name, run in loaded.items():
         typer.echo(f"loaded {name}: {run.dataset} {run.model_name} ({run.method}), "
                    f"{run.data.n_users} users, {run.n_items} items", err=True)
-    app = create_app(loaded, config, warm_search=True)
+    app = create_app(loaded, config, warm_search=warm_search)
     warn_if_exposed(host, config)
     typer.echo(f"explorer at http://{host}:{port}/ , API schema at http://{host}:{port}/openapi.json", err=True)
     uvicorn.Server(uvicorn_config(app, host, port, config, log_level=log_level)).run()
