@@ -119,12 +119,11 @@ class ServedRun:
         state = self.scorer.user_state(histories, users)
         scores = self.scorer.score(state, 0, self.n_items + 1).float()
         scores[:, 0] = -torch.inf
-        answers = []
-        for row, request in zip(scores, requests):
-            if request.mask_history and request.history:
-                row[torch.as_tensor(request.history, dtype=torch.long)] = -torch.inf
-            answers.append(top_k(row, request.k))
-        return answers
+        masked = [(row, item) for row, r in enumerate(requests) if r.mask_history for item in r.history]
+        if masked:
+            rows, items = zip(*masked)
+            scores[torch.as_tensor(rows), torch.as_tensor(items)] = -torch.inf
+        return top_k_batch(scores, [r.k for r in requests])
 
     # -- search -----------------------------------------------------------------------------------
     def search_index(self):
@@ -147,6 +146,26 @@ class ServedRun:
             group, metric = ("all", rest[0]) if len(rest) == 1 else (rest[0], rest[1])
             groups.setdefault(group, {})[metric] = value
         return groups
+
+
+def top_k_batch(scores: torch.Tensor, ks: list[int]) -> list[list[tuple[int, float]]]:
+    """Per row, the ``k`` best finite scores as (index, score), ties broken by the smaller index (the
+    evaluator's rule). One batched ``topk``; only a row whose k-th score is tied beyond the top k takes
+    the exact per-row path."""
+    depth = min(max(ks), scores.shape[1])
+    values, indices = torch.topk(scores, depth, dim=1)
+    threshold = values[torch.arange(len(ks)), torch.as_tensor([min(k, depth) - 1 for k in ks])]
+    at_least = (scores >= threshold[:, None]).sum(dim=1)
+    values, indices = values.double().numpy(), indices.numpy()
+    answers = []
+    for row, k in enumerate(ks):
+        k = min(k, depth)
+        if int(at_least[row]) != k:  # ties straddle the cut (or fewer than k finite scores)
+            answers.append(top_k(scores[row], k))
+            continue
+        order = np.lexsort((indices[row, :k], -values[row, :k]))
+        answers.append([(int(indices[row, i]), float(values[row, i])) for i in order if np.isfinite(values[row, i])])
+    return answers
 
 
 def top_k(row: torch.Tensor, k: int) -> list[tuple[int, float]]:
