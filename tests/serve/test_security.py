@@ -3,6 +3,7 @@
 The chat-completions app runs here over the mock chat model (no weights), so these tests are cheap;
 both apps share the same middleware, key check and in-flight bound (``lucidrec.serve.security``)."""
 
+import asyncio
 import logging
 import socket
 import threading
@@ -191,7 +192,7 @@ def test_the_key_is_compared_in_constant_time(monkeypatch):
     calls, real = [], hmac.compare_digest
     monkeypatch.setattr(security.hmac, "compare_digest", lambda a, b: calls.append((a, b)) or real(a, b))
     check = security.api_key_dependency(ServeConfig(api_key=KEY))
-    check(bearer=None, header=KEY)
+    asyncio.run(check(bearer=None, header=KEY))
     assert calls == [(KEY.encode(), KEY.encode())]
 
 

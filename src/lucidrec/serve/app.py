@@ -75,7 +75,7 @@ def create_app(runs: dict[str, ServedRun], config: ServeConfig | None = None, *,
 
     api = APIRouter(dependencies=[Depends(api_key_dependency(config))], responses=_errors)
 
-    def get_run(run: str = Path(description="Run name, as listed by /runs.")) -> ServedRun:
+    async def get_run(run: str = Path(description="Run name, as listed by /runs.")) -> ServedRun:
         if run not in runs:
             raise NotFound("run", run)
         return runs[run]

@@ -21,7 +21,8 @@ class ServeConfig(StrictConfig):
     max_history: int = Field(1000, ge=1, description="Longest ad-hoc history one request may send.")
     max_pending: int = Field(64, ge=1, description="Scoring requests in flight at once; more are answered 503.")
     max_batch: int = Field(64, ge=1, description="Requests scored together in one forward pass.")
-    batch_wait_ms: float = Field(2.0, ge=0.0, description="How long to gather concurrent requests into one batch.")
+    batch_wait_ms: float = Field(0.0, ge=0.0, description="How long to wait for more requests before scoring a batch; "
+                                 "0: score at once whatever queued while the previous batch ran (no added latency).")
     max_connections: int = Field(1000, ge=1, description="Open connections uvicorn accepts; more are answered 503.")
     backlog: int = Field(2048, ge=1, description="Listen queue length (connections waiting for accept).")
     keep_alive_seconds: int = Field(5, ge=1, description="Idle keep-alive connections are closed after this.")

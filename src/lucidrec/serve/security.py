@@ -21,8 +21,8 @@ def api_key_dependency(config: ServeConfig):
     must match it (compared in constant time); without one, every request passes."""
     expected = config.api_key.get_secret_value().encode("utf-8") if config.api_key else None
 
-    def check(bearer: HTTPAuthorizationCredentials | None = Depends(_bearer),
-              header: str | None = Depends(_header)) -> None:
+    async def check(bearer: HTTPAuthorizationCredentials | None = Depends(_bearer),
+                    header: str | None = Depends(_header)) -> None:  # async: no thread-pool hop per request
         if expected is None:
             return
         given = header if header is not None else (bearer.credentials if bearer is not None else None)
