@@ -67,7 +67,7 @@ def run_config(args, dataset: str, model: str, seed: int, variant: str, embeddin
 
 
 def train(config, out: Path) -> dict:
-    from lucidrec.train.run import train_or_reuse
+    from lucidrec.methods import train_or_reuse
 
     started = time.perf_counter()
     result = train_or_reuse(config, out)
@@ -95,9 +95,9 @@ def ger_embedding(args, variant: str, base_run: Path) -> dict:
 def scoring_cost(args, dataset: str, variant: str) -> dict:
     """Score the whole catalog once (resumable, cached) and again (all cache hits): items/s and time."""
     from lucidrec.data.pipeline import DataConfig, load_split
-    from lucidrec.embeddings.ger.build import item_texts, score_items
+    from lucidrec.methods.ger.state import item_texts, score_items
     from lucidrec.embeddings.ger.config import GERConfig
-    from lucidrec.explain.attributes import resolve_attributes
+    from lucidrec.embeddings.ger.attributes import resolve_attributes
 
     config = GERConfig(scorer="llm" if variant == "llm" else "encoder", llm=args.llm if variant == "llm" else None,
                        llm_batch_size=args.llm_batch_size, cache_dir=str(args.out / "cache"))

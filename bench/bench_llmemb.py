@@ -85,7 +85,7 @@ def run_dir(args, dataset, model, variant, seed) -> Path:
 
 
 def ensure_run(args, dataset, model, variant, seed, cf_run=None) -> Path | None:
-    from lucidrec.train.run import train_or_reuse
+    from lucidrec.methods import train_or_reuse
 
     folder = run_dir(args, dataset, model, variant, seed)
     if args.report_only:

@@ -6,7 +6,7 @@ import json
 
 import torch
 
-from lucidrec.train.run import train_run
+from lucidrec.methods import train as train_run  # a method's recipe first, like lucidrec train
 
 
 def assert_resume_equals_uninterrupted(config, root, stop_after_epochs: int) -> None:

@@ -5,7 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from lucidrec.train.run import build_config, load_run, train_run
+from lucidrec.methods import train as train_method
+from lucidrec.train.run import build_config, load_run
 
 
 def test_llm_scored_ger_run_with_user_priors_and_reload_without_rescoring(tmp_path, tiny_movies):
@@ -18,7 +19,7 @@ def test_llm_scored_ger_run_with_user_priors_and_reload_without_rescoring(tmp_pa
         "train": {"epochs": 2, "threads": 1, "progress": False},
     })
     run = tmp_path / "run"
-    assert train_run(config, run)["status"] == "done"
+    assert train_method(config, run)["status"] == "done"
     meta = json.loads((run / "ger" / "meta.json").read_text())
     assert meta["scoring"]["scorer"] == "llm:logprobs" and meta["scoring"]["prompts"] == 14 * 8
     assert meta["items"] == {"n": 15, "without_text": 1, "without_score": 1, "fallback": "z = 0 (the attribute mean)"}
@@ -36,7 +37,7 @@ def test_llm_scored_ger_run_with_user_priors_and_reload_without_rescoring(tmp_pa
     shutil.rmtree(cache / "llm")  # the run folder alone must be enough to rebuild the model
     model, data, _, _ = load_run(run)
     assert (run / "ger" / "meta.json").stat().st_mtime_ns == written
-    assert model.items.has_prior.all() and model.items.m == 8 and model.items.mode == "refined"
+    assert model.state_hook.has_prior.all() and model.items.m == 8 and model.items.mode == "refined"
 
 
 def test_a_scores_file_without_raw_scores_is_named(tmp_path, tiny_movies):
@@ -51,7 +52,7 @@ def test_a_scores_file_without_raw_scores_is_named(tmp_path, tiny_movies):
         "train": {"epochs": 1, "threads": 1, "progress": False},
     })
     with pytest.raises(DataFormatError, match=r"scores.npz.*no 'raw' array \(has: other\)"):
-        train_run(config, tmp_path / "run")
+        train_method(config, tmp_path / "run")
 
 
 def test_ger_trains_in_bfloat16(tmp_path, tiny_movies):
@@ -63,6 +64,6 @@ def test_ger_trains_in_bfloat16(tmp_path, tiny_movies):
                       "base_epochs": 1, "cache_dir": str(tmp_path / "cache")},
         "train": {"epochs": 2, "threads": 1, "progress": False, "loss": "ce", "precision": "bfloat16"},
     })
-    metrics = train_run(config, tmp_path / "run")
+    metrics = train_method(config, tmp_path / "run")
     assert np.isfinite(metrics["test/full/ndcg@10"])
     assert np.load(tmp_path / "run" / "item_table.npy").dtype == np.float32

@@ -63,52 +63,55 @@ def test_item_guided_part_frozen_user_part_trainable():
     emb = make()
     names = dict(emb.named_parameters())
     assert "guided" not in names and "guided" in dict(emb.named_buffers())
-    assert {"alpha", "reduced", "user_delta.weight"} <= set(names)
+    assert {"alpha", "reduced"} <= set(names) and "user_delta.weight" not in names
     model = make_backbone("sasrec", {"hidden": 12, "max_len": 6, "layers": 1}, emb)
     seqs = torch.tensor([[0, 0, 1, 2, 3, 4], [0, 5, 6, 7, 8, 9]])
     states = model(seqs, torch.tensor([0, 2]))  # the trainer's call: forward(inputs, users)
     loss = (states @ model.item_table().T).logsumexp(-1).mean()
     loss.backward()
-    grad = emb.user_delta.weight.grad
+    assert model.state_hook is emb.user_part  # the backbone registers the embedding's user part as its hook
+    assert "state_hook.user_delta.weight" in dict(model.named_parameters())
+    grad = emb.user_part.user_delta.weight.grad
     assert grad[0].abs().sum() > 0 and grad[2].abs().sum() > 0 and grad[1].abs().sum() == 0  # only batch users
     assert emb.alpha.grad is not None and emb.reduced.grad is not None
     frozen = make(train_reduced=False, learn_alpha=False)
-    assert set(dict(frozen.named_parameters())) == {"user_delta.weight"}
+    assert set(dict(frozen.named_parameters())) == set()
+    assert set(dict(frozen.user_part.named_parameters())) == {"user_delta.weight"}
 
 
 def test_history_profile_is_causal_windowed_and_recency_weighted():
     emb = make(user_window=2, recency_decay=0.5)
     seqs = torch.tensor([[0, 1, 2, 3]])
-    profile = emb.history_profile(seqs)[0]
+    profile = emb.user_part.history_profile(seqs)[0]
     g = emb.guided
-    scale = emb.user_scale
+    scale = emb.user_part.user_scale
     torch.testing.assert_close(profile[0], torch.zeros(4))  # padding only
     torch.testing.assert_close(profile[1], scale * g[1])
     torch.testing.assert_close(profile[2], scale * (g[2] + 0.5 * g[1]) / 1.5)
     torch.testing.assert_close(profile[3], scale * (g[3] + 0.5 * g[2]) / 1.5)  # window of 2: item 1 dropped
     # Causal: changing a later item never changes an earlier position's profile.
-    other = emb.history_profile(torch.tensor([[0, 1, 2, 9]]))[0]
+    other = emb.user_part.history_profile(torch.tensor([[0, 1, 2, 9]]))[0]
     torch.testing.assert_close(other[:3], profile[:3])
 
 
 def test_hook_sets_the_state_guided_block_for_known_and_cold_users():
     emb = make()
     with torch.no_grad():
-        emb.user_delta.weight[1] = 0.3
+        emb.user_part.user_delta.weight[1] = 0.3
     model = make_backbone("sasrec", {"hidden": 12, "max_len": 6, "layers": 1}, emb).eval()
     history = Ragged.from_lists([[1, 2, 3], [1, 2, 3]])
     with torch.no_grad():
         vectors = model.user_vectors(history, np.array([1, -1]))  # a known and an unknown user
         plain = model.encode(model.inference_input(history))[:, -1]
-        profile = emb.history_profile(model.inference_input(history))[:, -1]
+        profile = emb.user_part.history_profile(model.inference_input(history))[:, -1]
     torch.testing.assert_close(vectors[1, :4], profile[1])  # cold: the history alone
-    torch.testing.assert_close(vectors[0, :4], profile[0] + emb.user_multiplier * 0.3)
+    torch.testing.assert_close(vectors[0, :4], profile[0] + emb.user_part.user_multiplier * 0.3)
     torch.testing.assert_close(vectors[:, 4:], plain[:, 4:])
     scorer = scorer_for(model)  # the evaluator's path passes the user ids through
     torch.testing.assert_close(scorer.user_state(history, np.array([1, -1])), vectors)
     reduced = make("reduced")
     states = torch.randn(1, 3, 12)
-    assert torch.equal(reduced.adjust_states(states, torch.tensor([[1, 2, 3]]), None), states)
+    assert torch.equal(reduced.state_hook()(states, torch.tensor([[1, 2, 3]]), None), states)
 
 
 def test_llm_prior_replaces_history_profile_for_users_that_have_one():
@@ -118,9 +121,9 @@ def test_llm_prior_replaces_history_profile_for_users_that_have_one():
     emb = GERItemEmbedding(guided, 8, reduced=np.zeros((21, 4), np.float32), n_users=3,
                            config=GERConfig(user_init="llm"), user_prior=prior)
     seqs = torch.tensor([[3, 4], [3, 4], [3, 4]])
-    out = emb.user_guided(seqs, torch.tensor([0, 1, 2]))
+    out = emb.user_part.user_guided(seqs, torch.tensor([0, 1, 2]))
     torch.testing.assert_close(out[0, 1], torch.tensor([1.0, 2, 3, 4]))
-    torch.testing.assert_close(out[1], emb.history_profile(seqs)[1])  # no prior (NaN) -> history
+    torch.testing.assert_close(out[1], emb.user_part.history_profile(seqs)[1])  # no prior (NaN) -> history
     torch.testing.assert_close(out[2, 0], torch.tensor([0.0, 0, 0, 1]))
 
 
@@ -131,7 +134,7 @@ def test_user_reduced_base_projects_the_frozen_base_state():
     base = make_backbone("sasrec", {"hidden": 10, "max_len": 4, "layers": 1, "dropout": 0.5}, IdEmbedding(20, 10))
     components = np.linalg.qr(np.random.default_rng(0).normal(size=(10, 8)))[0].T  # (8, 10) orthonormal rows
     emb = make(user_reduced="base")
-    emb.attach_base(base, components)
+    emb.user_part.attach_base(base, components)
     model = make_backbone("sasrec", {"hidden": 12, "max_len": 6, "layers": 1}, emb)
     model.train()
     assert not base.training and not any(p.requires_grad for p in base.parameters())
@@ -140,15 +143,31 @@ def test_user_reduced_base_projects_the_frozen_base_state():
     with torch.no_grad():
         expected = base.encode(seqs[:, -4:])[:, -1] @ torch.as_tensor(components, dtype=torch.float32).T
     torch.testing.assert_close(states[0, -1, 4:], expected[0])
-    torch.testing.assert_close(states[0, -1, :4], emb.user_guided(seqs, torch.tensor([0]))[0, -1])
+    torch.testing.assert_close(states[0, -1, :4], emb.user_part.user_guided(seqs, torch.tensor([0]))[0, -1])
     # The backbone's own layers get no gradient here, which DistributedDataParallel must be told.
     states.sum().backward()
     unused = [name for name, p in model.named_parameters() if p.requires_grad and p.grad is None]
-    assert any(name.startswith("blocks") or "attn" in name for name in unused) and emb.bypasses_backbone
-    assert not make().bypasses_backbone
+    assert any(name.startswith("blocks") or "attn" in name for name in unused) and model.bypasses_encoder
+    assert not make_backbone("sasrec", {"hidden": 12, "max_len": 6, "layers": 1}, make()).bypasses_encoder
 
 
 def test_an_api_key_in_the_llm_config_is_refused_so_it_never_reaches_config_json():
     with pytest.raises(ValidationError, match="api_key_env"):
         GERConfig(scorer="llm", llm={"backend": "openai", "model": "m", "api_key": "sk-secret"})
     assert GERConfig(scorer="llm", llm={"backend": "openai", "model": "m", "api_key_env": "MY_KEY"}).llm["api_key_env"] == "MY_KEY"
+
+
+def test_weights_of_runs_from_before_the_state_hook_load_into_todays_model(tmp_path):
+    from lucidrec.train import checkpoint
+
+    emb = make()
+    with torch.no_grad():
+        emb.user_part.user_delta.weight.normal_()
+    model = make_backbone("sasrec", {"hidden": 12, "max_len": 6, "layers": 1}, emb)
+    old = {("items." + k[len("state_hook."):] if k.startswith("state_hook.") else k): v
+           for k, v in model.state_dict().items()}  # the names such a run folder holds
+    assert "items.user_delta.weight" in old and not any(k.startswith("state_hook.") for k in old)
+    torch.save({"model": old}, tmp_path / "best.pt")
+    fresh = make_backbone("sasrec", {"hidden": 12, "max_len": 6, "layers": 1}, make())
+    checkpoint.load_weights(tmp_path / "best.pt", fresh)
+    assert torch.equal(fresh.state_hook.user_delta.weight, emb.user_part.user_delta.weight)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from lucidrec.explain.attributes import load_attributes, parse_attributes
+from lucidrec.embeddings.ger.attributes import load_attributes, parse_attributes
 from lucidrec.lm.chat.mock import MockChatModel
 from lucidrec.lm.errors import StructuredOutputError
 
@@ -19,7 +19,7 @@ ATTRS = parse_attributes({"domain": "movies", "noun": "movie", "attributes": [
 
 
 def test_parse_scores_valid_clipped_and_missing():
-    from lucidrec.embeddings.ger.scorers import parse_scores
+    from lucidrec.methods.ger.scorers import parse_scores
 
     np.testing.assert_allclose(parse_scores('{"humour": 7, "family friendliness": 2}', ATTRS), [7, 2])
     # Keys are matched loosely (case, underscores); values outside 1..10 are clipped; extra keys ignored.
@@ -32,7 +32,7 @@ def test_parse_scores_valid_clipped_and_missing():
 
 
 def test_json_scorer_reasks_then_reports_failures(tmp_path):
-    from lucidrec.embeddings.ger.scorers import JsonScorer
+    from lucidrec.methods.ger.scorers import JsonScorer
 
     def responder(request):
         text = request.messages[1]["content"]
@@ -59,7 +59,7 @@ def test_json_scorer_reasks_then_reports_failures(tmp_path):
 
 
 def test_logprob_scorer_is_the_expected_value_of_the_choice_distribution(tmp_path):
-    from lucidrec.embeddings.ger.scorers import LogprobScorer
+    from lucidrec.methods.ger.scorers import LogprobScorer
 
     chat = MockChatModel(cache={"dir": tmp_path}, show_progress=False)
     scorer = LogprobScorer(ATTRS, chat)
@@ -84,7 +84,7 @@ def tiny_llama():
 
 @pytest.mark.parametrize("attention", ["sdpa", "eager"])
 def test_slots_equal_separate_prompts_in_one_pass(attention):
-    from lucidrec.embeddings.ger.slots import SlotScorer, reference_scores
+    from lucidrec.methods.ger.slots import SlotScorer, reference_scores
 
     model = tiny_llama()
     model.config._attn_implementation = attention
@@ -101,7 +101,7 @@ def test_slots_equal_separate_prompts_in_one_pass(attention):
 
 def test_slot_scorer_needs_the_transformers_backend(tmp_path):
     from lucidrec.config import ConfigError
-    from lucidrec.embeddings.ger.scorers import SlotScorer, make_llm_scorer
+    from lucidrec.methods.ger.scorers import SlotScorer, make_llm_scorer
 
     chat = MockChatModel(cache={"dir": tmp_path})
     with pytest.raises(ConfigError, match="transformers backend"):
@@ -111,7 +111,7 @@ def test_slot_scorer_needs_the_transformers_backend(tmp_path):
 
 def test_encoder_scorer_orders_family_vs_violent_film(tmp_path, data_dir):
     from lucidrec.data import load_dataset
-    from lucidrec.embeddings.ger.scorers import EncoderScorer
+    from lucidrec.methods.ger.scorers import EncoderScorer
     from lucidrec.lm.text import build_item_texts
 
     catalog = load_dataset("ml-100k", data_dir).items
@@ -127,8 +127,8 @@ def test_encoder_scorer_orders_family_vs_violent_film(tmp_path, data_dir):
 
 @pytest.mark.slow
 def test_slot_scorer_on_real_smollm2(tmp_path):
-    from lucidrec.embeddings.ger.scorers import SlotScorer, create_chat
-    from lucidrec.embeddings.ger.slots import reference_scores
+    from lucidrec.methods.ger.scorers import SlotScorer, create_chat
+    from lucidrec.methods.ger.slots import reference_scores
 
     chat = create_chat({"backend": "transformers", "show_progress": False}, tmp_path)
     attributes = load_attributes("movies")

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from lucidrec.embeddings.ger.config import GERConfig
-from lucidrec.embeddings.ger.slots import SlotScorer
-from lucidrec.embeddings.ger.tuning import ScorerTuning, TuningData, history_profiles
+from lucidrec.methods.ger.slots import SlotScorer
+from lucidrec.methods.ger.tuning import ScorerTuning, TuningData, history_profiles
 
 PREFIX, BRANCHES, CHOICES = [1, 5, 7, 9], [[20, 21], [22], [23, 24]], list(range(30, 39))
 
@@ -124,12 +124,11 @@ def test_history_profiles_are_recency_weighted_means():
 
 
 def test_defaults_keep_the_fingerprints_of_runs_written_before_the_option():
-    from lucidrec.embeddings.ger.build import _fingerprint
+    from lucidrec.embeddings.ger.state_files import fingerprint
 
-    data = SimpleNamespace(data_hash="abc")
-    assert _fingerprint(GERConfig(), data, 64) == "3bb8f7d32c8e6bbe"
-    assert _fingerprint(GERConfig(scorer="llm", user_init="llm"), data, 64) == "9f64bdcf4aa97ee8"
-    assert _fingerprint(config(), data, 64) != _fingerprint(config(tune_steps=13), data, 64)
+    assert fingerprint(GERConfig(), "abc", 64) == "3bb8f7d32c8e6bbe"
+    assert fingerprint(GERConfig(scorer="llm", user_init="llm"), "abc", 64) == "9f64bdcf4aa97ee8"
+    assert fingerprint(config(), "abc", 64) != fingerprint(config(tune_steps=13), "abc", 64)
 
 
 def test_tuning_needs_the_llm_slot_scorer_on_a_refined_embedding():
@@ -143,7 +142,8 @@ def test_tuning_needs_the_llm_slot_scorer_on_a_refined_embedding():
 
 @pytest.mark.slow
 def test_a_ger_run_with_a_tuned_smollm2_scorer(tmp_path, tiny_movies):
-    from lucidrec.train.run import build_config, load_run, train_run
+    from lucidrec.methods import train as train_run
+    from lucidrec.train.run import build_config, load_run
 
     cache = tmp_path / "cache"
     values = {"data": {"dataset": "tiny-films", "data_dir": str(tiny_movies)},

@@ -14,10 +14,12 @@ import torch
 
 from lucidrec.config import ConfigError
 from lucidrec.data.pipeline import load_split
-from lucidrec.embeddings.llmemb import table as table_module
-from lucidrec.embeddings.llmemb.scft import SCFTResult
-from lucidrec.train import run as run_module
-from lucidrec.train.run import build_config, build_model, load_run, train_run
+from lucidrec.methods import prepare
+from lucidrec.methods import train as train_run
+from lucidrec.methods.llmemb import collaborative as collaborative_module
+from lucidrec.methods.llmemb import table as table_module
+from lucidrec.methods.llmemb.scft import SCFTResult
+from lucidrec.train.run import build_config, build_model, load_run
 from tests.resume import assert_resume_equals_uninterrupted
 from tests.synthetic import write_cyclic
 
@@ -45,7 +47,7 @@ def calls(monkeypatch):
         rng = np.random.default_rng(abs(hash((model, len(texts)))) % 2**32)
         return rng.normal(size=(len(texts), 12)).astype(np.float32)
 
-    real_train_run = run_module.train_run
+    real_train_run = collaborative_module.train_run
 
     def counting_train_run(*args, **kwargs):
         counted.cf += 1
@@ -54,7 +56,7 @@ def calls(monkeypatch):
     monkeypatch.setattr(table_module, "run_scft", fake_scft)
     monkeypatch.setattr(table_module, "load_encoder", fake_load)
     monkeypatch.setattr(table_module, "encode_texts", fake_encode)
-    monkeypatch.setattr(run_module, "train_run", counting_train_run)
+    monkeypatch.setattr(collaborative_module, "train_run", counting_train_run)
     return counted
 
 
@@ -73,14 +75,21 @@ def _config(data_dir, artifacts, model="sasrec", **embedding):
     })
 
 
+def _build(config, run_dir):
+    """The recipe's stages into ``run_dir``, then the model the run trains (what ``lucidrec train`` builds)."""
+    prepare(config, run_dir)
+    data, split = load_split(config.data)
+    return build_model(config, data, split, run_dir)
+
+
 def test_second_build_reuses_everything(cyclic_dir, tmp_path, calls):
     config = _config(cyclic_dir, tmp_path / "art")
     data, split = load_split(config.data)
-    first = build_model(config, data, split)
+    first = _build(config, tmp_path / "run1")
     assert (calls.scft, calls.load, calls.encode, calls.cf) == (1, 1, 1, 1)
     assert first.items.collaborative.shape == (16, 8) and first.items.frozen.shape == (16, 12)
 
-    second = build_model(config, data, split)
+    second = _build(config, tmp_path / "run2")
     assert (calls.scft, calls.load, calls.encode, calls.cf) == (1, 1, 1, 1)  # nothing re-trained or re-encoded
     assert torch.equal(first.items.frozen, second.items.frozen)
     assert torch.equal(first.items.collaborative, second.items.collaborative)
@@ -93,23 +102,25 @@ def test_second_build_reuses_everything(cyclic_dir, tmp_path, calls):
     assert second.items.info["collaborative"]["auto_trained"] is True
 
     # a PCA or adapter change reuses SCFT and the encoded table; an SCFT change re-tunes and re-encodes
-    build_model(_config(cyclic_dir, tmp_path / "art", pca_dim=4, adapter_hidden=3), data, split)
+    _build(_config(cyclic_dir, tmp_path / "art", pca_dim=4, adapter_hidden=3), tmp_path / "run3")
     assert (calls.scft, calls.encode, calls.cf) == (1, 1, 1)
-    build_model(_config(cyclic_dir, tmp_path / "art", scft_lr=1e-4), data, split)
+    _build(_config(cyclic_dir, tmp_path / "art", scft_lr=1e-4), tmp_path / "run4")
     assert (calls.scft, calls.encode, calls.cf) == (2, 2, 1)
     # the frozen variant needs neither SCFT nor E_cf
-    frozen = build_model(_config(cyclic_dir, tmp_path / "art", variant="frozen"), data, split)
+    frozen = _build(_config(cyclic_dir, tmp_path / "art", variant="frozen"), tmp_path / "run5")
     assert (calls.scft, calls.encode, calls.cf) == (2, 3, 1) and frozen.items.collaborative is None
     assert frozen.items.auxiliary_loss(torch.tensor([1, 2, 3])) is None
 
 
 def test_cached_and_fresh_chains_give_identical_models(cyclic_dir, tmp_path, calls):
     config = _config(cyclic_dir, tmp_path / "art")
+    prepare(config, tmp_path / "run1")  # trains the CF SASRec
     data, split = load_split(config.data)
     torch.manual_seed(3)
-    fresh = build_model(config, data, split)  # trains the CF SASRec inside
+    fresh = build_model(config, data, split, tmp_path / "run1")
+    prepare(config, tmp_path / "run2")  # every stage cached
     torch.manual_seed(3)
-    cached = build_model(config, data, split)
+    cached = build_model(config, data, split, tmp_path / "run2")
     assert calls.cf == 1
     a, b = fresh.state_dict(), cached.state_dict()
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
@@ -137,15 +148,14 @@ def test_given_collaborative_run_is_used_and_checked(cyclic_dir, tmp_path, calls
                             "model": {"name": "sasrec", "hidden": 8, "max_len": 6, "heads": 1},
                             "train": {"epochs": 1, "progress": False}}), cf)
     config = _config(cyclic_dir, tmp_path / "art", collaborative_run=str(cf))
-    data, split = load_split(config.data)
     calls.cf = 0
-    model = build_model(config, data, split)
+    model = _build(config, tmp_path / "run")
     assert calls.cf == 0
     assert np.array_equal(model.items.collaborative.numpy(), np.load(cf / "item_table.npy"))
     wrong_width = _config(cyclic_dir, tmp_path / "art", collaborative_run=str(cf))
     wrong_width.model["hidden"] = 16
     with pytest.raises(ConfigError, match="E_cf"):
-        build_model(wrong_width, data, split)
+        _build(wrong_width, tmp_path / "run_wrong")
 
 
 def test_rat_resume_equals_uninterrupted(cyclic_dir, tmp_path, calls):

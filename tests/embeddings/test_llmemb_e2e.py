@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from lucidrec.cli import app
-from lucidrec.embeddings.llmemb import table as table_module
+from lucidrec.methods.llmemb import table as table_module
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 

@@ -12,9 +12,9 @@ from safetensors.torch import load_file
 
 from lucidrec.data.dataset import ItemCatalog
 from lucidrec.embeddings.llmemb import LLMEmbConfig
-from lucidrec.embeddings.llmemb.encoder import encode_texts, load_encoder, transformer_folder
-from lucidrec.embeddings.llmemb.prompts import build_prompts
-from lucidrec.embeddings.llmemb.scft import LOG, STATE, run_scft
+from lucidrec.methods.llmemb.encoder import encode_texts, load_encoder, transformer_folder
+from lucidrec.methods.llmemb.prompts import build_prompts
+from lucidrec.methods.llmemb.scft import LOG, STATE, run_scft
 from lucidrec.lm.models import locate_encoder
 from lucidrec.train.checkpoint import CheckpointError
 

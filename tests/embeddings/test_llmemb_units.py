@@ -13,10 +13,10 @@ from lucidrec.config import ConfigError
 from lucidrec.data.dataset import ItemCatalog
 from lucidrec.embeddings import EMBEDDINGS
 from lucidrec.embeddings.llmemb import LLMEmbConfig, LLMEmbEmbedding
-from lucidrec.embeddings.llmemb.prompts import build_prompts, drop_words, make_view, make_views
+from lucidrec.methods.llmemb.prompts import build_prompts, drop_words, make_view, make_views
 from lucidrec.lm.text import attribute_text
 from lucidrec.models import make_backbone
-from lucidrec.train.contrastive import contrastive_loss, info_nce, soft_contrastive
+from lucidrec.embeddings.contrastive import contrastive_loss, info_nce, soft_contrastive
 from lucidrec.train.run import build_config
 
 
@@ -218,7 +218,7 @@ def test_residual_id_adds_a_trainable_id_vector_that_alignment_and_training_reac
     # The tables do not depend on it: runs made before the option keep the key of their table copy.
     from types import SimpleNamespace
 
-    from lucidrec.embeddings.llmemb.rat import chain_key
+    from lucidrec.methods.llmemb.recipe import chain_key
     data = SimpleNamespace(data_hash="h")
     keys = {chain_key(LLMEmbConfig(variant="frozen", residual_id=flag), data, 4, None) for flag in (False, True)}
     assert len(keys) == 1
@@ -229,7 +229,7 @@ def test_table_scaling_reaches_the_adapter_input_and_not_the_table_key():
     from types import SimpleNamespace
 
     from lucidrec.embeddings.frozen_table import scale_table
-    from lucidrec.embeddings.llmemb.rat import chain_key
+    from lucidrec.methods.llmemb.recipe import chain_key
 
     raw, standardized = _module(extra=1), _module(extra=1, table_scaling="standardized")
     assert torch.allclose(standardized.frozen[:7], scale_table(raw.frozen[:7], "standardized"))

@@ -21,6 +21,6 @@ def ger_model():
     items = GERItemEmbedding(guided, dim, reduced=reduced, n_users=5, config=GERConfig(), guided_scale=0.3,
                              attribute_names=[f"attr{k}" for k in range(m)])
     with torch.no_grad():
-        items.user_delta.weight.normal_(0, 0.05)  # as if trained: known users differ from cold ones
+        items.user_part.user_delta.weight.normal_(0, 0.05)  # as if trained: known users differ from cold ones
     model = make_backbone("sasrec", {"hidden": dim, "max_len": 12, "layers": 1, "dropout": 0.0}, items)
     return model.eval()

@@ -2,7 +2,7 @@ import pytest
 
 from lucidrec.config import ConfigError
 from lucidrec.errors import DataFormatError, UnknownNameError
-from lucidrec.explain.attributes import (available_attribute_sets, domain_for_dataset, load_attributes,
+from lucidrec.embeddings.ger.attributes import (available_attribute_sets, domain_for_dataset, load_attributes,
                                          resolve_attributes)
 
 GOOD = '''domain = "toys"

@@ -33,7 +33,7 @@ def test_known_user_profile_differs_from_cold_but_cold_still_has_one(ger_model):
     assert not torch.allclose(known[:m], cold[:m])
     assert cold[:m].abs().sum() > 0  # from the history alone
     torch.testing.assert_close(known[m:], cold[m:])  # the backbone part does not depend on the user id
-    delta = ger_model.items.user_multiplier * ger_model.items.user_delta.weight[2]
+    delta = ger_model.state_hook.user_multiplier * ger_model.state_hook.user_delta.weight[2]
     torch.testing.assert_close(known[:m] - cold[:m], delta)
 
 

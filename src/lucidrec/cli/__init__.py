@@ -28,6 +28,7 @@ _COMMANDS = [
     ("lucidrec.cli.report", "report", "report", False),
     ("lucidrec.cli.attributes", "app", "attributes", True),
     ("lucidrec.cli.serve", "serve", "serve", False),
+    ("lucidrec.cli.method", "app", "method", True),
 ]
 _app: typer.Typer | None = None
 

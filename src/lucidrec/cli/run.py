@@ -32,7 +32,8 @@ def run(
     from lucidrec.data.stats import dataset_stats
     from lucidrec.eval.evaluator import evaluate
     from lucidrec.models.baselines import make_baseline
-    from lucidrec.train.run import build_config, train_or_reuse
+    from lucidrec.methods import train_or_reuse
+    from lucidrec.train.run import build_config
 
     data_config = DataConfig(dataset=dataset, data_dir=str(data_dir) if data_dir else None)
     config = build_config({"data": data_config.model_dump(), "model": {"name": model}}, None, overrides)

@@ -42,7 +42,8 @@ def train(
     """Train a backbone, keep the best validation epoch, and evaluate it on the test split."""
     from lucidrec.config import load_toml
     from lucidrec.eval.report import summary_table
-    from lucidrec.train.run import build_config, train_run
+    from lucidrec.methods import train as train_method
+    from lucidrec.train.run import build_config
 
     base: dict = {}
     if dataset:
@@ -60,7 +61,7 @@ def train(
                   "--embedding": run_config.embedding["name"]}
         typer.echo("using defaults: " + ", ".join(f"{flag.lstrip('-')} {chosen[flag]}" for flag in defaulted)
                    + f" (choose with {', '.join(defaulted)})")
-    result = train_run(run_config, out, resume=resume)
+    result = train_method(run_config, out, resume=resume)  # a method's recipe first (llmemb, ger)
     if result.get("status") != "done" or "test/full/ndcg@10" not in result:
         return
     typer.echo(f"{run_config.data.dataset} {run_config.model['name']}/{run_config.embedding['name']}: "

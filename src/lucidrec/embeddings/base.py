@@ -1,14 +1,62 @@
-"""The item-embedding contract and its registry."""
+"""The two seams a backbone composes, and the item-embedding registry.
+
+- :class:`ItemEmbedding`: vectors for item ids and the whole scorable table (any backbone takes any one).
+- :class:`StateHook`: a small module applied to the backbone's sequence states before they score items
+  (GER's user guided part; LANE's preference attention). The backbone declares it
+  (``Backbone.state_hook``); an item embedding may bring its own (:meth:`ItemEmbedding.state_hook`).
+
+An item embedding only turns given tensors and artifacts into vectors: whatever has to be trained or
+computed first (a tuned encoder, a reference run, attribute scores) is a stage of a method recipe
+(:mod:`lucidrec.methods`), which leaves its outputs in the run folder for :meth:`ItemEmbedding.build`.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
 
 import torch
 from torch import nn
 
 from lucidrec.config import validate_config
+from lucidrec.data.sequences import SequenceData
+from lucidrec.data.split import Split
 from lucidrec.registry import Registry
 
 EMBEDDINGS: Registry[type["ItemEmbedding"]] = Registry("item embedding")
+
+
+class StateHook(nn.Module):
+    """Edits the per-position sequence states ``(B, L, d)`` before they score items.
+
+    ``users`` are user indices (None, or ids outside the table, mean unknown users). The output has the
+    states' shape; scores stay ``states · item table``, so a hook never changes how items are scored.
+    """
+
+    #: True when the hook replaces the backbone's states outright, so some backbone parameters get no
+    #: gradient (DistributedDataParallel must then look for unused parameters).
+    bypasses_backbone: bool = False
+
+    def forward(self, states: torch.Tensor, seqs: torch.Tensor, users: torch.Tensor | None = None) -> torch.Tensor:
+        raise NotImplementedError
+
+
+@dataclass
+class EmbeddingContext:
+    """What a run gives an item embedding when it is built.
+
+    ``run_dir`` holds what the method's recipe prepared (e.g. ``<run>/llmemb/``, ``<run>/ger/``);
+    ``load_model`` rebuilds another finished run's model (GER's frozen base backbone), so no
+    embedding imports the training layer; ``backbone_objective`` is the run's backbone objective.
+    """
+
+    data: SequenceData
+    split: Split | None = None
+    run_dir: Path | None = None
+    backbone_objective: str = "causal"
+    load_model: Callable[[Path], nn.Module] | None = None
+    progress: bool = True
 
 
 class ItemEmbedding(nn.Module):
@@ -19,9 +67,6 @@ class ItemEmbedding(nn.Module):
     """
 
     config_class = None
-    #: True when ``adjust_states`` replaces the backbone's states outright, so some backbone
-    #: parameters get no gradient (DistributedDataParallel must then look for unused parameters).
-    bypasses_backbone = False
 
     def __init__(self, n_items: int, dim: int, extra_tokens: int = 0):
         super().__init__()
@@ -40,9 +85,18 @@ class ItemEmbedding(nn.Module):
         """An extra training term over the batch's target items (e.g. LLMEmb alignment); none by default."""
         return None
 
+    def state_hook(self) -> StateHook | None:
+        """The state hook this embedding needs on the backbone (GER's user part); none by default."""
+        return None
 
-def make_item_embedding(name: str, params: dict | None, n_items: int, dim: int, extra_tokens: int, context=None) -> ItemEmbedding:
-    """Build the registered source ``name``; ``context`` carries run-level inputs (data, run folders)."""
+    @classmethod
+    def build(cls, config, n_items: int, dim: int, extra_tokens: int, context: EmbeddingContext | None = None):
+        return cls(n_items, dim, extra_tokens, config=config)
+
+
+def make_item_embedding(name: str, params: dict | None, n_items: int, dim: int, extra_tokens: int,
+                        context: EmbeddingContext | None = None) -> ItemEmbedding:
+    """Build the registered source ``name``; ``context`` carries run-level inputs (data, the run folder)."""
     cls = EMBEDDINGS.get(name)
     config = validate_config(cls.config_class, params, f"embedding '{name}'")
     return cls.build(config, n_items=n_items, dim=dim, extra_tokens=extra_tokens, context=context)

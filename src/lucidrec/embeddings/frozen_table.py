@@ -119,7 +119,7 @@ class FrozenTableEmbedding(ItemEmbedding):
 
     @classmethod
     def build(cls, config: FrozenTableConfig, n_items, dim, extra_tokens, context=None):
-        item_ids = getattr(context, "item_ids", None) if context is not None else None
+        item_ids = context.data.item_ids if context is not None else None
         matrix = load_item_matrix(Path(config.path), item_ids)
         if matrix.shape[0] != n_items + 1:
             raise DataFormatError(config.path, f"has {matrix.shape[0]} rows, expected {n_items + 1}")

@@ -1,5 +1,8 @@
 """The backbone protocol: item histories in, per-position states out; scores = states · item table.
 
+Two declared seams: the item embedding (``items``) and an optional :class:`StateHook`
+(``state_hook``) applied to the states before they score items (GER's user part, LANE's preferences).
+
 Histories are left-padded to ``max_len`` (the most recent item is always the last column) and
 truncated from the left when longer: a model sees the ``max_len`` most recent items.
 """
@@ -12,7 +15,7 @@ from torch import nn
 
 from lucidrec.config import StrictConfig, validate_config
 from lucidrec.data.sequences import Ragged
-from lucidrec.embeddings.base import ItemEmbedding
+from lucidrec.embeddings.base import ItemEmbedding, StateHook
 from lucidrec.registry import Registry
 
 BACKBONES: Registry[type["Backbone"]] = Registry("backbone")
@@ -50,10 +53,13 @@ class Backbone(nn.Module):
     objective = "causal"
     extra_tokens = 0
 
-    def __init__(self, config: BackboneConfig, items: ItemEmbedding):
+    def __init__(self, config: BackboneConfig, items: ItemEmbedding, state_hook: StateHook | None = None):
         super().__init__()
         self.config = config
         self.items = items
+        # Registered right after the items: the parameter order (optimizer state, gradient-norm sums)
+        # stays that of runs whose hook lived inside the item embedding.
+        self.state_hook: StateHook | None = state_hook if state_hook is not None else items.state_hook()
 
     @property
     def n_items(self) -> int:
@@ -68,11 +74,14 @@ class Backbone(nn.Module):
         return self.adjust_states(self.encode(seqs), seqs, users)
 
     def adjust_states(self, states: torch.Tensor, seqs: torch.Tensor, users=None) -> torch.Tensor:
-        """Per-user hook: the item embedding's optional ``adjust_states(states, seqs, users)`` (e.g. GER's
-        trainable user guided part) edits the states that score items; identity otherwise.
+        """The states that score items: the state hook's output, or the encoder's states without one.
         ``users`` are user indices (None, or ids outside the table, mean unknown users)."""
-        hook = getattr(self.items, "adjust_states", None)
-        return states if hook is None else hook(states, seqs, users)
+        return states if self.state_hook is None else self.state_hook(states, seqs, users)
+
+    @property
+    def bypasses_encoder(self) -> bool:
+        """True when the state hook replaces the encoder's states (some encoder parameters get no gradient)."""
+        return self.state_hook is not None and self.state_hook.bypasses_backbone
 
     def inference_input(self, history: Ragged) -> torch.Tensor:
         return left_pad(history, self.config.max_len)
@@ -90,10 +99,11 @@ class Backbone(nn.Module):
         return self.items.table()
 
 
-def make_backbone(name: str, params: dict | None, items: ItemEmbedding) -> Backbone:
+def make_backbone(name: str, params: dict | None, items: ItemEmbedding, state_hook: StateHook | None = None) -> Backbone:
+    """The registered backbone ``name`` over ``items``; ``state_hook`` defaults to the one the items bring."""
     cls = BACKBONES.get(name)
     config = validate_config(cls.config_class, params, f"model '{name}'")
-    return cls(config, items)
+    return cls(config, items, state_hook)
 
 
 def backbone_config(name: str, params: dict | None) -> BackboneConfig:

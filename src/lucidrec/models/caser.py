@@ -28,8 +28,8 @@ class CaserConfig(BackboneConfig):
 class Caser(Backbone):
     config_class = CaserConfig
 
-    def __init__(self, config: CaserConfig, items):
-        super().__init__(config, items)
+    def __init__(self, config: CaserConfig, items, state_hook=None):
+        super().__init__(config, items, state_hook)
         window, hidden = config.window, config.hidden
         self.horizontal = nn.ModuleList(nn.Conv2d(1, config.horizontal_filters, (h, hidden)) for h in range(1, window + 1))
         self.vertical = nn.Conv2d(1, config.vertical_filters, (window, 1))

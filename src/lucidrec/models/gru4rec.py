@@ -24,8 +24,8 @@ class GRU4RecConfig(BackboneConfig):
 class GRU4Rec(Backbone):
     config_class = GRU4RecConfig
 
-    def __init__(self, config: GRU4RecConfig, items):
-        super().__init__(config, items)
+    def __init__(self, config: GRU4RecConfig, items, state_hook=None):
+        super().__init__(config, items, state_hook)
         self.input_dropout = nn.Dropout(config.dropout)
         self.gru = nn.GRU(config.hidden, config.hidden, num_layers=config.layers, batch_first=True,
                           dropout=config.dropout if config.layers > 1 else 0.0)

@@ -63,8 +63,8 @@ class SelfAttentionBackbone(Backbone):
 
     causal = True
 
-    def __init__(self, config, items):
-        super().__init__(config, items)
+    def __init__(self, config, items, state_hook=None):
+        super().__init__(config, items, state_hook)
         self.positions = nn.Embedding(config.max_len, config.hidden)
         self.input_dropout = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(TransformerBlock(config.hidden, config.heads, config.dropout) for _ in range(config.layers))

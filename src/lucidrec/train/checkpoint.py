@@ -54,10 +54,21 @@ def _load(path: Path) -> dict:
                               "it may be corrupted: delete it to retrain from scratch") from None
 
 
+#: Weights of run folders written before the backbone declared its state hook: GER's user part lived
+#: inside the item embedding (``items.user_delta.weight`` is now ``state_hook.user_delta.weight``).
+_MOVED_TO_STATE_HOOK = ("items.user_delta.", "items.user_prior", "items.has_prior", "items.base_components", "items.base.")
+
+
+def migrate_weights(weights: dict) -> dict:
+    """The one compatibility shim for older run folders: their weights under today's names."""
+    return {("state_hook." + key[len("items."):] if key.startswith(_MOVED_TO_STATE_HOOK) else key): value
+            for key, value in weights.items()}
+
+
 def load_weights(path: Path, model) -> None:
     payload = _load(Path(path))
     try:
-        model.load_state_dict(payload["model"])
+        model.load_state_dict(migrate_weights(payload["model"]))
     except (RuntimeError, KeyError) as exc:
         raise CheckpointError(f"{path}: does not match this model ({str(exc).splitlines()[0]})") from None
 
@@ -123,7 +134,7 @@ def restore(run_dir: Path, model, optimizer, identity: dict) -> TrainState:
     continuation_changes(run_dir, payload, identity)
     path = Path(run_dir) / LAST
     try:
-        model.load_state_dict(payload["model"])
+        model.load_state_dict(migrate_weights(payload["model"]))
         optimizer.load_state_dict(payload["optimizer"])
     except (RuntimeError, KeyError, ValueError) as exc:
         raise CheckpointError(f"{path}: does not match this model ({str(exc).splitlines()[0]})") from None

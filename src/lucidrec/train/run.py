@@ -33,6 +33,7 @@ from lucidrec.config import ConfigError, StrictConfig, apply_overrides, load_tom
 from lucidrec.data.pipeline import DataConfig, load_split
 from lucidrec.data.sequences import Ragged
 from lucidrec.embeddings import EMBEDDINGS, make_item_embedding
+from lucidrec.embeddings.base import EmbeddingContext, StateHook
 from lucidrec.errors import LucidrecError
 from lucidrec.eval.evaluator import EvalConfig, evaluate
 from lucidrec.eval.report import write_metrics, write_per_user
@@ -79,23 +80,22 @@ def build_config(base: dict | None = None, config_file: Path | None = None, over
     return validate_config(RunConfig, values, "run config")
 
 
-class _EmbeddingContext:
-    """What an item-embedding source may need from the run: the data and where runs live."""
-
-    def __init__(self, data, split, run_dir: Path | None, config: RunConfig):
-        self.data, self.split, self.run_dir, self.config = data, split, run_dir, config
-        self.item_ids = data.item_ids
-
-
-def build_model(config: RunConfig, data, split, run_dir: Path | None = None) -> Backbone:
+def build_model(config: RunConfig, data, split, run_dir: Path | None = None, state_hook: StateHook | None = None) -> Backbone:
+    """The run's backbone over its item embedding; a method's embedding reads what its recipe left in ``run_dir``."""
     name = config.model["name"]
     cls = BACKBONES.get(name)
     params = {k: v for k, v in config.model.items() if k != "name"}
     embedding_params = {k: v for k, v in config.embedding.items() if k != "name"}
+    context = EmbeddingContext(data, split, Path(run_dir) if run_dir is not None else None,
+                               backbone_objective=cls.objective, load_model=_load_model,
+                               progress=bool(config.train.progress))
     items = make_item_embedding(config.embedding["name"], embedding_params, n_items=data.n_items,
-                                dim=params["hidden"], extra_tokens=cls.extra_tokens,
-                                context=_EmbeddingContext(data, split, run_dir, config))
-    return make_backbone(name, params, items)
+                                dim=params["hidden"], extra_tokens=cls.extra_tokens, context=context)
+    return make_backbone(name, params, items, state_hook)
+
+
+def _load_model(run: Path) -> Backbone:
+    return load_run(run)[0]
 
 
 #: Train keys that do not change what a run computes (how it prints); for a *finished* run the thread
@@ -144,6 +144,13 @@ def init_distributed() -> bool:
         dist.init_process_group("gloo")
         return True
     return False
+
+
+def check_folder(config: RunConfig, out: Path, data_hash: str, resume: bool) -> None:
+    """Raise when this config may not go on in ``out`` (a run there without ``resume``, or a checkpoint
+    of other data or another config): what :func:`train_run` checks first, for callers that write into
+    the folder before it (a method's recipe)."""
+    run_folder.changes_before_writing(out, _identity(config, data_hash), resume)
 
 
 def train_run(config: RunConfig, out: Path, resume: bool = False, stop_after_epochs: int | None = None) -> dict:

@@ -147,7 +147,7 @@ class Trainer:
         wrapped = model
         if world > 1:
             wrapped = torch.nn.parallel.DistributedDataParallel(
-                model, find_unused_parameters=model.items.bypasses_backbone)
+                model, find_unused_parameters=model.bypasses_encoder)
         state = checkpoint.TrainState()
         if resume and run_dir is not None and checkpoint.exists(run_dir):
             state = checkpoint.restore(run_dir, model, optimizer, identity or {})

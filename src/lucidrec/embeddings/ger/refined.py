@@ -10,8 +10,8 @@ Item vectors (``dim`` = the backbone's hidden size, ``m`` attributes)::
 unless ``train_reduced=False``), ``s`` a fixed scale matching the base table, ``alpha`` a
 learnable scalar. Special tokens (BERT4Rec's mask) get their own trainable rows.
 
-User side (the per-user hook :meth:`adjust_states`, called by the backbone on every state it
-scores with): the first ``m`` coordinates of the sequence state are REPLACED by the user guided
+User side (:class:`~lucidrec.embeddings.ger.user.GERUserPart`, the backbone's state hook, applied to
+every state it scores with): the first ``m`` coordinates of the sequence state are REPLACED by the user guided
 vector ``u_t = prior_t + delta_u``:
 
 - ``prior_t``: the recency-weighted mean of the guided scores ``g`` of the last ``user_window``
@@ -29,12 +29,17 @@ is one attribute's exact contribution (see ``lucidrec.explain.contributions``).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 from torch import nn
 
-from lucidrec.embeddings.base import EMBEDDINGS, ItemEmbedding
+from lucidrec.config import ConfigError
+from lucidrec.embeddings.base import EMBEDDINGS, EmbeddingContext, ItemEmbedding
 from lucidrec.embeddings.ger.config import GERConfig
+from lucidrec.embeddings.ger.state_files import STATE_DIR, attribute_set_of, fingerprint, read_state
+from lucidrec.embeddings.ger.user import GERUserPart
 
 
 @EMBEDDINGS.register("ger")
@@ -70,18 +75,9 @@ class GERItemEmbedding(ItemEmbedding):
             values[0] = 0
             self.reduced = nn.Parameter(values) if config.train_reduced else nn.Buffer(values)
         self.special = nn.Parameter(torch.randn(extra_tokens, dim) * 0.02) if extra_tokens else None
-        # -- user side
-        self.user_window, self.decay = config.user_window, config.recency_decay
-        self.user_scale, self.user_multiplier = float(user_scale), float(config.user_lr_multiplier)
-        self.n_users = int(n_users)
-        self.user_delta = nn.Embedding(self.n_users, self.m) if config.user_trainable and self.n_users else None
-        if self.user_delta is not None:
-            nn.init.zeros_(self.user_delta.weight)
-        prior = np.zeros((self.n_users, self.m), np.float32) if user_prior is None else np.asarray(user_prior, np.float32)
-        has_prior = ~np.isnan(prior).any(axis=1) if user_prior is not None else np.zeros(self.n_users, bool)
-        self.register_buffer("user_prior", torch.from_numpy(np.nan_to_num(prior)))
-        self.register_buffer("has_prior", torch.from_numpy(has_prior))
-        self.base = None
+        # -- user side: the backbone registers this hook (not a submodule here: one copy in state_dict); made
+        # here so its parameters are initialised right after the items', as before the hook existed
+        self.__dict__["user_part"] = GERUserPart(self, config, n_users, user_prior, user_scale)
 
     # -- items ------------------------------------------------------------------------------------
     def guided_scale_total(self) -> torch.Tensor:
@@ -112,75 +108,31 @@ class GERItemEmbedding(ItemEmbedding):
     def table(self) -> torch.Tensor:
         return self(torch.arange(self.n_items + 1))
 
-    # -- users ------------------------------------------------------------------------------------
-    def history_profile(self, seqs: torch.Tensor) -> torch.Tensor:
-        """(B, L, m): per position, the recency-weighted mean of ``g`` over the last ``user_window``
-        real items at or before it (0 = the attribute mean where there is none)."""
-        length = seqs.shape[1]
-        valid = ((seqs > 0) & (seqs <= self.n_items)).to(self.guided.dtype)
-        values = self.guided[seqs.clamp(max=self.n_items)] * valid[..., None]
-        steps = torch.arange(length)
-        age = steps[:, None] - steps[None, :]  # age[t, j] = t - j
-        weights = torch.where((age >= 0) & (age < self.user_window), self.decay ** age.clamp(min=0).to(values.dtype),
-                              torch.zeros((), dtype=values.dtype))
-        numerator = torch.einsum("tj,bjm->btm", weights, values)
-        denominator = torch.einsum("tj,bj->bt", weights, valid)
-        return self.user_scale * numerator / denominator.clamp(min=1e-12)[..., None]
-
-    def _known(self, users, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
-        if users is None:
-            return torch.zeros(batch, dtype=torch.bool), torch.zeros(batch, dtype=torch.long)
-        users = torch.as_tensor(np.asarray(users) if not isinstance(users, torch.Tensor) else users).long().reshape(-1)
-        known = (users >= 0) & (users < self.n_users)
-        return known, torch.where(known, users, torch.zeros_like(users))
-
-    def user_guided(self, seqs: torch.Tensor, users=None) -> torch.Tensor:
-        """(B, L, m) user guided vectors per position (see the module docstring)."""
-        profile = self.history_profile(seqs)
-        known, index = self._known(users, seqs.shape[0])
-        if self.n_users:
-            use_prior = (known & self.has_prior[index])[:, None, None]
-            profile = torch.where(use_prior, self.user_prior[index][:, None, :], profile)
-            if self.user_delta is not None:
-                delta = self.user_multiplier * self.user_delta(index)
-                profile = profile + delta[:, None, :] * known[:, None, None]
-        return profile
-
-    # -- optional: the frozen base model supplies the users' reduced block ---------------------------
-    def attach_base(self, base_model: nn.Module, components: np.ndarray) -> None:
-        """``user_reduced="base"``: the non-attribute block of every state becomes ``V h_base``, the
-        frozen base model's state projected on the item PCA components ``V`` (k, d_base)."""
-        for parameter in base_model.parameters():
-            parameter.requires_grad_(False)
-        self.base = base_model.eval()
-        self.register_buffer("base_components", torch.as_tensor(np.asarray(components, np.float32)))
-        self.bypasses_backbone = True
-
-    def train(self, mode: bool = True):
-        super().train(mode)
-        if getattr(self, "base", None) is not None:
-            self.base.eval()  # frozen: never dropout
-        return self
-
-    def _base_block(self, seqs: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            width = self.base.config.max_len
-            inputs = seqs[:, -width:] if seqs.shape[1] >= width else torch.nn.functional.pad(seqs, (width - seqs.shape[1], 0))
-            states = self.base(inputs)[:, -seqs.shape[1]:]
-            if states.shape[1] < seqs.shape[1]:  # positions the base cannot see get its earliest state
-                states = torch.cat([states[:, :1].expand(-1, seqs.shape[1] - states.shape[1], -1), states], dim=1)
-        return states @ self.base_components.T
-
-    def adjust_states(self, states: torch.Tensor, seqs: torch.Tensor, users=None) -> torch.Tensor:
-        """The backbone's per-user hook: replace the guided block of the states by the user guided part
-        (and, with ``user_reduced="base"``, the rest by the projected base state)."""
-        rest = self._base_block(seqs).to(states.dtype) if getattr(self, "base", None) is not None else states[..., self.m:]
-        if self.mode == "reduced":
-            return torch.cat([states[..., : self.m], rest], dim=-1)
-        return torch.cat([self.user_guided(seqs, users).to(states.dtype), rest], dim=-1)
+    def state_hook(self) -> "GERUserPart":
+        return self.user_part
 
     @classmethod
-    def build(cls, config: GERConfig, n_items, dim, extra_tokens, context=None):
-        from lucidrec.embeddings.ger.build import build_ger
-
-        return build_ger(cls, config, n_items, dim, extra_tokens, context)
+    def build(cls, config: GERConfig, n_items, dim, extra_tokens, context: EmbeddingContext | None = None):
+        """The embedding of a run whose ``ger/`` folder the GER recipe prepared (scores, reduced base, priors)."""
+        if context is None or context.run_dir is None:
+            raise ConfigError("the 'ger' embedding is built from a run folder the GER recipe prepared "
+                              "(lucidrec train --embedding ger)")
+        folder = Path(context.run_dir) / STATE_DIR
+        stored = read_state(folder, fingerprint(config, context.data.data_hash, dim))
+        if stored is None:
+            raise ConfigError(f"{folder}: no GER state for this config (run the GER recipe: lucidrec train "
+                              "--embedding ger with these settings, or lucidrec method status RUN)")
+        arrays, meta = stored
+        attributes = attribute_set_of(meta)
+        embedding = cls(arrays["guided"], dim, extra_tokens, reduced=arrays.get("reduced"), n_users=context.data.n_users,
+                        config=config, guided_scale=float(meta["guided_scale"]), user_prior=arrays.get("user_prior"),
+                        attribute_names=attributes.names, user_scale=float(meta.get("user_scale", 1.0)))
+        if config.user_reduced == "base":
+            if context.load_model is None:
+                raise ConfigError("user_reduced='base' needs the base run's model: build the run through lucidrec.train.run")
+            base_model = context.load_model(Path(meta["base"]["run"]))
+            if base_model.objective != context.backbone_objective:
+                raise ConfigError(f"user_reduced='base' needs a base model with the run's objective "
+                                  f"({context.backbone_objective}), got {type(base_model).__name__} ({base_model.objective})")
+            embedding.user_part.attach_base(base_model, arrays["pca_components"])
+        return embedding

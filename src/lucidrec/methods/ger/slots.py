@@ -119,7 +119,7 @@ class SlotScorer:
     def choice_logprobs(self, segments: list[list[int]], *, grad: bool = False):
         """(B, m, C) torch log-probabilities of the choice tokens (over the whole vocabulary) at every
         branch. With ``grad=True`` the graph is kept for training (the prefix's keys and values are
-        constants: its gradient is not propagated, see ``lucidrec.embeddings.ger.tuning``)."""
+        constants: its gradient is not propagated, see ``lucidrec.methods.ger.tuning``)."""
         import torch
 
         model = self.model

@@ -14,18 +14,17 @@ from pathlib import Path
 
 import numpy as np
 
-from lucidrec.config import ConfigError
-from lucidrec.embeddings.llmemb import artifacts
+from lucidrec.config import ConfigError, validate_config
 from lucidrec.embeddings.llmemb.config import LLMEmbConfig
-from lucidrec.embeddings.llmemb.table import say, single_process_only
 from lucidrec.files import read_json
+from lucidrec.methods import artifacts
+from lucidrec.methods.llmemb.table import say, single_process_only
+from lucidrec.train import checkpoint
+from lucidrec.train.run import RunConfig, train_run
 
 
-def cf_run_config(run_config, dim: int, config: LLMEmbConfig):
+def cf_run_config(run_config: RunConfig, dim: int, config: LLMEmbConfig) -> RunConfig:
     """The id-based SASRec run config behind the alignment target of ``run_config``."""
-    from lucidrec.config import validate_config
-    from lucidrec.train.run import RunConfig  # lazy: lucidrec.train.run imports the embeddings
-
     train = run_config.train.model_dump()
     train.update(seed=config.cf_seed, epochs=config.cf_epochs or run_config.train.epochs)
     values = {
@@ -38,11 +37,19 @@ def cf_run_config(run_config, dim: int, config: LLMEmbConfig):
     return validate_config(RunConfig, values, "llmemb collaborative SASRec config")
 
 
-def cf_key(cf_config, data_hash: str) -> str:
+def cf_key(cf_config: RunConfig, data_hash: str) -> str:
     payload = cf_config.model_dump(mode="json")
     payload["train"].pop("progress", None)
     payload["data"].pop("data_dir", None)  # where the files live does not change them (the hash checks)
     return artifacts.content_key({"kind": "cf", "config": payload, "data_hash": data_hash})
+
+
+def cf_folder(config: LLMEmbConfig, run_config: RunConfig, data_hash: str, dim: int) -> tuple[Path, str | None]:
+    """``(folder of E_cf's run, its artifact key or None for a given run)``."""
+    if config.collaborative_run:
+        return Path(config.collaborative_run).expanduser(), None
+    key = cf_key(cf_run_config(run_config, dim, config), data_hash)
+    return artifacts.artifact_dir(artifacts.artifacts_root(config.artifacts_dir), "cf", key), key
 
 
 def training_seconds(run: Path) -> float | None:
@@ -58,11 +65,12 @@ def training_seconds(run: Path) -> float | None:
     return float(sum(per_epoch.values()))
 
 
-def get_collaborative_table(config: LLMEmbConfig, context, dim: int, *, progress: bool = True) -> tuple[np.ndarray, dict]:
+def get_collaborative_table(config: LLMEmbConfig, run_config: RunConfig, data, dim: int, *,
+                            progress: bool = True) -> tuple[np.ndarray, dict]:
     """``(E_cf rows 0..n_items, info)``; trains (or resumes, or reuses) the SASRec when none is given."""
-    data = context.data
-    if config.collaborative_run:
-        folder, auto, key = Path(config.collaborative_run).expanduser(), False, None
+    folder, key = cf_folder(config, run_config, data.data_hash, dim)
+    auto = key is not None
+    if not auto:
         recorded = folder / "data.json"
         if recorded.is_file():
             stored = read_json(recorded).get("data_hash")
@@ -70,12 +78,7 @@ def get_collaborative_table(config: LLMEmbConfig, context, dim: int, *, progress
                 raise ConfigError(f"llmemb: collaborative_run {folder} was trained on other data "
                                   f"(hash {stored}, this run {data.data_hash})")
     else:
-        from lucidrec.train import checkpoint
-        from lucidrec.train.run import train_run
-
-        cf_config = cf_run_config(context.config, dim, config)
-        key, auto = cf_key(cf_config, data.data_hash), True
-        folder = artifacts.artifact_dir(artifacts.artifacts_root(config.artifacts_dir), "cf", key)
+        cf_config = cf_run_config(run_config, dim, config)
         with artifacts.locked(folder):
             if not (folder / "metrics.json").is_file():
                 single_process_only("the collaborative SASRec")

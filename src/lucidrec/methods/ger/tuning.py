@@ -41,7 +41,9 @@ import numpy as np
 import torch
 
 from lucidrec.files import read_json, trim_log, write_json_atomic
+from lucidrec.methods.ger import scorers
 from lucidrec.train.checkpoint import load_trainable, save_trainable
+from lucidrec.train.run import load_run
 
 log = logging.getLogger(__name__)
 STATE, LOG, ADAPTER, DONE = "state.pt", "log.jsonl", "adapter", "result.json"
@@ -94,7 +96,7 @@ def tuning_data(base_model, train, guided: np.ndarray, candidates: np.ndarray, *
 
 
 class ScorerTuning:
-    """One LoRA tuning of a :class:`lucidrec.embeddings.ger.slots.SlotScorer` (see the module docstring).
+    """One LoRA tuning of a :class:`lucidrec.methods.ger.slots.SlotScorer` (see the module docstring).
 
     ``segments`` maps an item index to its token ids (item text plus the prompt's suffix);
     ``mean``/``std`` are the zero-shot z-score statistics; ``scale`` is c.
@@ -264,9 +266,6 @@ def tune_and_rescore(config, attributes, texts: list[str], missing: np.ndarray, 
     Returns (raw scores, the rescoring's statistics, the tuning's summary). The chat model is a
     private one: the LoRA layers go into its model object and must not reach other scorers.
     """
-    from lucidrec.embeddings.ger import scorers
-    from lucidrec.train.run import load_run
-
     chat = scorers.create_chat(config.llm, config.cache_dir)
     scorer = scorers.make_llm_scorer(attributes, chat, "slots", batch_size=config.llm_batch_size)
     todo = np.flatnonzero(~missing)

@@ -27,7 +27,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
 from lucidrec.config import ConfigError
-from lucidrec.explain.attributes import AttributeSet
+from lucidrec.embeddings.ger.attributes import AttributeSet
 
 DIGITS = tuple(range(1, 10))
 MARKER = "\u0000GER-TEXT\u0000"
@@ -139,7 +139,7 @@ class SlotScorer(_ChatScorer):
 
     def prepare(self):
         if self._scorer is None:
-            from lucidrec.embeddings.ger.slots import SlotScorer as Slots
+            from lucidrec.methods.ger.slots import SlotScorer as Slots
 
             model, tokenizer = self.chat.load()
             rendered = self.chat.render(self.template.render(**self._values(MARKER, 1, 9)).messages)

@@ -15,6 +15,7 @@ import json
 import time
 from pathlib import Path
 
+from lucidrec import __version__
 from lucidrec.files import read_json, write_json_atomic
 from lucidrec.settings import user_cache_dir
 
@@ -52,8 +53,6 @@ def read_provenance(folder: Path) -> dict:
 
 
 def write_provenance(folder: Path, payload: dict) -> None:
-    from lucidrec import __version__
-
     write_json_atomic(Path(folder) / PROVENANCE, {**payload, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                                                   "lucidrec_version": __version__})
 

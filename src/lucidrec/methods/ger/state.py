@@ -1,12 +1,9 @@
-"""Building the ``ger`` embedding for a run: attributes, item (and user) scores, the base table, PCA.
+"""The GER state of a run: attributes, item (and user) scores, z-scores, the reduced base table, PCA.
 
-Everything a run needs is written to ``<run>/ger/``: ``state.npz`` (raw and z-scored item scores,
-the missing-text mask, the reduced base table, user priors) and ``meta.json`` (the attribute set,
-scorer statistics, the base run, PCA variance, counts). Re-building the same run (``load_run``,
-``lucidrec explain``, ``--resume``) reads that folder and never re-scores or re-trains.
-
-Without ``base_run``, an id-based ``base_model`` run with the same data (and train/eval) config is
-trained once and reused from ``<cache>/ger/base/<dataset>-<model>-<config hash>/`` (resumable).
+:func:`compute_state` makes what ``<run>/ger/`` holds (written by the recipe with
+:func:`lucidrec.embeddings.ger.state_files.write_state`); :func:`auto_base_run` trains (or reuses) the
+id-based ``base_model`` run with the same data, train and eval config, cached under
+``<cache>/ger/base/<dataset>-<model>-<config hash>/`` (resumable).
 """
 
 from __future__ import annotations
@@ -18,29 +15,31 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from lucidrec.config import ConfigError
+from lucidrec.embeddings.ger.attributes import AttributeSet, load_attributes, resolve_attributes
 from lucidrec.embeddings.ger.config import GERConfig
 from lucidrec.embeddings.ger.normalise import reduce_table, zscore
 from lucidrec.errors import DataFormatError
-from lucidrec.explain.attributes import (AttributeSet, domain_for_dataset, load_attributes, parse_attributes,
-                                         resolve_attributes)
-from lucidrec.files import atomic_savez_compressed, read_json, write_json_atomic
+from lucidrec.files import read_json
+from lucidrec.lm.text import build_item_texts
+from lucidrec.locks import hold
+from lucidrec.methods.ger import scorers
+from lucidrec.methods.ger.tuning import history_profiles, tune_and_rescore
+from lucidrec.settings import user_cache_dir
+from lucidrec.train import checkpoint
+from lucidrec.train.run import RunConfig, build_config, train_run
 
 log = logging.getLogger(__name__)
-STATE_VERSION = 2
 
 
 def cache_root(config: GERConfig) -> Path:
-    from lucidrec.settings import user_cache_dir
-
     return Path(config.cache_dir).expanduser() if config.cache_dir else user_cache_dir()
 
 
 def item_texts(data, config: GERConfig) -> tuple[list[str], np.ndarray]:
     """Texts of items 1..n (cut to ``max_text_chars``) and which of them have no text at all."""
-    from lucidrec.lm.text import build_item_texts
-
     ids = [str(i) for i in data.item_ids[1:]]
     built = build_item_texts(data.catalog, ids, config.text_form, exclude=config.text_exclude)
     missing = np.isin(ids, built.fallback_ids)
@@ -55,8 +54,6 @@ def history_texts(data, train, config: GERConfig, users: np.ndarray) -> list[str
 
 def score_items(config: GERConfig, attributes: AttributeSet, texts: list[str], missing: np.ndarray):
     """Raw (n, m) scores for the texts (NaN where missing) and the scorer's statistics."""
-    from lucidrec.embeddings.ger import scorers
-
     todo = np.flatnonzero(~missing)
     if config.scorer == "encoder":
         scorer = scorers.EncoderScorer(attributes, model=config.encoder, cache_dir=config.cache_dir)
@@ -75,8 +72,6 @@ def score_items(config: GERConfig, attributes: AttributeSet, texts: list[str], m
 
 def score_users(config: GERConfig, attributes: AttributeSet, data, split) -> tuple[np.ndarray, dict]:
     """LLM user priors (z-scored over users) from the training history text; NaN for users without one."""
-    from lucidrec.embeddings.ger import scorers
-
     prior = np.full((data.n_users, len(attributes)), np.nan)
     users = np.flatnonzero(split.train.lengths() > 0)
     chat = scorers.create_chat(config.llm, config.cache_dir)
@@ -105,15 +100,8 @@ def load_base_table(run: Path, data) -> np.ndarray:
     return table
 
 
-def auto_base_run(config: GERConfig, context, dim: int) -> Path:
-    """Train (or reuse) an id-based base run with the same data, train and eval config."""
-    import torch
-
-    from lucidrec.locks import hold
-    from lucidrec.train import checkpoint
-    from lucidrec.train.run import build_config, train_run
-
-    run_config = context.config
+def base_run_config(config: GERConfig, run_config: RunConfig, dim: int) -> tuple[RunConfig, Path]:
+    """The id-based base run behind a GER run without ``base_run``: its config and cached folder."""
     model = dict(run_config.model) if run_config.model["name"] == config.base_model else {"name": config.base_model, "hidden": dim}
     train = run_config.train.model_dump(mode="json")
     if config.base_epochs:
@@ -124,7 +112,12 @@ def auto_base_run(config: GERConfig, context, dim: int) -> Path:
     identity = base.model_dump(mode="json")
     identity["train"].pop("progress", None)
     digest = hashlib.sha1(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
-    out = cache_root(config) / "ger" / "base" / f"{run_config.data.dataset}-{config.base_model}-{digest}"
+    return base, cache_root(config) / "ger" / "base" / f"{run_config.data.dataset}-{config.base_model}-{digest}"
+
+
+def auto_base_run(config: GERConfig, run_config: RunConfig, dim: int) -> Path:
+    """Train (or reuse, or resume) the id-based base run with the same data, train and eval config."""
+    base, out = base_run_config(config, run_config, dim)
     if (out / "item_table.npy").is_file() and (out / "metrics.json").is_file():
         return out
     with hold(out, wait=True):  # shared by every run of this data and config: one process trains it, others wait
@@ -142,75 +135,17 @@ def auto_base_run(config: GERConfig, context, dim: int) -> Path:
 
 def user_profile_scale(guided: np.ndarray, train, config: GERConfig) -> float:
     """1 / RMS of the training users' history profiles (recency-weighted means of z-scores)."""
-    from lucidrec.embeddings.ger.tuning import history_profiles
-
     histories = [train[u] for u in range(len(train)) if len(train[u])]
     profiles = history_profiles(guided, histories, config.user_window, config.recency_decay)
     rms = float(np.sqrt(np.mean(np.square(profiles)))) if len(profiles) else 0.0
     return 1.0 / rms if rms > 1e-6 else 1.0
 
 
-def _fingerprint(config: GERConfig, data, dim: int) -> str:
-    from lucidrec.embeddings.ger.config import ACCEPTANCE_FIELDS, TUNING_FIELDS
-
-    # The tune_* settings count only when tuning is on: runs from before the option keep their fingerprint.
-    excluded = set(ACCEPTANCE_FIELDS) | (set() if config.tune_scorer else set(TUNING_FIELDS))
-    values = config.model_dump(mode="json", exclude=excluded)
-    payload = {"config": values, "data": data.data_hash, "dim": dim, "v": STATE_VERSION}
-    return hashlib.sha1(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def _read_state(folder: Path, fingerprint: str):
-    state, meta = folder / "state.npz", folder / "meta.json"
-    if not (state.is_file() and meta.is_file()):
-        return None
-    info = read_json(meta)
-    if info.get("fingerprint") != fingerprint:
-        return None
-    with np.load(state) as arrays:
-        return {k: arrays[k] for k in arrays.files}, info
-
-
-def build_ger(cls, config: GERConfig, n_items: int, dim: int, extra_tokens: int, context):
-    data = getattr(context, "data", None)
-    if data is None:
-        raise ConfigError("the 'ger' embedding needs the run's data (build it through lucidrec.train.run)")
-    run_dir = getattr(context, "run_dir", None)
-    fingerprint = _fingerprint(config, data, dim)
-    cached = _read_state(Path(run_dir) / "ger", fingerprint) if run_dir is not None else None
-    if cached is not None:
-        arrays, meta = cached
-        stored = dict(meta["attributes"])
-        attributes = parse_attributes(stored, stored.pop("source", None) or "<run>")
-    else:
-        tuning_folder = (Path(run_dir) / "ger" if run_dir is not None else cache_root(config) / "ger" / "tuning" / fingerprint)
-        arrays, meta, attributes = compute_state(config, context, dim, tuning=(tuning_folder / "scorer_tuning", fingerprint))
-        meta["fingerprint"] = fingerprint
-        if run_dir is not None:
-            write_state(Path(run_dir) / "ger", arrays, meta)
-    embedding = cls(arrays["guided"], dim, extra_tokens, reduced=arrays.get("reduced"), n_users=data.n_users,
-                    config=config, guided_scale=float(meta["guided_scale"]), user_prior=arrays.get("user_prior"),
-                    attribute_names=attributes.names, user_scale=float(meta.get("user_scale", 1.0)))
-    if config.user_reduced == "base":
-        attach_base_model(embedding, Path(meta["base"]["run"]), arrays["pca_components"], context)
-    return embedding
-
-
-def attach_base_model(embedding, base_run: Path, components: np.ndarray, context) -> None:
-    from lucidrec.models import BACKBONES
-    from lucidrec.train.run import load_run
-
-    base_model = load_run(base_run)[0]
-    name = context.config.model["name"] if getattr(context, "config", None) is not None else None
-    if name is not None and BACKBONES.get(name).objective != base_model.objective:
-        raise ConfigError(f"user_reduced='base' needs a base model with the same objective as '{name}' "
-                          f"({BACKBONES.get(name).objective}), got {type(base_model).__name__} ({base_model.objective})")
-    embedding.attach_base(base_model, components)
-
-
-def compute_state(config: GERConfig, context, dim: int, tuning: tuple[Path, str] | None = None):
-    """Scores, z-scores, the reduced base and the user priors of a run. ``tuning`` = (folder, key) of
-    the scorer tuning (``tune_scorer``: its checkpoints and adapter; the key names the run state)."""
+def compute_state(config: GERConfig, context, dim: int, base_run: Path | None = None,
+                  tuning: tuple[Path, str] | None = None):
+    """Scores, z-scores, the reduced base and the user priors of a run. ``base_run``: the finished run
+    whose item table is reduced (modes refined and reduced); ``tuning`` = (folder, key) of the scorer
+    tuning (``tune_scorer``: its checkpoints and adapter; the key names the run state)."""
     data, split = context.data, context.split
     run_config = getattr(context, "config", None)
     dataset = run_config.data.dataset if run_config is not None else data.name
@@ -248,7 +183,9 @@ def compute_state(config: GERConfig, context, dim: int, tuning: tuple[Path, str]
                      "fallback": "z = 0 (the attribute mean)"}
     scale = config.guided_scale
     if config.mode != "guided":
-        base = Path(config.base_run) if config.base_run else auto_base_run(config, context, dim)
+        if base_run is None:
+            raise ValueError(f"GER mode '{config.mode}' needs a base run (the recipe's base_run stage)")
+        base = Path(base_run)
         table = load_base_table(base, data)
         arrays["reduced"], pca = reduce_table(table, dim - m)
         arrays["pca_components"] = pca.components.astype(np.float32)
@@ -258,8 +195,6 @@ def compute_state(config: GERConfig, context, dim: int, tuning: tuple[Path, str]
     meta["guided_scale"] = scale or 0.1
     meta["user_scale"] = user_profile_scale(guided, split.train, config)
     if config.tune_scorer:
-        from lucidrec.embeddings.ger.tuning import tune_and_rescore
-
         if tuning is None:
             raise ValueError("tune_scorer needs a folder for its checkpoints: build the embedding through build_ger")
         folder, key = tuning
@@ -283,9 +218,3 @@ def _normalised(raw: np.ndarray, missing: np.ndarray, config: GERConfig):
     guided = np.zeros((raw.shape[0] + 1, raw.shape[1]), np.float32)
     guided[1:] = normalised.z
     return guided, normalised
-
-
-def write_state(folder: Path, arrays: dict, meta: dict) -> None:
-    # meta.json last: _read_state trusts the pair only when meta.json is there and matches.
-    atomic_savez_compressed(folder / "state.npz", **arrays)
-    write_json_atomic(folder / "meta.json", meta)

@@ -23,11 +23,11 @@ import numpy as np
 import torch.distributed as dist
 
 from lucidrec.config import ConfigError
-from lucidrec.embeddings.llmemb import artifacts
+from lucidrec.methods import artifacts
 from lucidrec.embeddings.llmemb.config import LLMEmbConfig
-from lucidrec.embeddings.llmemb.encoder import encode_texts, load_encoder
-from lucidrec.embeddings.llmemb.prompts import ItemPrompts, build_prompts
-from lucidrec.embeddings.llmemb.scft import finish, run_scft
+from lucidrec.methods.llmemb.encoder import encode_texts, load_encoder
+from lucidrec.methods.llmemb.prompts import ItemPrompts, build_prompts
+from lucidrec.methods.llmemb.scft import finish, run_scft
 from lucidrec.files import atomic_numpy_save
 from lucidrec.lm.item_vectors import ItemMatrix, ItemMatrixInfo, load_item_matrix, save_item_matrix
 from lucidrec.lm.models import locate_encoder
@@ -82,21 +82,44 @@ def get_scft(config: LLMEmbConfig, prompts: ItemPrompts, data, *, progress: bool
     return folder, artifacts.read_provenance(folder)
 
 
+def table_key(config: LLMEmbConfig, prompts: ItemPrompts, location) -> str:
+    """The item table's artifact key: its source (tuned encoder key, or the frozen encoder) and the prompts."""
+    if config.needs_scft:
+        source = {"kind": "scft", "key": scft_key(config, location.identity, prompts)}
+    else:
+        source = {"kind": "encoder", "identity": location.identity}
+    return artifacts.content_key({"kind": "table", "source": source, "prompts": prompts.digest(),
+                                  "max_seq_length": config.max_seq_length, "pooling": "mean", "normalized": True})
+
+
+def scft_folder(config: LLMEmbConfig, prompts: ItemPrompts, location) -> Path:
+    return artifacts.artifact_dir(artifacts.artifacts_root(config.artifacts_dir), "scft",
+                                  scft_key(config, location.identity, prompts))
+
+
+def table_folder(config: LLMEmbConfig, prompts: ItemPrompts, location) -> Path:
+    return artifacts.artifact_dir(artifacts.artifacts_root(config.artifacts_dir), "tables",
+                                  table_key(config, prompts, location))
+
+
+def item_prompts(config: LLMEmbConfig, data) -> ItemPrompts:
+    return build_prompts(data.catalog, list(data.item_ids[1:]), config)
+
+
 def get_item_table(config: LLMEmbConfig, data, *, progress: bool = True) -> ItemTable:
     """The (cached) LLM item table of ``data``'s vocabulary for this config's variant."""
-    prompts = build_prompts(data.catalog, list(data.item_ids[1:]), config)
+    prompts = item_prompts(config, data)
     location = locate_encoder(config.encoder)
     scft_info, weights = None, None
     if config.needs_scft:
-        scft_folder, scft_info = get_scft(config, prompts, data, progress=progress)
-        weights = scft_folder / "model"
+        scft_path, scft_info = get_scft(config, prompts, data, progress=progress)
+        weights = scft_path / "model"
         source = {"kind": "scft", "key": scft_info["key"]}
         identity = f"scft:{scft_info['key']}|base={location.identity}"
     else:
         source = {"kind": "encoder", "identity": location.identity}
         identity = location.identity
-    key = artifacts.content_key({"kind": "table", "source": source, "prompts": prompts.digest(),
-                                 "max_seq_length": config.max_seq_length, "pooling": "mean", "normalized": True})
+    key = table_key(config, prompts, location)
     folder = artifacts.artifact_dir(artifacts.artifacts_root(config.artifacts_dir), "tables", key)
     with artifacts.locked(folder):
         if not artifacts.is_complete(folder):

@@ -27,11 +27,11 @@ from tqdm.auto import tqdm
 from lucidrec.config import ConfigError
 from lucidrec.files import replace_dir, trim_log
 from lucidrec.embeddings.llmemb.config import LLMEmbConfig
-from lucidrec.embeddings.llmemb.encoder import embed, load_encoder
-from lucidrec.embeddings.llmemb.prompts import ItemPrompts, make_views
+from lucidrec.methods.llmemb.encoder import embed, load_encoder
+from lucidrec.methods.llmemb.prompts import ItemPrompts, make_views
 from lucidrec.lm.models import ModelLocation
 from lucidrec.train.checkpoint import load_trainable, save_trainable
-from lucidrec.train.contrastive import contrastive_loss
+from lucidrec.embeddings.contrastive import contrastive_loss
 
 STATE = "state.pt"
 MODEL = "model"

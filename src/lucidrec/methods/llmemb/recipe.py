@@ -1,0 +1,100 @@
+"""The LLMEmb recipe: ``scft → item_table → collaborative_run → rat_run``.
+
+- ``scft``: the sentence encoder tuned contrastively on attribute-dropout views of the item prompts
+  (``<artifacts>/scft/<key>``; the ``frozen`` variant skips it);
+- ``item_table``: the (tuned or frozen) encoder's table of the item prompts (``<artifacts>/tables/<key>``);
+- ``collaborative_run``: E_cf, the items of an id-based SASRec (given, or trained under ``<artifacts>/cf/<key>``;
+  only the ``full`` variant aligns);
+- ``rat_run``: the run itself; the tables it uses are copied into ``<run>/llmemb/`` (keyed by the whole
+  chain), where the ``llmemb`` item embedding reads them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lucidrec.config import validate_config
+from lucidrec.embeddings.llmemb.config import LLMEmbConfig
+from lucidrec.embeddings.llmemb.rat import RUN_SUBDIR, read_tables, save_tables
+from lucidrec.lm.models import locate_encoder
+from lucidrec.methods import artifacts
+from lucidrec.methods.llmemb.collaborative import cf_folder, get_collaborative_table
+from lucidrec.methods.llmemb.table import get_item_table, item_prompts, say, scft_folder, table_folder
+from lucidrec.methods.recipe import (RECIPES, Recipe, RecipeContext, StageState, StageStatus, isolated_rng,
+                                     run_status)
+
+
+def llmemb_config(context: RecipeContext) -> LLMEmbConfig:
+    params = {k: v for k, v in context.config.embedding.items() if k != "name"}
+    return validate_config(LLMEmbConfig, params, "embedding 'llmemb'")
+
+
+def chain_key(config: LLMEmbConfig, data, dim: int, run_config) -> str:
+    """What the tables of a run depend on (cheap to compute; identifies the copy kept in the run folder)."""
+    settings = config.model_dump(mode="json")
+    # Settings that cannot change the tables. residual_id, table_scaling and adapter_activation (applied
+    # when the module is built) are left out so that run folders made before they existed keep their
+    # key; the adapter fields already in the key stay for that reason.
+    for name in ("artifacts_dir", "scft_checkpoint_every", "encode_batch_size", "residual_id", "table_scaling",
+                 "adapter_activation"):
+        settings.pop(name, None)
+    cf = None
+    if config.needs_alignment and config.collaborative_run:
+        given = Path(config.collaborative_run).expanduser() / "item_table.npy"
+        cf = artifacts.file_digest(given) if given.is_file() else str(given)  # a retrained run is noticed
+    elif config.needs_alignment:
+        _, cf = cf_folder(config, run_config, data.data_hash, dim)
+    return artifacts.content_key({"llmemb": settings, "data_hash": data.data_hash, "dim": dim, "cf": cf})
+
+
+@RECIPES.register("llmemb")
+class LLMEmbRecipe(Recipe):
+    stages = ("scft", "item_table", "collaborative_run", "rat_run")
+
+    def prepare(self, context: RecipeContext) -> None:
+        config = llmemb_config(context)
+        key = chain_key(config, context.data, context.config.model["hidden"], context.config)
+        copy = Path(context.run_dir) / RUN_SUBDIR
+        if read_tables(copy, key) is not None:
+            say(f"using the tables kept in {copy}", context.progress)
+            return
+        with isolated_rng():
+            table = get_item_table(config, context.data, progress=context.progress)
+            cf, cf_info = (get_collaborative_table(config, context.config, context.data, context.config.model["hidden"],
+                                                   progress=context.progress)
+                           if config.needs_alignment else (None, None))
+        info = {"chain_key": key, "variant": config.variant, "table": table.provenance, "collaborative": cf_info}
+        save_tables(copy, table.matrix, cf, info)
+
+    def status(self, context: RecipeContext) -> list[StageStatus]:
+        config = llmemb_config(context)
+        prompts = item_prompts(config, context.data)
+        location = locate_encoder(config.encoder)
+        out = []
+        if config.needs_scft:
+            folder = scft_folder(config, prompts, location)
+            if artifacts.is_complete(folder):
+                out.append(StageStatus("scft", StageState.DONE, str(folder)))
+            elif (folder / "state.pt").is_file():
+                out.append(StageStatus("scft", StageState.PARTIAL, str(folder), "killed: resumes from its checkpoint"))
+            else:
+                out.append(StageStatus("scft", StageState.MISSING, str(folder)))
+        else:
+            out.append(StageStatus("scft", StageState.SKIPPED, note=f"variant '{config.variant}' uses the untuned encoder"))
+        folder = table_folder(config, prompts, location)
+        out.append(StageStatus("item_table", StageState.DONE if artifacts.is_complete(folder) else StageState.MISSING,
+                               str(folder)))
+        if not config.needs_alignment:
+            out.append(StageStatus("collaborative_run", StageState.SKIPPED, note=f"variant '{config.variant}' does not align"))
+        else:
+            folder, key = cf_folder(config, context.config, context.data.data_hash, context.config.model["hidden"])
+            stage = run_status("collaborative_run", folder)
+            if key is None:
+                stage = StageStatus(stage.name, stage.state, stage.where, "given (embedding.collaborative_run)")
+            out.append(stage)
+        final = run_status("rat_run", context.run_dir)
+        key = chain_key(config, context.data, context.config.model["hidden"], context.config)
+        kept = read_tables(Path(context.run_dir) / RUN_SUBDIR, key) is not None
+        out.append(StageStatus(final.name, final.state, final.where,
+                               final.note or ("tables kept in the run" if kept else "tables not copied into the run yet")))
+        return out

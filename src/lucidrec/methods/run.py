@@ -1,0 +1,63 @@
+"""Running a config whose item embedding belongs to a method: its recipe's stages, then the run.
+
+A config with a plain item embedding (id, frozen) goes straight to :func:`lucidrec.train.run.train_run`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lucidrec.config import ConfigError, validate_config
+from lucidrec.data.pipeline import load_split
+from lucidrec.files import read_json, write_json_atomic
+from lucidrec.methods.recipe import RECIPES, Recipe, RecipeContext, StageStatus, run_status
+from lucidrec.train import run as runs
+from lucidrec.train.run import RunConfig
+
+
+def recipe_for(config: RunConfig) -> Recipe | None:
+    """The recipe of the config's item embedding, or None for a plain one."""
+    name = config.embedding["name"]
+    return RECIPES.get(name)() if name in RECIPES else None
+
+
+def prepare(config: RunConfig, out: Path) -> None:
+    """Run (or reuse, or resume) every stage before the final run of ``out``."""
+    recipe = recipe_for(config)
+    if recipe is None:
+        return
+    data, split = load_split(config.data)
+    out.mkdir(parents=True, exist_ok=True)
+    # Written before the stages, so `lucidrec method status` can read a run killed in one of them.
+    if not (out / "config.json").is_file():
+        write_json_atomic(out / "config.json", config.model_dump(mode="json"))
+    recipe.prepare(RecipeContext(config, data, split, out))
+
+
+def train(config: RunConfig, out: Path, resume: bool = False, stop_after_epochs: int | None = None) -> dict:
+    """The recipe's stages, then :func:`~lucidrec.train.run.train_run` (same arguments and result)."""
+    out = Path(out)
+    runs.refuse_to_overwrite(out, resume)
+    prepare(config, out)
+    return runs.train_run(config, out, resume=resume, stop_after_epochs=stop_after_epochs)
+
+
+def train_or_reuse(config: RunConfig, out: Path) -> dict:
+    """:func:`lucidrec.train.run.train_or_reuse` for any config: the recipe runs when the run is not finished."""
+    out = Path(out)
+    if not (out / "metrics.json").is_file():
+        prepare(config, out)
+    return runs.train_or_reuse(config, out)
+
+
+def status(run: Path) -> list[StageStatus]:
+    """Each stage of the run's method (or the run alone, for a plain embedding): done, partial, missing."""
+    run = Path(run)
+    if not (run / "config.json").is_file():
+        raise ConfigError(f"{run}: not a run folder (no config.json)")
+    config = validate_config(RunConfig, read_json(run / "config.json"), f"{run}/config.json")
+    recipe = recipe_for(config)
+    if recipe is None:
+        return [run_status("run", run)]
+    data, split = load_split(config.data)
+    return recipe.status(RecipeContext(config, data, split, run))
