@@ -172,3 +172,18 @@ def test_llmemb_trains_in_bfloat16(cyclic_dir, tmp_path, calls):
     metrics = train_run(build_config(values), tmp_path / "run")
     assert np.isfinite(metrics["test/full/ndcg@10"])
     assert np.load(tmp_path / "run" / "item_table.npy").dtype == np.float32
+
+
+def test_status_names_every_stage_and_skips_what_the_variant_does_not_use(cyclic_dir, tmp_path, calls):
+    from lucidrec.methods import StageState, status
+
+    config = _config(cyclic_dir, tmp_path / "art")
+    train_run(config, tmp_path / "full")
+    stages = status(tmp_path / "full")
+    assert [(s.name, s.state) for s in stages] == [("scft", StageState.DONE), ("item_table", StageState.DONE),
+                                                   ("collaborative_run", StageState.DONE), ("rat_run", StageState.DONE)]
+    assert stages[2].where.startswith(str(tmp_path / "art" / "cf"))
+    frozen = _config(cyclic_dir, tmp_path / "art", variant="frozen")
+    prepare(frozen, tmp_path / "frozen")
+    assert [s.state for s in status(tmp_path / "frozen")] == [StageState.SKIPPED, StageState.DONE, StageState.SKIPPED,
+                                                              StageState.MISSING]
