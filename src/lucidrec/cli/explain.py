@@ -1,4 +1,4 @@
-"""``lucidrec explain``: a GER run's top-k items for one user, with each attribute's exact contribution."""
+"""``lucidrec explain``: a run's top-k items for one user with its explainer's reasons (GER: exact attribute contributions)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from lucidrec.cli._common import guarded
 
 @guarded
 def explain(
-    run: Path = typer.Option(..., "--run", help="Run folder trained with --embedding ger."),
+    run: Path = typer.Option(..., "--run", help="Run folder of an explainable run (trained with --embedding ger)."),
     user: str = typer.Option(..., "--user", help="User id as in the dataset."),
     k: int = typer.Option(10, "--k", min=1, help="How many items to recommend and explain."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
@@ -21,21 +21,20 @@ def explain(
     check: bool = typer.Option(False, "--check", help="Faithfulness check: zero each item's top attribute and re-score."),
     holdout: bool = typer.Option(False, "--holdout", help="Explain from the test-time history (the last item held out)."),
 ):
-    """Top-k items with per-attribute contributions (score = guided block + rest, exactly)."""
-    from lucidrec.explain.report import explain_run, format_text, to_dict
+    """Top-k items with the reasons the run's explainer gives (GER: per-attribute contributions, score = guided block + rest, exactly)."""
+    from lucidrec.explain import explainer_for
 
-    result = explain_run(run, user, k=k, holdout=holdout, check=check)
+    explainer = explainer_for(run)
+    result = explainer.explain(run, user, k=k, holdout=holdout, check=check)
     if plot is not None:
-        from lucidrec.explain.plot import plot_explanation
-
-        plot_explanation(result.explanation, plot, result.titles, title=f"user {user}")
+        explainer.plot(result, plot)
     if as_json:
-        payload = to_dict(result)
+        payload = dict(result.payload)
         if plot is not None:
             payload["plot"] = str(plot)
         typer.echo(json.dumps(payload, indent=2))
     else:
-        typer.echo(format_text(result))
+        typer.echo(result.text)
         if plot is not None:
             typer.echo(f"wrote {plot}")
     if check and not result.check["ok"]:

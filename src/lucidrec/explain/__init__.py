@@ -1,6 +1,13 @@
-"""Reading models: GER attribute sets and exact per-attribute score contributions, with plots.
+"""Reading models: the Explainer protocol, one explainer per explainable run type, faithfulness checks, plots.
 
-- ``attributes.py``: attribute sets per domain (TOML files under ``attributes/``, or your own).
-- ``contributions.py``: per-attribute contributions to a user-item score and the faithfulness check.
-- ``plot.py``: a user's attribute profile next to the recommended items' profiles (PNG).
+- ``base.py``: :class:`Explainer`, :class:`Explanation`, the registry and :func:`explainer_for`.
+- ``ger.py``: GER's explainer (exact per-attribute contributions); ``contributions.py`` computes them
+  and checks them by intervention; ``report.py`` formats them; ``plot.py`` draws them.
 """
+
+from lucidrec.explain.base import EXPLAINERS, Explainer, Explanation, ItemReasons, NotExplainableError, explainer_for
+
+# Importing the explainers registers them.
+from lucidrec.explain import ger  # noqa: E402,F401
+
+__all__ = ["EXPLAINERS", "Explainer", "Explanation", "ItemReasons", "NotExplainableError", "explainer_for"]

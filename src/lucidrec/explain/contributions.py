@@ -20,25 +20,22 @@ import numpy as np
 import torch
 
 from lucidrec.data.sequences import Ragged
-from lucidrec.errors import LucidrecError
+from lucidrec.embeddings.ger import GERItemEmbedding
+from lucidrec.explain.base import NotExplainableError
 
 
-class NotExplainableError(LucidrecError, ValueError):
-    pass
-
-
-def ger_items(model):
-    items = getattr(model, "items", None)
-    if not hasattr(items, "item_guided") or not hasattr(items, "attribute_names"):
+def ger_items(model) -> GERItemEmbedding:
+    items = model.items
+    if not isinstance(items, GERItemEmbedding):
         raise NotExplainableError(f"the model's item embedding ({type(items).__name__}) has no attribute block: "
                                   "explanations need a run trained with --embedding ger")
-    if items.mode == "reduced":
+    if not items.explainable:
         raise NotExplainableError("this GER run is the 'reduced' ablation: it has no guided block to explain")
     return items
 
 
 @dataclass
-class Explanation:
+class AttributeBreakdown:
     user: int
     history: list[int]
     attributes: list[str]
@@ -101,14 +98,14 @@ def contributions(model, state: torch.Tensor, items) -> tuple[np.ndarray, np.nda
     return scores.double().numpy(), contrib.double().numpy(), rest.double().numpy()
 
 
-def explain_user(model, history, user: int | None, k: int = 10) -> Explanation:
+def explain_user(model, history, user: int | None, k: int = 10) -> AttributeBreakdown:
     emb = ger_items(model)
     state = user_state(model, history, user)
     chosen = top_items(all_scores(model, state, history), k)
     scores, contrib, rest = contributions(model, state, chosen)
-    return Explanation(user if user is not None else -1, list(map(int, history)), list(emb.attribute_names),
-                       state[: emb.m].double().numpy(), chosen, scores, contrib, rest,
-                       emb.guided[torch.as_tensor(chosen)].double().numpy())
+    return AttributeBreakdown(user if user is not None else -1, list(map(int, history)), list(emb.attribute_names),
+                              state[: emb.m].double().numpy(), chosen, scores, contrib, rest,
+                              emb.attribute_profiles(chosen).double().numpy())
 
 
 def _rank_of(scores: np.ndarray, item: int) -> int:
@@ -134,14 +131,10 @@ def faithfulness_check(model, history, user: int | None, items, atol: float = 1e
         _, contrib, _ = contributions(model, state, [item])
         top = int(np.argmax(np.abs(contrib[0])))
         expected = float(contrib[0, top])
-        saved = emb.guided[item, top].clone()
-        emb.guided[item, top] = 0.0  # the intervention, in the model's own table
-        try:
+        with emb.attribute_set_to(int(item), top, 0.0):  # the intervention, in the model's own table
             new_state = user_state(model, history, user)
             after = all_scores(model, new_state, history).double().numpy()
             raw_after = all_scores(model, new_state, history, mask=False).double().numpy()
-        finally:
-            emb.guided[item, top] = saved
         predicted = before.copy()
         predicted[item] -= expected
         others = np.ones(len(before), bool)

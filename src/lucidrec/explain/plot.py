@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lucidrec.explain.contributions import Explanation
+from lucidrec.explain.contributions import AttributeBreakdown
 
 
 #: One convention in every panel: blue = positive, red = negative (the bars and the diverging maps).
@@ -18,7 +18,7 @@ def _short(text: str, n: int = 38) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
-def plot_explanation(explanation: Explanation, path: str | Path, titles: list[str] | None = None,
+def plot_explanation(explanation: AttributeBreakdown, path: str | Path, titles: list[str] | None = None,
                      title: str | None = None) -> Path:
     """Write :func:`explanation_figure` as a PNG."""
     import matplotlib.pyplot as plt

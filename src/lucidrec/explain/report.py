@@ -7,13 +7,14 @@ from pathlib import Path
 
 import numpy as np
 
-from lucidrec.explain.contributions import Explanation, explain_user, faithfulness_check
+from lucidrec.explain.contributions import AttributeBreakdown, explain_user, faithfulness_check
 from lucidrec.files import read_json
+from lucidrec.train.run import load_run
 
 
 @dataclass
 class RunExplanation:
-    explanation: Explanation
+    explanation: AttributeBreakdown
     user_id: str
     item_ids: list[str]
     titles: list[str]
@@ -36,8 +37,6 @@ def explain_run(run: str | Path, user_id: str, k: int = 10, holdout: bool = Fals
     last item, which is then reported so you can see whether it was recommended). ``loaded`` takes
     a ``load_run`` result to avoid re-loading the run for several users.
     """
-    from lucidrec.train.run import load_run
-
     model, data, _, _ = loaded or load_run(Path(run))
     user = int(data.user_index([user_id])[0])
     sequence = [int(i) for i in data.sequences[user]]

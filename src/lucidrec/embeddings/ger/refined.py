@@ -29,6 +29,7 @@ is one attribute's exact contribution (see ``lucidrec.explain.contributions``).
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -107,6 +108,29 @@ class GERItemEmbedding(ItemEmbedding):
 
     def table(self) -> torch.Tensor:
         return self(torch.arange(self.n_items + 1))
+
+    # -- what explanations read and intervene on ---------------------------------------------------
+    @property
+    def explainable(self) -> bool:
+        """The attribute block carries the score (not the 'reduced' ablation)."""
+        return self.mode != "reduced"
+
+    def attribute_profiles(self, item_ids) -> torch.Tensor:
+        """(k, m) the items' z-scored attribute scores ``g`` (before alpha * s)."""
+        return self.guided[torch.as_tensor(np.asarray(item_ids, dtype=np.int64))].clone()
+
+    @contextlib.contextmanager
+    def attribute_set_to(self, item: int, attribute: int, value: float = 0.0):
+        """Within the block, item ``item``'s score on ``attribute`` is ``value`` (an intervention on the
+        model's own table: item vectors and the user part both see it); restored afterwards."""
+        saved = self.guided[item, attribute].clone()
+        with torch.no_grad():
+            self.guided[item, attribute] = value
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                self.guided[item, attribute] = saved
 
     def state_hook(self) -> "GERUserPart":
         return self.user_part
