@@ -7,7 +7,8 @@ from pydantic import ValidationError
 
 from lucidrec.data.sequences import Ragged
 from lucidrec.embeddings.ger import GERConfig, GERItemEmbedding
-from lucidrec.embeddings.ger.normalise import fit_pca, reduce_table, zscore
+from lucidrec.embeddings.ger.normalise import zscore
+from lucidrec.embeddings.pca import fit_pca, reduce_table
 from lucidrec.models import make_backbone
 from lucidrec.train.trainer import scorer_for
 

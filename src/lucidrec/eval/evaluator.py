@@ -1,4 +1,4 @@
-"""Full-ranking (default) and sampled evaluation of a :class:`~lucidrec.models.scoring.Scorer`.
+"""Full-ranking (default) and sampled evaluation of a :class:`~lucidrec.eval.scoring.Scorer`.
 
 Full ranking: every catalog item is a candidate; the user's history items are removed from the
 candidates, the target never is (even when the user had it before). The target's rank counts the
@@ -27,7 +27,7 @@ from lucidrec.config import ConfigError
 from lucidrec.data.popularity import head_items, length_bins, popularity_bins
 from lucidrec.data.split import EvalSet, Split
 from lucidrec.eval.metrics import per_user_metrics
-from lucidrec.models.scoring import Scorer
+from lucidrec.eval.scoring import Scorer
 
 
 class EvalConfig(BaseModel):

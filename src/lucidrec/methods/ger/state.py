@@ -20,7 +20,8 @@ import torch
 from lucidrec.config import ConfigError
 from lucidrec.embeddings.ger.attributes import AttributeSet, load_attributes, resolve_attributes
 from lucidrec.embeddings.ger.config import GERConfig
-from lucidrec.embeddings.ger.normalise import reduce_table, zscore
+from lucidrec.embeddings.ger.normalise import zscore
+from lucidrec.embeddings.pca import reduce_table
 from lucidrec.errors import DataFormatError
 from lucidrec.files import read_json
 from lucidrec.lm.text import build_item_texts

@@ -28,6 +28,7 @@ from lucidrec.embeddings.llmemb.config import LLMEmbConfig
 from lucidrec.methods.llmemb.encoder import encode_texts, load_encoder
 from lucidrec.methods.llmemb.prompts import ItemPrompts, build_prompts
 from lucidrec.methods.llmemb.scft import finish, run_scft
+from lucidrec.embeddings.pca import reduce_table
 from lucidrec.files import atomic_numpy_save
 from lucidrec.lm.item_vectors import ItemMatrix, ItemMatrixInfo, load_item_matrix, save_item_matrix
 from lucidrec.lm.models import locate_encoder
@@ -159,16 +160,14 @@ def get_item_table(config: LLMEmbConfig, data, *, progress: bool = True) -> Item
 
 
 def pca_table(matrix: np.ndarray, dim: int, folder: Path | None = None) -> np.ndarray:
-    """PCA of the item rows (padding excluded, it stays zero), cached as ``item_table_pca<dim>.npy``."""
+    """PCA of the item rows (padding excluded, it stays zero), cached as ``item_table_pca<dim>_svd.npy``."""
     if dim >= matrix.shape[1]:
         raise ConfigError(f"llmemb: pca_dim={dim} must be smaller than the table width {matrix.shape[1]}")
-    cached = Path(folder) / f"{TABLE}_pca{dim}.npy" if folder is not None else None
+    # "svd": the name of tables made by lucidrec.embeddings.pca (older caches hold scikit-learn's float32 PCA)
+    cached = Path(folder) / f"{TABLE}_pca{dim}_svd.npy" if folder is not None else None
     if cached is not None and cached.is_file():
         return np.load(cached)
-    from sklearn.decomposition import PCA
-
-    out = np.zeros((matrix.shape[0], dim), dtype=np.float32)
-    out[1:] = PCA(n_components=dim, svd_solver="full").fit_transform(matrix[1:]).astype(np.float32)
+    out, _ = reduce_table(matrix, dim)
     if cached is not None:
         atomic_numpy_save(out, cached)
     return out
