@@ -1,9 +1,9 @@
 """lucidrec: LLM knowledge inside sequential recommenders, without giving up control.
 
-The package is laid out along the data flow:
-``data`` (datasets, filters, splits) -> ``models`` (backbones, baselines) + ``embeddings``
-(item vector sources) -> ``train`` -> ``eval`` -> explanation heads; ``lm`` holds the shared
-text-encoder and chat-model layer.
+The package is laid out along the data flow, each layer importing only the ones under it:
+``data`` (datasets, filters, splits) -> ``lm`` (text encoders, chat models) -> ``embeddings`` (item
+vector sources, the state hook) -> ``models`` (backbones, baselines) -> ``eval`` -> ``train`` ->
+``explain`` (explainers) -> ``methods`` (recipes of cached stages) -> ``cli`` (docs/architecture.md).
 """
 
 __version__ = "0.1.0"
