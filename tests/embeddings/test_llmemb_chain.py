@@ -30,8 +30,9 @@ class Calls:
 
 
 @pytest.fixture
-def calls(monkeypatch):
+def calls(monkeypatch, tmp_path):
     counted = Calls()
+    monkeypatch.setenv("LUCIDREC_CACHE_DIR", str(tmp_path / "cache"))  # this test's own index of finished id runs
 
     def fake_scft(config, prompts, folder, *, location, key, progress=True, stop_after_steps=None):
         counted.scft += 1
@@ -187,3 +188,55 @@ def test_status_names_every_stage_and_skips_what_the_variant_does_not_use(cyclic
     prepare(frozen, tmp_path / "frozen")
     assert [s.state for s in status(tmp_path / "frozen")] == [StageState.SKIPPED, StageState.DONE, StageState.SKIPPED,
                                                               StageState.MISSING]
+
+
+def test_the_reference_run_is_the_runs_own_id_baseline_and_a_recorded_one_is_reused(cyclic_dir, tmp_path, calls,
+                                                                                     monkeypatch):
+    from lucidrec.methods.llmemb.collaborative import cf_run_config
+
+    values = _config(cyclic_dir, tmp_path / "art").model_dump(mode="json")
+    values["model"].update(dropout=0.5, layers=1)
+    values["train"].update(seed=7)
+    values["embedding"].pop("cf_epochs")
+    config = build_config(values)
+    reference = cf_run_config(config, 8, config_llmemb(config))
+    assert reference.model == {**config.model, "name": "sasrec"} and reference.train.seed == 7
+    assert reference.train.epochs == config.train.epochs and reference.data == config.data
+    gru = _config(cyclic_dir, tmp_path / "art", model="gru4rec").model_dump(mode="json")
+    gru["model"].update(dropout=0.4)
+    gru_reference = cf_run_config(build_config(gru), 8, config_llmemb(build_config(gru)))
+    assert gru_reference.model["name"] == "sasrec" and gru_reference.model["dropout"] == 0.4
+    assert gru_reference.model["max_len"] == 6 and gru_reference.model["hidden"] == 8
+
+    # The id baseline of these very settings, trained first through lucidrec train, is E_cf: nothing retrained.
+    baseline = build_config({**values, "embedding": {"name": "id"}})
+    train_run(baseline, tmp_path / "id")
+    calls.cf = 0
+    train_run(config, tmp_path / "llmemb")
+    assert calls.cf == 0
+    kept = json.loads((tmp_path / "llmemb" / "llmemb" / "provenance.json").read_text())["collaborative"]
+    assert kept["run"] == str((tmp_path / "id").resolve()) and kept["reused_id_run"] and not kept["auto_trained"]
+    assert kept["config"]["seed"] == 7 and kept["config"]["model"]["dropout"] == 0.5
+    assert np.array_equal(np.load(tmp_path / "llmemb" / "llmemb" / "cf_table.npy"), np.load(tmp_path / "id" / "item_table.npy"))
+    # Another seed has no recorded id run: its own is trained (and cached) with that seed.
+    values["train"].update(seed=8)
+    train_run(build_config(values), tmp_path / "llmemb8")
+    other = json.loads((tmp_path / "llmemb8" / "llmemb" / "provenance.json").read_text())["collaborative"]
+    assert calls.cf == 1 and other["auto_trained"] and other["config"]["seed"] == 8
+
+
+def config_llmemb(config):
+    from lucidrec.embeddings.llmemb.config import LLMEmbConfig
+
+    return LLMEmbConfig(**{k: v for k, v in config.embedding.items() if k != "name"})
+
+
+def test_resuming_a_run_whose_kept_tables_another_chain_made_is_refused(cyclic_dir, tmp_path, calls):
+    config = _config(cyclic_dir, tmp_path / "art")
+    config.train.epochs = 2
+    run = tmp_path / "run"
+    assert train_run(config, run, stop_after_epochs=1)["status"] == "interrupted"
+    kept = run / "llmemb" / "provenance.json"
+    kept.write_text(json.dumps({**json.loads(kept.read_text()), "chain_key": "made-by-another-version"}))
+    with pytest.raises(ConfigError, match="holds the tables of another LLMEmb chain"):
+        train_run(config, run, resume=True)

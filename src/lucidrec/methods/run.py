@@ -10,6 +10,7 @@ from pathlib import Path
 from lucidrec.config import ConfigError, validate_config
 from lucidrec.data.pipeline import load_split
 from lucidrec.files import read_json, write_json_atomic
+from lucidrec.methods import run_index
 from lucidrec.methods.recipe import RECIPES, Recipe, RecipeContext, StageStatus, run_status
 from lucidrec.train import run as runs
 from lucidrec.train.run import RunConfig
@@ -39,7 +40,9 @@ def train(config: RunConfig, out: Path, resume: bool = False, stop_after_epochs:
     out = Path(out)
     runs.refuse_to_overwrite(out, resume)
     prepare(config, out)
-    return runs.train_run(config, out, resume=resume, stop_after_epochs=stop_after_epochs)
+    result = runs.train_run(config, out, resume=resume, stop_after_epochs=stop_after_epochs)
+    _remember(config, out)
+    return result
 
 
 def train_or_reuse(config: RunConfig, out: Path) -> dict:
@@ -47,7 +50,15 @@ def train_or_reuse(config: RunConfig, out: Path) -> dict:
     out = Path(out)
     if not (out / "metrics.json").is_file():
         prepare(config, out)
-    return runs.train_or_reuse(config, out)
+    result = runs.train_or_reuse(config, out)
+    _remember(config, out)
+    return result
+
+
+def _remember(config: RunConfig, out: Path) -> None:
+    """Finished id runs are recorded, so a method needing this very id run (LLMEmb's E_cf) reuses it."""
+    if config.embedding["name"] == "id":
+        run_index.record(config, out)
 
 
 def status(run: Path) -> list[StageStatus]:

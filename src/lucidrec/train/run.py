@@ -115,6 +115,11 @@ def _comparable(values: dict, ignore: tuple[str, ...]) -> dict:
     return {**values, "train": {k: v for k, v in train.items() if k not in ignore}}
 
 
+def finished_identity(values: dict) -> dict:
+    """What a finished run's config is compared on (a config dump minus the keys that cannot change it)."""
+    return _comparable(values, NOT_IDENTITY_WHEN_FINISHED)
+
+
 def _identity(config: RunConfig, data_hash: str) -> dict:
     return {"config": _comparable(config.model_dump(mode="json"), NOT_IDENTITY), "data_hash": data_hash,
             "defaults": config_defaults(config)}

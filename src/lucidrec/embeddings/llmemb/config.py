@@ -83,9 +83,11 @@ class LLMEmbConfig(StrictConfig):
     align_max_items: int | None = Field(1024, ge=2, description="at most this many target items per step enter "
                                         "the alignment loss (a random subset; None: all, as in the code)")
     collaborative_run: str | None = Field(None, description="run folder of a trained id-based SASRec (its item_table.npy "
-                                          "is E_cf); default: train one with the same data config, cached")
-    cf_epochs: int | None = Field(None, ge=1, description="epochs of the auto-trained SASRec (default train.epochs)")
-    cf_seed: int = Field(42, description="seed of the auto-trained SASRec (shared by all seeds of the main run)")
+                                          "is E_cf); default: the id SASRec of this run's own data, model width, "
+                                          "dropout, training settings and seed (a recorded one, else trained and cached)")
+    cf_epochs: int | None = Field(None, ge=1, description="epochs of the reference SASRec (default train.epochs)")
+    cf_seed: int | None = Field(None, description="seed of the reference SASRec (default train.seed: the run's own "
+                                "id baseline)")
     artifacts_dir: str | None = Field(None, description="cache of tuned encoders, tables and CF runs "
                                       "(default <user cache>/artifacts)")
 

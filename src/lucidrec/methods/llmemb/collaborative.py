@@ -1,10 +1,12 @@
 """E_cf, the collaborative item table the RAT alignment pulls towards: a trained id-based SASRec's items.
 
-Either a given run folder (``collaborative_run``; its ``item_table.npy``), or an id-based SASRec
-trained here with the run's data config and training settings, width = the backbone's hidden
-size, seed ``cf_seed``. That run is an ordinary run folder cached under ``<artifacts>/cf/<key>``
-(key = its complete config + the data hash), so every seed and backbone of a benchmark shares it,
-and a killed training resumes from its checkpoint.
+Either a given run folder (``collaborative_run``; its ``item_table.npy``), or the id baseline of the run:
+an id-based SASRec (the paper's E_cf model for every backbone) with the run's data, evaluation and
+training settings and seed (``cf_seed``/``cf_epochs`` override those two), and the run's width, sequence
+length and dropout (a SASRec run's whole model section). A finished id run of exactly that config, when
+one was recorded (:mod:`lucidrec.methods.run_index`), is used as it is; otherwise the SASRec is trained
+as an ordinary run folder cached under ``<artifacts>/cf/<key>`` (key = its complete config + the data
+hash), so every variant of a benchmark cell shares it, and a killed training resumes from its checkpoint.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import numpy as np
 from lucidrec.config import ConfigError, validate_config
 from lucidrec.embeddings.llmemb.config import LLMEmbConfig
 from lucidrec.files import read_json
-from lucidrec.methods import artifacts
+from lucidrec.methods import artifacts, run_index
 from lucidrec.methods.llmemb.table import say, single_process_only
 from lucidrec.train import checkpoint
 from lucidrec.train.run import RunConfig, train_run
@@ -26,10 +28,15 @@ from lucidrec.train.run import RunConfig, train_run
 def cf_run_config(run_config: RunConfig, dim: int, config: LLMEmbConfig) -> RunConfig:
     """The id-based SASRec run config behind the alignment target of ``run_config``."""
     train = run_config.train.model_dump()
-    train.update(seed=config.cf_seed, epochs=config.cf_epochs or run_config.train.epochs)
+    train.update(seed=run_config.train.seed if config.cf_seed is None else config.cf_seed,
+                 epochs=config.cf_epochs or run_config.train.epochs)
+    if run_config.model["name"] == "sasrec":
+        model = dict(run_config.model)
+    else:  # the paper's E_cf is a SASRec whatever the backbone: the run's width, length and dropout
+        model = {"name": "sasrec", "max_len": run_config.model["max_len"], "dropout": run_config.model["dropout"]}
     values = {
         "data": run_config.data.model_dump(mode="json"),
-        "model": {"name": "sasrec", "hidden": dim, "max_len": run_config.model.get("max_len", 200)},
+        "model": {**model, "hidden": dim},
         "embedding": {"name": "id"},
         "train": train,
         "eval": run_config.eval.model_dump(mode="json"),
@@ -52,6 +59,16 @@ def cf_folder(config: LLMEmbConfig, run_config: RunConfig, data_hash: str, dim: 
     return artifacts.artifact_dir(artifacts.artifacts_root(config.artifacts_dir), "cf", key), key
 
 
+def reference_run(config: LLMEmbConfig, run_config: RunConfig, data_hash: str, dim: int) -> tuple[Path, str | None, bool]:
+    """``(E_cf's run folder, its artifact key or None for a given run, whether it is a recorded id run)``."""
+    folder, key = cf_folder(config, run_config, data_hash, dim)
+    if key is not None:
+        recorded = run_index.find(cf_run_config(run_config, dim, config), data_hash)
+        if recorded is not None:
+            return recorded, key, True
+    return folder, key, False
+
+
 def training_seconds(run: Path) -> float | None:
     """Training seconds of a run from its log.jsonl (last entry per epoch, so resumed runs count once)."""
     log = Path(run) / "log.jsonl"
@@ -68,17 +85,15 @@ def training_seconds(run: Path) -> float | None:
 def get_collaborative_table(config: LLMEmbConfig, run_config: RunConfig, data, dim: int, *,
                             progress: bool = True) -> tuple[np.ndarray, dict]:
     """``(E_cf rows 0..n_items, info)``; trains (or resumes, or reuses) the SASRec when none is given."""
-    folder, key = cf_folder(config, run_config, data.data_hash, dim)
-    auto = key is not None
-    if not auto:
+    folder, key, reused = reference_run(config, run_config, data.data_hash, dim)
+    cf_config = cf_run_config(run_config, dim, config) if key is not None else None
+    if cf_config is None:  # a given run: it must have been trained on these data
         recorded = folder / "data.json"
-        if recorded.is_file():
-            stored = read_json(recorded).get("data_hash")
-            if stored and stored != data.data_hash:
-                raise ConfigError(f"llmemb: collaborative_run {folder} was trained on other data "
-                                  f"(hash {stored}, this run {data.data_hash})")
-    else:
-        cf_config = cf_run_config(run_config, dim, config)
+        stored = read_json(recorded).get("data_hash") if recorded.is_file() else None
+        if stored and stored != data.data_hash:
+            raise ConfigError(f"llmemb: collaborative_run {folder} was trained on other data "
+                              f"(hash {stored}, this run {data.data_hash})")
+    elif not reused:
         with artifacts.locked(folder):
             if not (folder / "metrics.json").is_file():
                 single_process_only("the collaborative SASRec")
@@ -94,6 +109,14 @@ def get_collaborative_table(config: LLMEmbConfig, run_config: RunConfig, data, d
     if table.shape != (data.n_items + 1, dim):
         raise ConfigError(f"llmemb: E_cf from {folder} has shape {table.shape}, expected ({data.n_items + 1}, {dim}): "
                           "train the collaborative SASRec on the same data with model.hidden equal to this backbone's")
-    info = {"run": str(folder), "auto_trained": auto, "key": key, "table_digest": artifacts.file_digest(path),
-            "training_seconds": training_seconds(folder)}
+    if cf_config is not None:
+        settings = cf_config.model_dump(mode="json")
+        summary = (f"id SASRec, hidden {settings['model']['hidden']}, max_len {settings['model']['max_len']}, dropout "
+                   f"{settings['model']['dropout']}, seed {settings['train']['seed']}, {settings['train']['epochs']} epochs")
+        say(f"E_cf = the items of {'the recorded id run' if reused else 'the id run'} {folder} ({summary})", progress)
+    info = {"run": str(folder), "auto_trained": cf_config is not None and not reused, "reused_id_run": reused, "key": key,
+            "table_digest": artifacts.file_digest(path), "training_seconds": training_seconds(folder)}
+    if cf_config is not None:
+        info["config"] = {"model": settings["model"], "seed": settings["train"]["seed"],
+                          "epochs": settings["train"]["epochs"]}
     return table, info

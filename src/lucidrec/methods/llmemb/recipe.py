@@ -13,15 +13,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lucidrec.config import validate_config
+from lucidrec.config import ConfigError, validate_config
 from lucidrec.embeddings.llmemb.config import LLMEmbConfig
 from lucidrec.embeddings.llmemb.rat import RUN_SUBDIR, read_tables, save_tables
 from lucidrec.lm.models import locate_encoder
 from lucidrec.methods import artifacts
-from lucidrec.methods.llmemb.collaborative import cf_folder, get_collaborative_table
+from lucidrec.methods.llmemb.collaborative import cf_folder, get_collaborative_table, reference_run
 from lucidrec.methods.llmemb.table import get_item_table, item_prompts, say, scft_folder, table_folder
 from lucidrec.methods.recipe import (RECIPES, Recipe, RecipeContext, StageState, StageStatus, isolated_rng,
                                      run_status)
+from lucidrec.train import checkpoint
 
 
 def llmemb_config(context: RecipeContext) -> LLMEmbConfig:
@@ -58,6 +59,10 @@ class LLMEmbRecipe(Recipe):
         if read_tables(copy, key) is not None:
             say(f"using the tables kept in {copy}", context.progress)
             return
+        if checkpoint.exists(context.run_dir) and read_tables(copy) is not None:
+            raise ConfigError(f"{copy} holds the tables of another LLMEmb chain (other settings, or a version whose "
+                              "reference run was chosen differently) than the one this run would use now; resuming "
+                              "would change its inputs: continue it with the version that started it, or use a new --out")
         with isolated_rng():
             table = get_item_table(config, context.data, progress=context.progress)
             cf, cf_info = (get_collaborative_table(config, context.config, context.data, context.config.model["hidden"],
@@ -87,10 +92,12 @@ class LLMEmbRecipe(Recipe):
         if not config.needs_alignment:
             out.append(StageStatus("collaborative_run", StageState.SKIPPED, note=f"variant '{config.variant}' does not align"))
         else:
-            folder, key = cf_folder(config, context.config, context.data.data_hash, context.config.model["hidden"])
+            folder, key, reused = reference_run(config, context.config, context.data.data_hash,
+                                                context.config.model["hidden"])
             stage = run_status("collaborative_run", folder)
-            if key is None:
-                stage = StageStatus(stage.name, stage.state, stage.where, "given (embedding.collaborative_run)")
+            if key is None or reused:
+                note = "given (embedding.collaborative_run)" if key is None else "the recorded id run of these settings"
+                stage = StageStatus(stage.name, stage.state, stage.where, note)
             out.append(stage)
         final = run_status("rat_run", context.run_dir)
         key = chain_key(config, context.data, context.config.model["hidden"], context.config)
