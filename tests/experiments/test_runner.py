@@ -206,3 +206,17 @@ def test_the_ray_backend_runs_the_cells_on_a_local_two_cpu_instance(tmp_path):
 def test_an_unknown_backend_names_the_valid_ones(tmp_path, grid_file):
     with pytest.raises(ConfigError, match="unknown backend 'slurm'; valid: local, ray"):
         runner.run_grid(_load(tmp_path, grid_file), backend="slurm")
+
+
+def test_a_method_cell_runs_its_recipe(tmp_path, monkeypatch):
+    # A GER cell: the recipe's stages (base run, attribute scores) run before the cell's own run.
+    write_cyclic(tmp_path / "data")
+    body = ('datasets = ["cyclic"]\nmodels = ["sasrec"]\nembeddings = ["ger"]\nseeds = [1]\nbaseline = "sasrec/ger"\n'
+            '[variants.default]\nset = { "embedding.attributes" = "movies", "embedding.scorer" = "llm", '
+            '"embedding.llm" = { backend = "mock" }, "embedding.base_epochs" = 1, '
+            f'"embedding.cache_dir" = "{tmp_path / "cache"}" }}\n')
+    grid = _load(tmp_path, write_grid(tmp_path, body))
+    outcome = runner.run_grid(grid, live=False)
+    assert outcome.ok and len(outcome.done) == 1
+    run = tmp_path / "runs" / "cyclic" / "sasrec" / "ger" / "default" / "seed1"
+    assert (run / "ger" / "meta.json").is_file() and (run / "metrics.json").is_file()

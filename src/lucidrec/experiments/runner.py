@@ -1,4 +1,5 @@
-"""Run a grid: every cell a normal run folder (``lucidrec.train.run.train_or_reuse``), then a record.
+"""Run a grid: every cell a normal run folder (``lucidrec.methods.train_or_reuse``: a method's recipe,
+then the run), then a record.
 
 A cell whose record exists with the same config is skipped; a record of another config is an error
 before anything runs (a changed grid needs another results folder, or the record deleted). A cell
@@ -100,7 +101,7 @@ def execute_cell(cell: Cell, threads: int) -> dict:
     if cell.is_baseline:
         _run_baseline(cell)
     else:
-        from lucidrec.train.run import train_or_reuse
+        from lucidrec.methods import train_or_reuse  # a method's recipe first (llmemb, ger)
 
         result = train_or_reuse(run_config(cell), cell.run_dir)
         if result.get("status") != "done":
