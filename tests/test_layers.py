@@ -19,7 +19,7 @@ ROOT = Path(lucidrec.__file__).parent
 #: own layer and the layers under it; "core" holds models/ and embeddings/ (embeddings below models:
 #: a backbone composes an item embedding and a state hook).
 LAYERS = [
-    {"errors", "registry", "settings", "files", "config", "__init__"},
+    {"errors", "registry", "settings", "files", "locks", "config", "__init__"},
     {"data"},
     {"lm"},
     {"embeddings"},

@@ -231,12 +231,15 @@ def config_llmemb(config):
     return LLMEmbConfig(**{k: v for k, v in config.embedding.items() if k != "name"})
 
 
-def test_resuming_a_run_whose_kept_tables_another_chain_made_is_refused(cyclic_dir, tmp_path, calls):
+def test_a_resumed_run_goes_on_with_the_tables_it_started_with(cyclic_dir, tmp_path, calls):
     config = _config(cyclic_dir, tmp_path / "art")
     config.train.epochs = 2
     run = tmp_path / "run"
     assert train_run(config, run, stop_after_epochs=1)["status"] == "interrupted"
     kept = run / "llmemb" / "provenance.json"
     kept.write_text(json.dumps({**json.loads(kept.read_text()), "chain_key": "made-by-another-version"}))
-    with pytest.raises(ConfigError, match="holds the tables of another LLMEmb chain"):
-        train_run(config, run, resume=True)
+    before = (run / "llmemb" / "cf_table.npy").read_bytes()
+    scft, cf = calls.scft, calls.cf
+    assert train_run(config, run, resume=True)["status"] == "done"
+    assert (calls.scft, calls.cf) == (scft, cf) and (run / "llmemb" / "cf_table.npy").read_bytes() == before
+    assert json.loads(kept.read_text())["chain_key"] == "made-by-another-version"

@@ -5,11 +5,14 @@ A config with a plain item embedding (id, frozen) goes straight to :func:`lucidr
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 
 from lucidrec.config import ConfigError, validate_config
 from lucidrec.data.pipeline import load_split
 from lucidrec.files import read_json, write_json_atomic
+from lucidrec.locks import hold
 from lucidrec.methods import run_index
 from lucidrec.methods.recipe import RECIPES, Recipe, RecipeContext, StageStatus, run_status
 from lucidrec.train import run as runs
@@ -28,6 +31,11 @@ def prepare(config: RunConfig, out: Path) -> None:
     if recipe is None:
         return
     data, split = load_split(config.data)
+    with _holding(out):
+        _prepare(recipe, config, Path(out), data, split)
+
+
+def _prepare(recipe: Recipe, config: RunConfig, out: Path, data, split) -> None:
     out.mkdir(parents=True, exist_ok=True)
     # Written before the stages, so `lucidrec method status` can read a run killed in one of them.
     if not (out / "config.json").is_file():
@@ -35,12 +43,24 @@ def prepare(config: RunConfig, out: Path) -> None:
     recipe.prepare(RecipeContext(config, data, split, out))
 
 
+def _holding(out: Path):
+    """The run folder's lock while a recipe writes into it (train_run re-enters it in this process);
+    under torchrun only rank 0 holds it, as in train_run."""
+    return hold(out) if int(os.environ.get("RANK", "0")) == 0 else contextlib.nullcontext()
+
+
 def train(config: RunConfig, out: Path, resume: bool = False, stop_after_epochs: int | None = None) -> dict:
     """The recipe's stages, then :func:`~lucidrec.train.run.train_run` (same arguments and result)."""
     out = Path(out)
-    runs.refuse_to_overwrite(out, resume)
-    prepare(config, out)
-    result = runs.train_run(config, out, resume=resume, stop_after_epochs=stop_after_epochs)
+    recipe = recipe_for(config)
+    if recipe is None:
+        result = runs.train_run(config, out, resume=resume, stop_after_epochs=stop_after_epochs)
+    else:
+        data, split = load_split(config.data)
+        with _holding(out):
+            runs.check_folder(config, out, data.data_hash, resume)  # before a stage writes into the folder
+            _prepare(recipe, config, out, data, split)
+            result = runs.train_run(config, out, resume=resume, stop_after_epochs=stop_after_epochs)
     _remember(config, out)
     return result
 
@@ -48,9 +68,14 @@ def train(config: RunConfig, out: Path, resume: bool = False, stop_after_epochs:
 def train_or_reuse(config: RunConfig, out: Path) -> dict:
     """:func:`lucidrec.train.run.train_or_reuse` for any config: the recipe runs when the run is not finished."""
     out = Path(out)
-    if not (out / "metrics.json").is_file():
-        prepare(config, out)
-    result = runs.train_or_reuse(config, out)
+    recipe = recipe_for(config)
+    if recipe is None or (out / "metrics.json").is_file():  # a finished run goes on with what it kept
+        result = runs.train_or_reuse(config, out)
+    else:
+        data, split = load_split(config.data)
+        with _holding(out):
+            _prepare(recipe, config, out, data, split)
+            result = runs.train_or_reuse(config, out)
     _remember(config, out)
     return result
 

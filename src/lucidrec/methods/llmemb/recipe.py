@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lucidrec.config import ConfigError, validate_config
+from lucidrec.config import validate_config
 from lucidrec.embeddings.llmemb.config import LLMEmbConfig
 from lucidrec.embeddings.llmemb.rat import RUN_SUBDIR, read_tables, save_tables
 from lucidrec.lm.models import locate_encoder
@@ -60,9 +60,10 @@ class LLMEmbRecipe(Recipe):
             say(f"using the tables kept in {copy}", context.progress)
             return
         if checkpoint.exists(context.run_dir) and read_tables(copy) is not None:
-            raise ConfigError(f"{copy} holds the tables of another LLMEmb chain (other settings, or a version whose "
-                              "reference run was chosen differently) than the one this run would use now; resuming "
-                              "would change its inputs: continue it with the version that started it, or use a new --out")
+            # A run goes on with the inputs it started with (a longer run changes the reference run's
+            # epochs, and so the chain key; a version may choose the reference differently).
+            say(f"resuming with the tables kept in {copy} (made for other chain settings)", context.progress)
+            return
         with isolated_rng():
             table = get_item_table(config, context.data, progress=context.progress)
             cf, cf_info = (get_collaborative_table(config, context.config, context.data, context.config.model["hidden"],
