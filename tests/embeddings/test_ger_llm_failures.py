@@ -10,11 +10,12 @@ import pytest
 from typer.testing import CliRunner
 
 from lucidrec.cli import app
-from lucidrec.embeddings.ger import scorers
-from lucidrec.explain.attributes import resolve_attributes
+from lucidrec.embeddings.ger.attributes import resolve_attributes
 from lucidrec.lm.chat.mock import MockChatModel
 from lucidrec.lm.failures import LLMStageError
-from lucidrec.train.run import build_config, train_run
+from lucidrec.methods import train as train_run  # GER's recipe (scoring) first, like lucidrec train
+from lucidrec.methods.ger import scorers
+from lucidrec.train.run import build_config
 
 NAMES = resolve_attributes("movies", "tiny-films").names
 
