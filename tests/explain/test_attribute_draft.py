@@ -8,9 +8,9 @@ import pytest
 
 from lucidrec.data.dataset import Dataset, ItemCatalog
 from lucidrec.data.loaders.canonical import save
-from lucidrec.explain.attribute_draft import (DraftConfig, DraftError, draft_attributes, draft_for_run, spot_check,
+from lucidrec.methods.ger.attribute_draft import (DraftConfig, DraftError, draft_attributes, draft_for_run, spot_check,
                                               to_toml, write_attributes)
-from lucidrec.explain.attributes import Attribute, AttributeSet, load_attributes
+from lucidrec.embeddings.ger.attributes import Attribute, AttributeSet, load_attributes
 
 TOPICS = {
     "nail": ["nail polish lacquer", "nail art manicure", "glossy nail enamel"],

@@ -39,7 +39,7 @@ def draft(
     --embedding ger --set embedding.attributes=FILE.
     """
     from lucidrec.data import load_dataset
-    from lucidrec.explain.attribute_draft import DraftConfig, draft_attributes, draft_header, spot_check, write_attributes
+    from lucidrec.methods.ger.attribute_draft import DraftConfig, draft_attributes, draft_header, spot_check, write_attributes
     from lucidrec.lm.text import build_item_texts
 
     out = out or Path(f"attributes-{Path(dataset).name}.toml")

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from pathlib import Path
 
 from lucidrec.config import ConfigError, validate_config
 from lucidrec.data.pipeline import load_split
+from lucidrec.errors import LucidrecError
 from lucidrec.files import read_json, write_json_atomic
 from lucidrec.locks import hold
 from lucidrec.methods import run_index
@@ -49,6 +51,18 @@ def _holding(out: Path):
     return hold(out) if int(os.environ.get("RANK", "0")) == 0 else contextlib.nullcontext()
 
 
+@contextlib.contextmanager
+def _removed_on_user_error(out: Path, created: bool):
+    """A stage that fails on a setting or input the user must fix (no attribute set, an LLM stage without
+    answers) leaves no half-made run folder this call created; other failures keep it (resumable work)."""
+    try:
+        yield
+    except LucidrecError:
+        if created and int(os.environ.get("RANK", "0")) == 0:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
 def train(config: RunConfig, out: Path, resume: bool = False, stop_after_epochs: int | None = None) -> dict:
     """The recipe's stages, then :func:`~lucidrec.train.run.train_run` (same arguments and result)."""
     out = Path(out)
@@ -57,9 +71,11 @@ def train(config: RunConfig, out: Path, resume: bool = False, stop_after_epochs:
         result = runs.train_run(config, out, resume=resume, stop_after_epochs=stop_after_epochs)
     else:
         data, split = load_split(config.data)
+        created = not out.exists()
         with _holding(out):
             runs.check_folder(config, out, data.data_hash, resume)  # before a stage writes into the folder
-            _prepare(recipe, config, out, data, split)
+            with _removed_on_user_error(out, created):
+                _prepare(recipe, config, out, data, split)
             result = runs.train_run(config, out, resume=resume, stop_after_epochs=stop_after_epochs)
     _remember(config, out)
     return result
@@ -73,8 +89,10 @@ def train_or_reuse(config: RunConfig, out: Path) -> dict:
         result = runs.train_or_reuse(config, out)
     else:
         data, split = load_split(config.data)
+        created = not out.exists()
         with _holding(out):
-            _prepare(recipe, config, out, data, split)
+            with _removed_on_user_error(out, created):
+                _prepare(recipe, config, out, data, split)
             result = runs.train_or_reuse(config, out)
     _remember(config, out)
     return result

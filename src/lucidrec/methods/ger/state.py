@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from lucidrec.config import ConfigError
-from lucidrec.embeddings.ger.attributes import AttributeSet, load_attributes, resolve_attributes
+from lucidrec.embeddings.ger.attributes import AttributeSet, domain_for_dataset, load_attributes, resolve_attributes
 from lucidrec.embeddings.ger.config import GERConfig
 from lucidrec.embeddings.ger.normalise import zscore
 from lucidrec.embeddings.pca import reduce_table
@@ -27,6 +27,7 @@ from lucidrec.files import read_json
 from lucidrec.lm.text import build_item_texts
 from lucidrec.locks import hold
 from lucidrec.methods.ger import scorers
+from lucidrec.methods.ger.attribute_draft import DraftConfig, draft_for_run
 from lucidrec.methods.ger.tuning import history_profiles, tune_and_rescore
 from lucidrec.settings import user_cache_dir
 from lucidrec.train import checkpoint
@@ -154,8 +155,6 @@ def compute_state(config: GERConfig, context, dim: int, base_run: Path | None = 
     if config.attributes or domain_for_dataset(dataset) is not None:
         attributes = load_attributes(config.attributes) if config.attributes else resolve_attributes(None, dataset)
     else:  # no known set: draft one from the item texts, kept in the run folder
-        from lucidrec.explain.attribute_draft import DraftConfig, draft_for_run
-
         run_dir = getattr(context, "run_dir", None)
         attributes = draft_for_run([t for t, m in zip(texts, missing) if not m], dataset,
                                    Path(run_dir) / "ger" if run_dir is not None else None,

@@ -30,9 +30,10 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from lucidrec.config import StrictConfig
+from lucidrec.embeddings.ger.attributes import Attribute, AttributeSet, load_attributes, parse_attributes
 from lucidrec.errors import LucidrecError
-from lucidrec.explain.attributes import Attribute, AttributeSet, load_attributes, parse_attributes
 from lucidrec.files import write_text_atomic
+from lucidrec.methods.ger.scorers import EncoderScorer
 
 log = logging.getLogger(__name__)
 
@@ -307,7 +308,6 @@ def spot_check(attributes: AttributeSet, texts: Sequence[str], n: int = 10, *, p
                reference: int = 2000, encoder=None, cache_dir: str | None = None) -> list[SpotCheckRow]:
     """``n`` items with their highest and lowest attributes, scored as GER scores them by default (the
     encoder scorer, z-scored per attribute over up to ``reference`` items of the catalogue)."""
-    from lucidrec.embeddings.ger.scorers import EncoderScorer
 
     pool = sample_texts(texts, max(reference, n), seed)
     if not pool:
