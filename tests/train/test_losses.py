@@ -29,12 +29,16 @@ def test_bce_and_sampled_softmax_by_hand():
     expected = -math.log(1 / (1 + math.exp(-2))) - math.log(1 - 1 / (1 + math.exp(-neg_score)))
     loss = next_item_loss("bce", state, torch.tensor([1]), _items(), 3, 1, generator)
     assert loss.item() == pytest.approx(expected, rel=1e-5)
-    # Sampled softmax: negatives equal to the target are masked out.
-    generator = torch.Generator().manual_seed(1)
-    negatives = torch.randint(1, 4, (4,), generator=torch.Generator().manual_seed(1))
-    scores = [2.0] + [float(state @ _items().weight.weight[n]) for n in negatives if n != 1]
+
+
+def test_sampled_softmax_default_draw_masks_hits_and_corrects_by_the_uniform_rate():
+    # Default: n_negatives uniform draws with replacement, each negative's logit minus log(N / catalog).
+    state = torch.tensor([[2.0, 0.0]])
+    negatives = torch.randint(1, 4, (3,), generator=torch.Generator().manual_seed(1))
+    weight = _items().weight.weight.detach()
+    scores = [2.0] + [float(state @ weight[n]) - math.log(3 / 3) for n in negatives if n != 1]
     expected = -2.0 + math.log(sum(math.exp(s) for s in scores))
-    loss = next_item_loss("sampled_softmax", state, torch.tensor([1]), _items(), 3, 4, generator)
+    loss = next_item_loss("sampled_softmax", state, torch.tensor([1]), _items(), 3, 3, torch.Generator().manual_seed(1))
     assert loss.item() == pytest.approx(expected, rel=1e-5)
 
 

@@ -3,8 +3,10 @@
 Two declared seams: the item embedding (``items``) and an optional :class:`StateHook`
 (``state_hook``) applied to the states before they score items (GER's user part, LANE's preferences).
 
-Histories are left-padded to ``max_len`` (the most recent item is always the last column) and
-truncated from the left when longer: a model sees the ``max_len`` most recent items.
+Histories are left-padded (the most recent item is always the last column) and truncated from the
+left when longer than ``max_len``: a model sees the ``max_len`` most recent items. Batches are cut to
+their longest row (``to_longest``): every backbone counts positions from the right end and masks
+padding, so the extra columns of padding to ``max_len`` would change nothing but the cost.
 """
 
 from __future__ import annotations
@@ -27,14 +29,19 @@ class BackboneConfig(StrictConfig):
     dropout: float = 0.2
 
 
-def left_pad(history: Ragged, max_len: int, append: int | None = None) -> torch.Tensor:
-    """(B, max_len) item ids: the most recent ``max_len`` items right-aligned, 0 on the left.
+def left_pad(history: Ragged, max_len: int, append: int | None = None, to_longest: bool = False) -> torch.Tensor:
+    """(B, width) item ids: the most recent ``max_len`` items right-aligned, 0 on the left.
 
     ``append`` adds one token after the history (BERT4Rec's mask), keeping ``max_len`` in total.
+    ``width`` is ``max_len``, or with ``to_longest`` the longest row's (at least 1).
     """
-    room = max_len - (1 if append is not None else 0)
-    lengths = np.minimum(history.lengths(), room)
-    out = np.zeros((len(history), max_len), dtype=np.int64)
+    extra = 1 if append is not None else 0
+    lengths = np.minimum(history.lengths(), max_len - extra)
+    width = max_len
+    if to_longest:
+        width = max(int(lengths.max(initial=0)) + extra, 1)
+    room = width - extra
+    out = np.zeros((len(history), width), dtype=np.int64)
     ends = history.offsets[1:]
     for row in range(len(history)):
         n = lengths[row]
@@ -83,8 +90,9 @@ class Backbone(nn.Module):
         """True when the state hook replaces the encoder's states (some encoder parameters get no gradient)."""
         return self.state_hook is not None and self.state_hook.bypasses_backbone
 
-    def inference_input(self, history: Ragged) -> torch.Tensor:
-        return left_pad(history, self.config.max_len)
+    def inference_input(self, history: Ragged, to_longest: bool = True) -> torch.Tensor:
+        """Left-padded ids of ``history``: cut to the longest row, or (``to_longest=False``) ``max_len`` wide."""
+        return left_pad(history, self.config.max_len, to_longest=to_longest)
 
     def user_vectors(self, history: Ragged, users=None) -> torch.Tensor:
         """The state that scores the next item: the last position's state (after the per-user hook)."""
@@ -92,8 +100,8 @@ class Backbone(nn.Module):
         return self.adjust_states(self.encode(seqs), seqs, users)[:, -1, :]
 
     def hidden_states(self, history: Ragged) -> torch.Tensor:
-        """Per-position states of the (left-padded) histories, for interpretation methods."""
-        return self.encode(self.inference_input(history))
+        """Per-position states (B, max_len, hidden) of the left-padded histories, for interpretation methods."""
+        return self.encode(self.inference_input(history, to_longest=False))
 
     def item_table(self) -> torch.Tensor:
         return self.items.table()

@@ -33,5 +33,5 @@ class BERT4Rec(SelfAttentionBackbone):
     def mask_token(self) -> int:
         return self.items.n_items + 1
 
-    def inference_input(self, history: Ragged) -> torch.Tensor:
-        return left_pad(history, self.config.max_len, append=self.mask_token)
+    def inference_input(self, history: Ragged, to_longest: bool = True) -> torch.Tensor:
+        return left_pad(history, self.config.max_len, append=self.mask_token, to_longest=to_longest)

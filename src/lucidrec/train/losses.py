@@ -5,8 +5,11 @@ the item embedding; the vectors of negatives come from the same item embedding.
 
 - ``bce``: binary cross-entropy, the positive against ``n_negatives`` uniformly drawn items per
   position (SASRec's original loss; LLMEmb and LANE use it with one negative, the default).
-- ``sampled_softmax``: softmax over the positive and ``n_negatives`` uniform negatives shared by
-  the batch (a collision with the positive is masked out).
+- ``sampled_softmax``: softmax over the positive and negatives shared by the batch (drawn by a
+  :class:`~lucidrec.train.negatives.NegativeSampler`: uniform, by popularity, or the batch's own
+  targets), each negative's logit corrected by the log of its sampling rate (logQ), and a negative
+  equal to the row's positive (an accidental hit) masked out. Only the rows of the positives and the
+  drawn items are computed, so it works with every item embedding.
 - ``ce``: full softmax over the whole catalog. ``ce_implementation="chunked"`` (default) computes it
   a few hundred rows at a time and forms the gradient in the same pass, so the (positions × catalog)
   logits never exist whole. The dense version is bound by memory traffic over those logits: on ml-1m
@@ -29,6 +32,8 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
+from lucidrec.train.negatives import NegativeSampler, SampledSoftmaxConfig
+
 LossName = Literal["bce", "sampled_softmax", "ce"]
 CeImplementation = Literal["chunked", "dense"]
 
@@ -40,7 +45,8 @@ CHUNK_ELEMENTS = 2**21
 def next_item_loss(name: LossName, states: torch.Tensor, targets: torch.Tensor, items, n_items: int,
                    n_negatives: int, generator: torch.Generator,
                    ce_implementation: CeImplementation = "chunked",
-                   matmul_dtype: torch.dtype = torch.float32) -> torch.Tensor:
+                   matmul_dtype: torch.dtype = torch.float32, sampler: NegativeSampler | None = None) -> torch.Tensor:
+    """``sampler`` draws the sampled softmax's negatives (default: ``n_negatives`` uniform, with logQ)."""
     if name == "ce":
         return full_softmax_loss(states, targets, items.table(), ce_implementation, matmul_dtype=matmul_dtype)
     positives = (states * items(targets)).sum(-1)
@@ -50,12 +56,29 @@ def next_item_loss(name: LossName, states: torch.Tensor, targets: torch.Tensor, 
         positive_term = F.binary_cross_entropy_with_logits(positives, torch.ones_like(positives))
         return positive_term + F.binary_cross_entropy_with_logits(negative_scores, torch.zeros_like(negative_scores))
     if name == "sampled_softmax":
-        negatives = torch.randint(1, n_items + 1, (n_negatives,), generator=generator)
-        negative_scores = states @ items(negatives).T
-        negative_scores = negative_scores.masked_fill(negatives[None, :] == targets[:, None], -torch.inf)
-        logits = torch.cat([positives[:, None], negative_scores], dim=1)
-        return F.cross_entropy(logits, torch.zeros(len(targets), dtype=torch.long))
+        sampler = sampler or NegativeSampler(SampledSoftmaxConfig(), n_items, n_negatives)
+        negatives, log_q = sampler.draw(targets, generator)
+        return sampled_softmax_loss(states, targets, items, negatives, log_q, positives=positives)
     raise ValueError(f"unknown loss '{name}' (valid: bce, sampled_softmax, ce)")
+
+
+def sampled_softmax_loss(states: torch.Tensor, targets: torch.Tensor, items, negatives: torch.Tensor,
+                         log_q: torch.Tensor | None = None, positives: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean cross-entropy of each row's positive against the shared ``negatives`` (K,).
+
+    Row ``r``'s logits are ``[s(r, target_r), s(r, j) - log_q_j for j in negatives]``, with the columns
+    where ``j == target_r`` (accidental hits, and in-batch negatives' own positive) set to -inf. The
+    positive is not corrected: it is always in the softmax, not drawn (correcting it too, as some
+    implementations do, biases the estimate of the full softmax; see docs/fidelity.md).
+    """
+    if positives is None:
+        positives = (states * items(targets)).sum(-1)
+    negative_scores = states @ items(negatives).T
+    if log_q is not None:
+        negative_scores = negative_scores - log_q[None, :]
+    negative_scores = negative_scores.masked_fill(negatives[None, :] == targets[:, None], -torch.inf)
+    logits = torch.cat([positives[:, None], negative_scores], dim=1)
+    return F.cross_entropy(logits, torch.zeros(len(targets), dtype=torch.long))
 
 
 def full_softmax_loss(states: torch.Tensor, targets: torch.Tensor, table: torch.Tensor,

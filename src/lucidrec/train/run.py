@@ -105,13 +105,18 @@ NOT_IDENTITY = ("progress",)
 NOT_IDENTITY_WHEN_FINISHED = ("progress", "threads", "ce_implementation")
 
 #: Options whose default changed after runs were saved without them: what the missing key stood for.
-BEFORE_THE_OPTION = {"train": {"ce_implementation": "dense"}}
+#: Sampled softmax before its options: uniform negatives drawn with replacement, no logQ correction.
+BEFORE_THE_OPTION = {"train": {"ce_implementation": "dense",
+                               "sampled_softmax": {"negatives": "uniform", "alpha": 1.0, "replacement": True,
+                                                   "logq_correction": False}}}
 
 
 def _comparable(values: dict, ignore: tuple[str, ...]) -> dict:
     train = values.get("train", {})
     if train.get("loss", "ce") != "ce":  # it only computes the ce loss: other losses run the same without it
         ignore = (*ignore, "ce_implementation")
+    if train.get("loss", "ce") != "sampled_softmax":  # likewise, only the sampled softmax reads its options
+        ignore = (*ignore, "sampled_softmax")
     return {**values, "train": {k: v for k, v in train.items() if k not in ignore}}
 
 

@@ -27,8 +27,9 @@ from lucidrec.files import trim_log
 from lucidrec.models.backbone import Backbone
 from lucidrec.models.scoring import DotProductScorer
 from lucidrec.train import checkpoint
-from lucidrec.train.batches import trainable_users, training_batch
+from lucidrec.train.batches import epoch_batches, history_widths, trainable_users, training_batch
 from lucidrec.train.losses import CeImplementation, LossName, next_item_loss
+from lucidrec.train.negatives import NegativeSampler, SampledSoftmaxConfig
 
 
 #: Default negatives per loss when ``n_negatives`` is not given. ``ce`` ignores the count; it keeps 256,
@@ -45,6 +46,12 @@ class TrainConfig(StrictConfig):
     loss: LossName = Field("ce", description="ce (full softmax, the published well-tuned setting), sampled_softmax (large catalogs) or bce")
     n_negatives: int | None = Field(None, ge=1, description="negatives per position (bce) or per batch (sampled_softmax); "
                                     "default 1 for bce (SASRec's original loss, RecBole's default) and 256 for sampled_softmax")
+    sampled_softmax: SampledSoftmaxConfig = Field(
+        default_factory=SampledSoftmaxConfig, description="how the sampled softmax draws and corrects its negatives")
+    length_bucketing: int = Field(
+        0, ge=0, description="0: batches of users in random order; k > 0: within each group of k batches of the "
+        "shuffled users, rows of similar history length are batched together and the batches shuffled, so less "
+        "padding is computed (a new grouping every epoch; batch composition changes, so the trajectory does)")
     ce_implementation: CeImplementation = Field(
         "chunked", description="how the ce loss is computed: chunked (the gradient formed chunk by chunk, never the whole "
         "logits matrix; faster) or dense (F.cross_entropy on all logits); equal up to float rounding")
@@ -100,8 +107,16 @@ def scorer_for(model: Backbone) -> DotProductScorer:
     return DotProductScorer(table, lambda history, users: model.user_vectors(history, users))
 
 
+def negative_sampler(cfg: TrainConfig, model: Backbone, split: Split) -> NegativeSampler | None:
+    """The sampled softmax's sampler for this run (checked before the first epoch); None for other losses."""
+    if cfg.loss != "sampled_softmax":
+        return None
+    return NegativeSampler(cfg.sampled_softmax, model.n_items, cfg.n_negatives, split.item_counts())
+
+
 def next_item_step_loss(wrapped, model: Backbone, inputs: torch.Tensor, targets: torch.Tensor, users: np.ndarray,
-                        cfg: TrainConfig, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                        cfg: TrainConfig, generator: torch.Generator,
+                        sampler: NegativeSampler | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One batch's next-item loss under ``cfg``'s loss, ce implementation and precision; also the per-position
     states (float32) and the targets of the positions that have one, for auxiliary and extra losses."""
     low_precision = cfg.precision == "bfloat16"
@@ -111,7 +126,7 @@ def next_item_step_loss(wrapped, model: Backbone, inputs: torch.Tensor, targets:
     where = targets != 0
     flat_targets = targets[where]
     loss = next_item_loss(cfg.loss, states[where], flat_targets, model.items, model.n_items, cfg.n_negatives, generator,
-                          cfg.ce_implementation, torch.bfloat16 if low_precision else torch.float32)
+                          cfg.ce_implementation, torch.bfloat16 if low_precision else torch.float32, sampler)
     return loss, states, flat_targets
 
 
@@ -156,13 +171,14 @@ class Trainer:
             trim_log(run_dir / "log.jsonl", "epoch", state.epoch)
         history: list[EpochLog] = []
         users = trainable_users(split.train, model.objective)
+        sampler = negative_sampler(cfg, model, split)
         epochs_run = 0
         fit_started = time.perf_counter()
         for epoch in range(state.epoch, cfg.epochs):
             if state.bad_epochs >= cfg.patience:
                 break
             started = time.perf_counter()
-            loss = self._epoch(wrapped, model, optimizer, split, users, epoch, rank, world)
+            loss = self._epoch(wrapped, model, optimizer, split, users, epoch, rank, world, sampler)
             seconds = time.perf_counter() - started
             valid = None
             if (epoch + 1) % cfg.eval_every == 0:
@@ -191,7 +207,7 @@ class Trainer:
         return history
 
     def _epoch(self, wrapped, model: Backbone, optimizer, split: Split, users: np.ndarray, epoch: int,
-               rank: int, world: int) -> float:
+               rank: int, world: int, sampler: NegativeSampler | None = None) -> float:
         cfg = self.config
         seed = [cfg.seed, epoch]
         torch.manual_seed(int(np.random.SeedSequence(seed).generate_state(1)[0]))
@@ -203,12 +219,13 @@ class Trainer:
             order = np.resize(order, per_rank * world)[rank::world]
         model.train()
         total, steps = 0.0, 0
-        batches = range(0, len(order), cfg.batch_size)
+        widths = history_widths(split.train, order, model) if cfg.length_bucketing else None
+        batches = epoch_batches(order, cfg.batch_size, cfg.length_bucketing, widths, numpy_rng)
         bar = tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=not cfg.progress or rank != 0)
-        for start in bar:
-            batch_users = order[start : start + cfg.batch_size]
+        for batch_users in bar:
             inputs, targets = training_batch(model, split.train, batch_users, cfg.history_window, numpy_rng)
-            loss, states, flat_targets = next_item_step_loss(wrapped, model, inputs, targets, batch_users, cfg, torch_rng)
+            loss, states, flat_targets = next_item_step_loss(wrapped, model, inputs, targets, batch_users, cfg, torch_rng,
+                                                             sampler)
             auxiliary = model.items.auxiliary_loss(flat_targets)
             if auxiliary is not None:
                 loss = loss + cfg.aux_weight * auxiliary
