@@ -57,6 +57,45 @@ def test_losses_train(cyclic_dir, tmp_path, loss):
     assert metrics["test/full/recall@10"] > 0.5
 
 
+@pytest.mark.parametrize("negatives", [{"negatives": "popularity", "alpha": 0.75}, {"negatives": "in_batch"},
+                                       {"replacement": False, "logq_correction": False}])
+def test_sampled_softmax_variants_train(cyclic_dir, tmp_path, negatives):
+    config = _config(cyclic_dir, epochs=6, loss="sampled_softmax", n_negatives=8, sampled_softmax=negatives)
+    assert train_run(config, tmp_path / "run")["test/full/recall@10"] > 0.5
+
+
+def test_more_negatives_than_items_fails_before_the_first_epoch(cyclic_dir, tmp_path):
+    with pytest.raises(ConfigError, match=r"train.n_negatives=64 is larger than the catalog \(30 items\)"):
+        train_run(_config(cyclic_dir, epochs=2, loss="sampled_softmax", n_negatives=64), tmp_path / "run")
+    assert not (tmp_path / "run" / "log.jsonl").exists()
+
+
+def test_length_bucketing_trains_and_resumes_exactly(cyclic_dir, tmp_path):
+    config = _config(cyclic_dir, epochs=4, max_len=5, loss="sampled_softmax", n_negatives=8, length_bucketing=2,
+                     batch_size=4, history_window="random")
+    assert_resume_equals_uninterrupted(config, tmp_path, stop_after_epochs=2)
+
+
+def test_sampled_softmax_options_are_no_part_of_other_losses_runs(cyclic_dir, tmp_path):
+    # A ce run saved before the options existed is reused; a sampled-softmax one saved then ran without logQ.
+    config = _config(cyclic_dir, epochs=2, loss="ce")
+    train_run(config, tmp_path / "ce")
+    saved = json.loads((tmp_path / "ce" / "config.json").read_text())
+    del saved["train"]["sampled_softmax"]
+    (tmp_path / "ce" / "config.json").write_text(json.dumps(saved))
+    assert train_or_reuse(config, tmp_path / "ce")["status"] == "done"
+    sampled = _config(cyclic_dir, epochs=2, loss="sampled_softmax", n_negatives=8)
+    train_run(sampled, tmp_path / "ss")
+    saved = json.loads((tmp_path / "ss" / "config.json").read_text())
+    del saved["train"]["sampled_softmax"]
+    (tmp_path / "ss" / "config.json").write_text(json.dumps(saved))
+    with pytest.raises(ConfigError, match=r"logq_correction': False.*saved before the option existed"):
+        train_or_reuse(sampled, tmp_path / "ss")
+    old_behaviour = _config(cyclic_dir, epochs=2, loss="sampled_softmax", n_negatives=8,
+                            sampled_softmax={"logq_correction": False})
+    assert train_or_reuse(old_behaviour, tmp_path / "ss")["status"] == "done"
+
+
 @pytest.mark.parametrize("window", ["latest", "random"])
 def test_resume_continues_exactly_like_an_uninterrupted_run(cyclic_dir, tmp_path, window):
     # bce: sampled negatives must also line up; random: so must the epoch's history windows, which
