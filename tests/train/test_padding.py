@@ -14,11 +14,13 @@ N_ITEMS = 25
 MAX_LEN = 12
 # Short rows (the longest training row has 5 inputs) and one user with a single item.
 HISTORIES = Ragged.from_lists([[1, 2, 3, 4, 5, 6], [7, 8], [9, 10, 11, 12], [13], [14, 15, 16]])
-BACKBONE_NAMES = ["sasrec", "gru4rec", "bert4rec", "caser"]
+BACKBONE_NAMES = ["sasrec", "sasrec-ligr", "gru4rec", "bert4rec", "caser"]
 
 
 def _model(name, **params):
     torch.manual_seed(0)
+    if name == "sasrec-ligr":
+        name, params = "sasrec", {"block": "ligr", "ffn_multiplier": 4, **params}
     cls = BACKBONES.get(name)
     items = make_item_embedding("id", {}, n_items=N_ITEMS, dim=16, extra_tokens=cls.extra_tokens)
     return make_backbone(name, {"hidden": 16, "max_len": MAX_LEN, **params}, items).eval()

@@ -32,6 +32,9 @@ def train(
                                                       help=f"Item embedding source [default: {DEFAULT_EMBEDDING}, or the "
                                                            "--config file's]."),
     config: Optional[Path] = typer.Option(None, "--config", help="TOML file with the sections data, model, embedding, train, eval."),
+    preset: Optional[str] = typer.Option(None, "--preset", show_default=False,
+                                         help="Named recipe shipped with lucidrec (esasrec, esasrec-amazon); "
+                                              "--config, flags and --set apply on top."),
     overrides: list[str] = typer.Option([], "--set", show_default=False, metavar="KEY=VALUE",
                                         help="Override any key, e.g. --set train.lr=0.002 --set model.hidden=128 (repeatable)."),
     out: Path = typer.Option(..., "--out", help="Run folder to create (or to continue with --resume)."),
@@ -44,6 +47,7 @@ def train(
     from lucidrec.eval.report import summary_table
     from lucidrec.methods import train as train_method
     from lucidrec.train.run import build_config
+    from lucidrec.train.presets import load_preset
 
     base: dict = {}
     if dataset:
@@ -54,8 +58,12 @@ def train(
         base["model"] = {"name": model}
     if embedding:
         base["embedding"] = {"name": embedding}
-    run_config = build_config(base, config, overrides)
-    defaulted = _defaulted(base, load_toml(config) if config else {}, overrides)
+    run_config = build_config(base, config, overrides, preset)
+    file_values = load_preset(preset) if preset else {}
+    if config:
+        file_values = {**file_values, **{k: {**file_values.get(k, {}), **v} if isinstance(v, dict) else v
+                                         for k, v in load_toml(config).items()}}
+    defaulted = _defaulted(base, file_values, overrides)
     if defaulted:
         chosen = {"--dataset": run_config.data.dataset, "--model": run_config.model["name"],
                   "--embedding": run_config.embedding["name"]}

@@ -10,7 +10,7 @@ from pydantic import Field
 
 from lucidrec.data.sequences import Ragged
 from lucidrec.models.backbone import BACKBONES, BackboneConfig, left_pad
-from lucidrec.models.sasrec import SelfAttentionBackbone
+from lucidrec.models.sasrec import BlockKind, SelfAttentionBackbone
 
 
 class BERT4RecConfig(BackboneConfig):
@@ -20,6 +20,8 @@ class BERT4RecConfig(BackboneConfig):
     heads: int = Field(2, ge=1)
     dropout: float = Field(0.2, ge=0, lt=1)
     mask_prob: float = Field(0.2, gt=0, lt=1, description="share of positions masked for cloze training")
+    block: BlockKind = Field("pre_ln", description="transformer block: pre_ln or ligr (see SASRec)")
+    ffn_multiplier: int = Field(1, ge=1, description="feed-forward width as a multiple of hidden")
 
 
 @BACKBONES.register("bert4rec")

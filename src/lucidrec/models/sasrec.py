@@ -3,6 +3,11 @@
 Unlike the LLMEmb reference code, attention is causal: position t attends to positions <= t only
 (tested). Pre-layer-norm blocks; padding keys are masked, and every position may attend to itself
 so all-padding rows stay finite.
+
+``block="ligr"`` swaps in LiGR blocks (Gu et al. 2025, "From Features to Transformers"), the layers of
+eSASRec (Petrov et al., RecSys 2025): pre-layer-norm, each residual branch scaled by a sigmoid gate
+computed from the branch's input, and a SwiGLU feed-forward ``ffn_multiplier`` times wider than the
+hidden size. The named preset ``esasrec`` (``lucidrec train --preset esasrec``) is the whole recipe.
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ import math
 
 import torch
 import torch.nn.functional as F
+from typing import Literal
+
 from pydantic import Field
 from torch import nn
 
@@ -24,28 +31,84 @@ class SASRecConfig(BackboneConfig):
     heads: int = Field(1, ge=1)
     dropout: float = Field(0.2, ge=0, lt=1)
     causal: bool = Field(True, description="False reproduces the LLMEmb code's missing mask (fidelity studies only)")
+    block: BlockKind = Field("pre_ln", description="transformer block: pre_ln (pre-layer-norm, GELU feed-forward) or "
+                             "ligr (sigmoid-gated residuals and a SwiGLU feed-forward, as eSASRec)")
+    ffn_multiplier: int = Field(1, ge=1, description="feed-forward width as a multiple of hidden (eSASRec: 4)")
 
 
-class TransformerBlock(nn.Module):
-    def __init__(self, hidden: int, heads: int, dropout: float):
+BlockKind = Literal["pre_ln", "ligr"]
+
+
+class SelfAttention:
+    """Multi-head scaled dot-product attention with a boolean mask (B, 1, L, L), mixed into the blocks, which
+    own ``qkv``, ``out``, ``heads`` and ``attn_dropout`` (created in the order of earlier checkpoints, so a seed
+    initialises a pre_ln model as before)."""
+
+    def attend(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        b, length, d = x.shape
+        q, k, v = self.qkv(x).view(b, length, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        attended = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, dropout_p=self.attn_dropout if self.training else 0.0
+        )
+        return self.out(attended.transpose(1, 2).reshape(b, length, d))
+
+
+class TransformerBlock(SelfAttention, nn.Module):
+    """Pre-layer-norm block: x + attention(norm(x)), then x + ffn(norm(x))."""
+
+    def __init__(self, hidden: int, heads: int, dropout: float, ffn_multiplier: int = 1):
         super().__init__()
+        width = hidden * ffn_multiplier
         self.heads = heads
         self.norm_attn = nn.LayerNorm(hidden)
         self.qkv = nn.Linear(hidden, 3 * hidden)
         self.out = nn.Linear(hidden, hidden)
         self.norm_ffn = nn.LayerNorm(hidden)
-        self.ffn = nn.Sequential(nn.Linear(hidden, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, hidden))
+        self.ffn = nn.Sequential(nn.Linear(hidden, width), nn.GELU(), nn.Dropout(dropout), nn.Linear(width, hidden))
         self.dropout = nn.Dropout(dropout)
         self.attn_dropout = dropout
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        b, length, d = x.shape
-        q, k, v = self.qkv(self.norm_attn(x)).view(b, length, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-        attended = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=mask, dropout_p=self.attn_dropout if self.training else 0.0
-        )
-        x = x + self.dropout(self.out(attended.transpose(1, 2).reshape(b, length, d)))
+        x = x + self.dropout(self.attend(self.norm_attn(x), mask))
         return x + self.dropout(self.ffn(self.norm_ffn(x)))
+
+
+class SwiGLU(nn.Module):
+    """Feed-forward silu(x W1) * (x W3) then W2, without biases (as LLaMA, FuXi and LiGR)."""
+
+    def __init__(self, hidden: int, width: int, dropout: float):
+        super().__init__()
+        self.gate = nn.Linear(hidden, width, bias=False)
+        self.up = nn.Linear(hidden, width, bias=False)
+        self.down = nn.Linear(width, hidden, bias=False)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down(self.dropout(F.silu(self.gate(x)) * self.up(x)))
+
+
+class LiGRBlock(SelfAttention, nn.Module):
+    """LiGR block: x + sigmoid(G1 x) * attention(norm(x)), then x + sigmoid(G2 x) * swiglu(norm(x))."""
+
+    def __init__(self, hidden: int, heads: int, dropout: float, ffn_multiplier: int = 4):
+        super().__init__()
+        self.heads = heads
+        self.norm_attn = nn.LayerNorm(hidden)
+        self.qkv = nn.Linear(hidden, 3 * hidden)
+        self.out = nn.Linear(hidden, hidden)
+        self.attn_dropout = dropout
+        self.gate_attn = nn.Linear(hidden, hidden)
+        self.norm_ffn = nn.LayerNorm(hidden)
+        self.ffn = SwiGLU(hidden, hidden * ffn_multiplier, dropout)
+        self.gate_ffn = nn.Linear(hidden, hidden)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        x = x + torch.sigmoid(self.gate_attn(x)) * self.dropout(self.attend(self.norm_attn(x), mask))
+        return x + torch.sigmoid(self.gate_ffn(x)) * self.dropout(self.ffn(self.norm_ffn(x)))
+
+
+BLOCKS: dict[str, type[nn.Module]] = {"pre_ln": TransformerBlock, "ligr": LiGRBlock}
 
 
 def attention_mask(seqs: torch.Tensor, causal: bool) -> torch.Tensor:
@@ -59,7 +122,7 @@ def attention_mask(seqs: torch.Tensor, causal: bool) -> torch.Tensor:
 
 
 class SelfAttentionBackbone(Backbone):
-    """Item + position embeddings, pre-LN transformer blocks, a final norm (SASRec and BERT4Rec)."""
+    """Item + position embeddings, transformer blocks (pre-LN or LiGR), a final norm (SASRec and BERT4Rec)."""
 
     causal = True
 
@@ -67,7 +130,9 @@ class SelfAttentionBackbone(Backbone):
         super().__init__(config, items, state_hook)
         self.positions = nn.Embedding(config.max_len, config.hidden)
         self.input_dropout = nn.Dropout(config.dropout)
-        self.blocks = nn.ModuleList(TransformerBlock(config.hidden, config.heads, config.dropout) for _ in range(config.layers))
+        block = BLOCKS[config.block]
+        self.blocks = nn.ModuleList(block(config.hidden, config.heads, config.dropout, config.ffn_multiplier)
+                                    for _ in range(config.layers))
         self.final_norm = nn.LayerNorm(config.hidden)
         nn.init.normal_(self.positions.weight, std=0.02)
 

@@ -42,6 +42,7 @@ from lucidrec.locks import hold
 from lucidrec.models import BACKBONES, make_backbone
 from lucidrec.models.backbone import Backbone, backbone_config
 from lucidrec.train import checkpoint, run_folder
+from lucidrec.train.presets import load_preset
 from lucidrec.train.trainer import Trainer, TrainConfig, scorer_for
 
 
@@ -66,11 +67,21 @@ class RunConfig(StrictConfig):
         return self
 
 
-def build_config(base: dict | None = None, config_file: Path | None = None, overrides: list[str] | None = None) -> RunConfig:
-    """Defaults < config file (TOML) < ``base`` (CLI flags) < ``--set key=value`` overrides."""
-    values: dict = {}
+def _merge(into: dict, values: dict) -> None:
+    """Nested update: sections merge key by key, so a later source changes only the keys it names."""
+    for key, value in values.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
+
+
+def build_config(base: dict | None = None, config_file: Path | None = None, overrides: list[str] | None = None,
+                 preset: str | None = None) -> RunConfig:
+    """Defaults < named preset < config file (TOML) < ``base`` (CLI flags) < ``--set key=value`` overrides."""
+    values: dict = load_preset(preset) if preset else {}
     if config_file is not None:
-        values = load_toml(config_file)
+        _merge(values, load_toml(config_file))
     for section, entries in (base or {}).items():
         if isinstance(entries, dict):
             values.setdefault(section, {}).update(entries)
