@@ -149,3 +149,27 @@ def test_an_empty_part_is_an_error_not_a_zero(rng):
     split = Split("leave_one_out", Ragged.from_lists(histories), empty, empty, 57)
     with pytest.raises(ValueError, match="'valid' part of the leave_one_out split has no users"):
         evaluate(_random_dot_model(rng), split, "valid")
+
+
+class RecordingScores(FixedScores):
+    """FixedScores that remembers the history lengths of every batch it is asked about."""
+
+    def __init__(self, table):
+        super().__init__(table)
+        self.batches = []
+
+    def user_state(self, history, users):
+        self.batches.append((history.lengths().tolist(), list(users)))
+        return super().user_state(history, users)
+
+
+def test_users_are_batched_by_history_length_and_ranked_in_their_own_rows():
+    # Shortest histories first (so a sequence model's cut batches carry little padding); ranks stay per user.
+    scores = [[99, 6, 5, 4, 3, 2, 1]] * 5
+    histories = [[1, 2, 4, 5], [1], [], [2, 5, 6], [2]]
+    evalset = _evalset(histories, [3, 3, 4, 6, 1])
+    model = RecordingScores(scores)
+    ranks, _ = rank_full(model, evalset, 6, EvalConfig(batch_size=2))
+    assert [lengths for lengths, _ in model.batches] == [[1, 0], [3, 1], [4]]  # rows kept in user order inside
+    assert sorted(u for _, users in model.batches for u in users) == [0, 1, 2, 3, 4]
+    assert ranks.tolist() == rank_full(FixedScores(scores), evalset, 6, EvalConfig(batch_size=100))[0].tolist()

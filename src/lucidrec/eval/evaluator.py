@@ -3,8 +3,9 @@
 Full ranking: every catalog item is a candidate; the user's history items are removed from the
 candidates, the target never is (even when the user had it before). The target's rank counts the
 items scoring strictly higher, plus tied items with a smaller index: a fixed tie rule, so ranks do
-not depend on batch size or chunking. Users stream in batches and the catalog in chunks, with a
-running top-k merge, so memory is ``batch_size x item_chunk`` whatever the catalog size.
+not depend on batch size or chunking. Users stream in batches (users of similar history length together,
+so sequence models, which cut a batch to its longest history, compute little padding) and the catalog in
+chunks, with a running top-k merge, so memory is ``batch_size x item_chunk`` whatever the catalog size.
 
 Full ranking without the history mask (an extra, labelled ``full_unmasked``): history items stay
 candidates. RecBole's full-sort evaluation of sequential models works this way (its loader builds the
@@ -55,9 +56,12 @@ class EvalResult:
     groups: dict[str, np.ndarray] = field(default_factory=dict)  # group name -> boolean mask aligned with ``users``
 
 
-def _batches(n: int, size: int):
-    for start in range(0, n, size):
-        yield np.arange(start, min(start + size, n))
+def _batches(evalset: EvalSet, size: int):
+    """Users in batches of ``size``, shortest histories first: a sequence model cuts each batch to its longest
+    history, so similar lengths together leave it little padding. Results are per user, so order is free."""
+    order = np.argsort(evalset.history.lengths(), kind="stable")
+    for start in range(0, len(order), size):
+        yield np.sort(order[start:start + size])
 
 
 @torch.no_grad()
@@ -65,7 +69,7 @@ def rank_full(model: Scorer, evalset: EvalSet, n_items: int, config: EvalConfig,
               mask_history: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
     ranks = np.empty(len(evalset), dtype=np.int64)
     topk = np.zeros((len(evalset), config.topk), dtype=np.int64) if config.topk else None
-    for rows in _batches(len(evalset), config.batch_size):
+    for rows in _batches(evalset, config.batch_size):
         batch = evalset.subset(rows)
         state = model.user_state(batch.history, batch.users)
         targets = torch.as_tensor(batch.targets)
@@ -131,7 +135,7 @@ def sample_negatives(user: int, excluded: np.ndarray, n_items: int, n: int, seed
 @torch.no_grad()
 def rank_sampled(model: Scorer, evalset: EvalSet, n_items: int, config: EvalConfig) -> np.ndarray:
     ranks = np.empty(len(evalset), dtype=np.int64)
-    for rows in _batches(len(evalset), config.batch_size):
+    for rows in _batches(evalset, config.batch_size):
         batch = evalset.subset(rows)
         negatives = [
             sample_negatives(u, np.append(batch.history[i], batch.targets[i]), n_items, config.n_negatives, config.seed)

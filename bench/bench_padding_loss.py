@@ -1,0 +1,129 @@
+"""Time one training step padded to max_len vs cut to the batch's longest row (and length-bucketed), and
+the full softmax vs the sampled softmax, on real rows of a dataset (default amazon-beauty).
+
+In one process, per ``--max-len``: the same random batches of ``--batch-size`` users, each step run with
+every variant in rotating order so all see the same machine load; "bucketed" runs the batches that
+``train.length_bucketing`` would form from the same shuffled users (so its rows differ: compare means,
+which is what an epoch costs). A step is forward, loss, backward and an Adam step. Also times the
+user vectors of one evaluation batch, padded vs cut.
+
+    nice -n 10 python bench/bench_padding_loss.py --dataset amazon-beauty --max-len 200 50 --steps 10 --threads 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+import torch
+
+from lucidrec.data.pipeline import load_split
+from lucidrec.train.batches import epoch_batches, history_widths, trainable_users, training_batch
+from lucidrec.train.run import build_config, build_model
+from lucidrec.train.trainer import negative_sampler, next_item_step_loss
+from protocol import run_values
+
+#: name -> (cut to the longest row, loss, batches from length bucketing)
+VARIANTS = {
+    "padded ce": (False, "ce", False),
+    "cut ce": (True, "ce", False),
+    "bucketed ce": (True, "ce", True),
+    "cut sampled softmax": (True, "sampled_softmax", False),
+}
+
+
+def step(model, optimizer, split, users, train_config, to_longest, sampler, rng) -> tuple[float, int]:
+    inputs, targets = training_batch(model, split.train, users, train_config.history_window, rng, to_longest)
+    loss, _, _ = next_item_step_loss(model, model, inputs, targets, users, train_config,
+                                     torch.Generator().manual_seed(0), sampler)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return float(loss.detach()), inputs.shape[1]
+
+
+def measure(dataset: str, model_name: str, max_len: int, steps: int, batch_size: int, bucketing: int,
+            n_negatives: int, threads: int, data_dir: str | None = None) -> dict:
+    torch.set_num_threads(threads)
+    values = run_values(dataset, model_name, seed=1, embedding={"name": "id"}, threads=threads, batch_size=batch_size,
+                        data_dir=data_dir)
+    values["model"]["max_len"] = max_len
+    config = build_config(values)
+    data, split = load_split(config.data)
+    torch.manual_seed(1)
+    model = build_model(config, data, split)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.train.lr)
+    configs = {name: config.train.model_copy(update={"loss": loss, "n_negatives": n_negatives})
+               for name, (_, loss, _) in VARIANTS.items()}
+    samplers = {name: negative_sampler(configs[name], model, split) for name in VARIANTS}
+    rng = np.random.default_rng(1)
+    order = rng.permutation(trainable_users(split.train, model.objective))
+    plain = epoch_batches(order, batch_size)
+    bucketed = epoch_batches(order, batch_size, bucketing, history_widths(split.train, order, model), rng)
+    model.train()
+    seconds = {name: [] for name in VARIANTS}
+    widths = {name: [] for name in VARIANTS}
+    names = list(VARIANTS)
+    for index in range(steps):
+        shift = index % len(names)
+        for name in names[shift:] + names[:shift]:
+            to_longest, _, from_buckets = VARIANTS[name]
+            users = (bucketed if from_buckets else plain)[index]
+            started = time.perf_counter()
+            _, width = step(model, optimizer, split, users, configs[name], to_longest, samplers[name], rng)
+            seconds[name].append(time.perf_counter() - started)
+            widths[name].append(width)
+    history = split.valid.history
+    users = np.arange(min(1024, len(split.valid)))  # the evaluator's default batch: its first users
+    eval_seconds, eval_width = {"padded": [], "cut": []}, {}
+    model.eval()
+    with torch.no_grad():
+        batch = history.take(users)
+        for repeat in range(3):
+            for label, to_longest in (("padded", False), ("cut", True))[:: 1 if repeat % 2 else -1]:
+                started = time.perf_counter()
+                seqs = model.inference_input(batch, to_longest=to_longest)
+                model.encode(seqs)
+                eval_seconds[label].append(time.perf_counter() - started)
+                eval_width[label] = seqs.shape[1]
+    eval_seconds = {label: statistics.median(values) for label, values in eval_seconds.items()}
+    return {"dataset": dataset, "model": model_name, "max_len": max_len, "items": data.n_items,
+            "batches_per_epoch": len(plain), "mean_width": {n: statistics.mean(w) for n, w in widths.items()},
+            "seconds": {n: statistics.mean(s) for n, s in seconds.items()}, "eval_seconds": eval_seconds,
+            "eval_width": eval_width}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="amazon-beauty")
+    parser.add_argument("--data-dir", default=None, help="folder holding the dataset (default: the usual search)")
+    parser.add_argument("--models", nargs="+", default=["sasrec"])
+    parser.add_argument("--max-len", nargs="+", type=int, default=[200, 50])
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--bucketing", type=int, default=16, help="train.length_bucketing of the bucketed variant")
+    parser.add_argument("--n-negatives", type=int, default=256)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    names = list(VARIANTS)
+    print(f"{args.dataset}, batch {args.batch_size}, {args.steps} steps per variant, {args.threads} thread(s); "
+          f"mean seconds per training step (mean batch width)")
+    print("| model | max_len | items | " + " | ".join(names) + " | speed-up, cut | speed-up, bucketed | "
+          "speed-up, sampled softmax over cut ce | eval batch, padded / cut |")
+    print("|---" * (len(names) + 7) + "|")
+    for model_name in args.models:
+        for max_len in args.max_len:
+            r = measure(args.dataset, model_name, max_len, args.steps, args.batch_size, args.bucketing,
+                        args.n_negatives, args.threads, args.data_dir)
+            s, w, e = r["seconds"], r["mean_width"], r["eval_seconds"]
+            print(f"| {model_name} | {max_len} | {r['items']:,} | "
+                  + " | ".join(f"{s[n]:.3f} ({w[n]:.0f})" for n in names)
+                  + f" | **{s['padded ce'] / s['cut ce']:.2f}×** | **{s['padded ce'] / s['bucketed ce']:.2f}×** | "
+                  f"**{s['cut ce'] / s['cut sampled softmax']:.2f}×** | "
+                  f"{e['padded']:.3f} s / {e['cut']:.3f} s, width {r['eval_width']['cut']} (**{e['padded'] / e['cut']:.2f}×**) |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
