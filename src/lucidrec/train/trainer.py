@@ -43,7 +43,8 @@ class TrainConfig(StrictConfig):
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(0.0, ge=0)
     optimizer: Literal["adam", "adamw"] = "adam"
-    loss: LossName = Field("ce", description="ce (full softmax, the published well-tuned setting), sampled_softmax (large catalogs) or bce")
+    loss: LossName = Field("ce", description="ce (full softmax, the published well-tuned setting), sampled_softmax (large "
+                           "catalogs; options under train.sampled_softmax) or bce")
     n_negatives: int | None = Field(None, ge=1, description="negatives per position (bce) or per batch (sampled_softmax); "
                                     "default 1 for bce (SASRec's original loss, RecBole's default) and 256 for sampled_softmax")
     sampled_softmax: SampledSoftmaxConfig = Field(
