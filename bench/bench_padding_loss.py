@@ -5,7 +5,8 @@ In one process, per ``--max-len``: the same random batches of ``--batch-size`` u
 every variant in rotating order so all see the same machine load; "bucketed" runs the batches that
 ``train.length_bucketing`` would form from the same shuffled users (so its rows differ: compare means,
 which is what an epoch costs). A step is forward, loss, backward and an Adam step. Also times the
-user vectors of one evaluation batch, padded vs cut.
+user states of four of the evaluator's batches (1,024 validation users each, sorted by history length as the
+evaluator sorts them, spread from the shortest to the longest), padded vs cut, with the cut widths.
 
     nice -n 10 python bench/bench_padding_loss.py --dataset amazon-beauty --max-len 200 50 --steps 10 --threads 1
 """
@@ -45,7 +46,8 @@ def step(model, optimizer, split, users, train_config, to_longest, sampler, rng)
 
 
 def measure(dataset: str, model_name: str, max_len: int, steps: int, batch_size: int, bucketing: int,
-            n_negatives: int, threads: int, data_dir: str | None = None) -> dict:
+            n_negatives: int, threads: int, data_dir: str | None = None, eval_batches: int = 4,
+            eval_batch_size: int = 1024) -> dict:
     torch.set_num_threads(threads)
     values = run_values(dataset, model_name, seed=1, embedding={"name": "id"}, threads=threads, batch_size=batch_size,
                         data_dir=data_dir)
@@ -75,20 +77,24 @@ def measure(dataset: str, model_name: str, max_len: int, steps: int, batch_size:
             _, width = step(model, optimizer, split, users, configs[name], to_longest, samplers[name], rng)
             seconds[name].append(time.perf_counter() - started)
             widths[name].append(width)
+    # Evaluation: a few of the evaluator's own batches (users sorted by history length), spread over the order.
     history = split.valid.history
-    users = np.arange(min(1024, len(split.valid)))  # the evaluator's default batch: its first users
-    eval_seconds, eval_width = {"padded": [], "cut": []}, {}
+    eval_order = np.argsort(history.lengths(), kind="stable")
+    n_eval_batches = -(-len(eval_order) // eval_batch_size)
+    picked = np.unique(np.linspace(0, n_eval_batches - 1, eval_batches).round().astype(int))
+    eval_seconds, eval_width = {"padded": [], "cut": []}, []
     model.eval()
     with torch.no_grad():
-        batch = history.take(users)
-        for repeat in range(3):
-            for label, to_longest in (("padded", False), ("cut", True))[:: 1 if repeat % 2 else -1]:
+        for index in picked:
+            batch = history.take(np.sort(eval_order[index * eval_batch_size:(index + 1) * eval_batch_size]))
+            for label, to_longest in (("padded", False), ("cut", True))[:: 1 if index % 2 else -1]:
                 started = time.perf_counter()
                 seqs = model.inference_input(batch, to_longest=to_longest)
                 model.encode(seqs)
                 eval_seconds[label].append(time.perf_counter() - started)
-                eval_width[label] = seqs.shape[1]
-    eval_seconds = {label: statistics.median(values) for label, values in eval_seconds.items()}
+                if to_longest:
+                    eval_width.append(seqs.shape[1])
+    eval_seconds = {label: sum(values) for label, values in eval_seconds.items()}
     return {"dataset": dataset, "model": model_name, "max_len": max_len, "items": data.n_items,
             "batches_per_epoch": len(plain), "mean_width": {n: statistics.mean(w) for n, w in widths.items()},
             "seconds": {n: statistics.mean(s) for n, s in seconds.items()}, "eval_seconds": eval_seconds,
@@ -111,7 +117,7 @@ def main() -> None:
     print(f"{args.dataset}, batch {args.batch_size}, {args.steps} steps per variant, {args.threads} thread(s); "
           f"mean seconds per training step (mean batch width)")
     print("| model | max_len | items | " + " | ".join(names) + " | speed-up, cut | speed-up, bucketed | "
-          "speed-up, sampled softmax over cut ce | eval batch, padded / cut |")
+          "speed-up, sampled softmax over cut ce | evaluation, padded / cut |")
     print("|---" * (len(names) + 7) + "|")
     for model_name in args.models:
         for max_len in args.max_len:
@@ -122,7 +128,7 @@ def main() -> None:
                   + " | ".join(f"{s[n]:.3f} ({w[n]:.0f})" for n in names)
                   + f" | **{s['padded ce'] / s['cut ce']:.2f}×** | **{s['padded ce'] / s['bucketed ce']:.2f}×** | "
                   f"**{s['cut ce'] / s['cut sampled softmax']:.2f}×** | "
-                  f"{e['padded']:.3f} s / {e['cut']:.3f} s, width {r['eval_width']['cut']} (**{e['padded'] / e['cut']:.2f}×**) |", flush=True)
+                  f"{e['padded']:.2f} s / {e['cut']:.2f} s, widths {'/'.join(map(str, r['eval_width']))} (**{e['padded'] / e['cut']:.2f}×**) |", flush=True)
 
 
 if __name__ == "__main__":
