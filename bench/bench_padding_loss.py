@@ -4,9 +4,11 @@ the full softmax vs the sampled softmax, on real rows of a dataset (default amaz
 In one process, per ``--max-len``: the same random batches of ``--batch-size`` users, each step run with
 every variant in rotating order so all see the same machine load; "bucketed" runs the batches that
 ``train.length_bucketing`` would form from the same shuffled users (so its rows differ: compare means,
-which is what an epoch costs). A step is forward, loss, backward and an Adam step. Also times the
-user states of four of the evaluator's batches (1,024 validation users each, sorted by history length as the
-evaluator sorts them, spread from the shortest to the longest), padded vs cut, with the cut widths.
+which is what an epoch costs). A few batches are a noisy sample of an epoch's, so the positions an epoch
+computes (rows x batch width, summed over all its batches) are printed too. A step is forward, loss,
+backward and an Adam step. Also times the user states of four of the evaluator's batches (1,024
+validation users each, sorted by history length as the evaluator sorts them, spread from the shortest to
+the longest), padded vs cut, with the cut widths.
 
     nice -n 10 python bench/bench_padding_loss.py --dataset amazon-beauty --max-len 200 50 --steps 10 --threads 1
 """
@@ -63,7 +65,13 @@ def measure(dataset: str, model_name: str, max_len: int, steps: int, batch_size:
     rng = np.random.default_rng(1)
     order = rng.permutation(trainable_users(split.train, model.objective))
     plain = epoch_batches(order, batch_size)
-    bucketed = epoch_batches(order, batch_size, bucketing, history_widths(split.train, order, model), rng)
+    row_widths = history_widths(split.train, order, model)
+    bucketed = epoch_batches(order, batch_size, bucketing, row_widths, rng)
+    width_of = dict(zip(order.tolist(), np.maximum(row_widths, 1).tolist()))
+    # Positions an epoch computes (rows x batch width, summed over every batch): the cost the timings sample.
+    cells = {"padded": len(order) * max_len,
+             "cut": sum(len(b) * max(width_of[u] for u in b.tolist()) for b in plain),
+             "bucketed": sum(len(b) * max(width_of[u] for u in b.tolist()) for b in bucketed)}
     model.train()
     seconds = {name: [] for name in VARIANTS}
     widths = {name: [] for name in VARIANTS}
@@ -98,7 +106,7 @@ def measure(dataset: str, model_name: str, max_len: int, steps: int, batch_size:
     return {"dataset": dataset, "model": model_name, "max_len": max_len, "items": data.n_items,
             "batches_per_epoch": len(plain), "mean_width": {n: statistics.mean(w) for n, w in widths.items()},
             "seconds": {n: statistics.mean(s) for n, s in seconds.items()}, "eval_seconds": eval_seconds,
-            "eval_width": eval_width}
+            "eval_width": eval_width, "cells": cells}
 
 
 def main() -> None:
@@ -117,8 +125,9 @@ def main() -> None:
     print(f"{args.dataset}, batch {args.batch_size}, {args.steps} steps per variant, {args.threads} thread(s); "
           f"mean seconds per training step (mean batch width)")
     print("| model | max_len | items | " + " | ".join(names) + " | speed-up, cut | speed-up, bucketed | "
+          "positions per epoch, padded / cut / bucketed | "
           "speed-up, sampled softmax over cut ce | evaluation, padded / cut |")
-    print("|---" * (len(names) + 7) + "|")
+    print("|---" * (len(names) + 8) + "|")
     for model_name in args.models:
         for max_len in args.max_len:
             r = measure(args.dataset, model_name, max_len, args.steps, args.batch_size, args.bucketing,
@@ -127,6 +136,7 @@ def main() -> None:
             print(f"| {model_name} | {max_len} | {r['items']:,} | "
                   + " | ".join(f"{s[n]:.3f} ({w[n]:.0f})" for n in names)
                   + f" | **{s['padded ce'] / s['cut ce']:.2f}×** | **{s['padded ce'] / s['bucketed ce']:.2f}×** | "
+                  + " / ".join(f"{r['cells'][k] / 1e6:.2f}M" for k in ("padded", "cut", "bucketed")) + " | "
                   f"**{s['cut ce'] / s['cut sampled softmax']:.2f}×** | "
                   f"{e['padded']:.2f} s / {e['cut']:.2f} s, widths {'/'.join(map(str, r['eval_width']))} (**{e['padded'] / e['cut']:.2f}×**) |", flush=True)
 
