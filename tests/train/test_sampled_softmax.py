@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from lucidrec.config import ConfigError
+from lucidrec.embeddings.frozen_table import FrozenTableEmbedding
 from lucidrec.embeddings.id_table import IdEmbedding
 from lucidrec.train.losses import full_softmax_loss, next_item_loss, sampled_softmax_loss
 from lucidrec.train.negatives import NegativeSampler, SampledSoftmaxConfig
@@ -98,26 +99,41 @@ def test_in_batch_negatives_are_the_batch_targets_with_their_inclusion_probabili
     assert loss.item() == pytest.approx(sum(map(_ce, rows)) / 3, rel=1e-6)
 
 
+def _id_items(n_items, dim):
+    return IdEmbedding(n_items=n_items, dim=dim)
+
+
+def _text_items(n_items, dim):
+    # A frozen "text" matrix behind a trainable adapter, plus an id residual: vectors are computed, not looked up.
+    matrix = torch.randn(n_items + 1, 7)
+    matrix[0] = 0
+    return FrozenTableEmbedding(matrix, dim, residual_id=True, activation="gelu")
+
+
+@pytest.mark.parametrize("make_items", [_id_items, _text_items], ids=["id", "frozen_text_adapter"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_gradient_equals_full_softmax_when_the_draw_is_the_whole_catalog(seed):
+def test_gradient_equals_full_softmax_when_the_draw_is_the_whole_catalog(seed, make_items):
     # Uniform without replacement, N = catalog: every item drawn exactly once, log_q = log(N / N) = 0, and the
     # positive's own draw masked (it is the first column): the same softmax as the full one, term for term.
     torch.manual_seed(seed)
     n_items, dim = 12, 5
-    items = IdEmbedding(n_items=n_items, dim=dim)
+    items = make_items(n_items, dim)
+    parameters = [p for p in items.parameters() if p.requires_grad]
     states = torch.randn(20, dim, requires_grad=True)
     targets = torch.randint(1, n_items + 1, (20,))
     sampler = NegativeSampler(SampledSoftmaxConfig(replacement=False), n_items, n_items)
     results = []
     for kind in ("sampled_softmax", "full"):
-        states.grad, items.weight.weight.grad = None, None
+        for tensor in (states, *parameters):
+            tensor.grad = None
         if kind == "full":
             loss = full_softmax_loss(states, targets, items.table(), "dense")
         else:
             loss = next_item_loss(kind, states, targets, items, n_items, n_items,
                                   torch.Generator().manual_seed(seed), sampler=sampler)
         loss.backward()
-        results.append((loss.detach(), states.grad.clone(), items.weight.weight.grad.clone()))
+        results.append([loss.detach()] + [t.grad.clone() for t in (states, *parameters)])
+    assert len(results[0]) == 2 + len(parameters)
     for sampled, full in zip(*results):
         assert torch.allclose(sampled, full, atol=1e-6)
     # With replacement the same N draws repeat some items and miss others: not the full softmax.
