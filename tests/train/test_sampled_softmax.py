@@ -160,3 +160,17 @@ def test_no_logq_correction_leaves_the_logits_as_they_are():
     sampler = NegativeSampler(SampledSoftmaxConfig(negatives="popularity", logq_correction=False), 4, 3, COUNTS)
     _, log_q = sampler.draw(torch.tensor([1]), torch.Generator().manual_seed(0))
     assert torch.all(log_q == 0)
+
+
+def test_a_step_without_the_run_sampler_follows_the_config_or_says_what_it_lacks():
+    from lucidrec.models import make_backbone
+    from lucidrec.train.trainer import TrainConfig, next_item_step_loss
+
+    model = make_backbone("sasrec", {"hidden": 2, "max_len": 3, "layers": 1}, _items())
+    inputs, targets = torch.tensor([[1, 2, 3]]), torch.tensor([[2, 3, 4]])
+    config = TrainConfig(loss="sampled_softmax", n_negatives=3, sampled_softmax={"negatives": "popularity"})
+    with pytest.raises(ConfigError, match="needs the training counts"):
+        next_item_step_loss(model, model, inputs, targets, np.array([0]), config, torch.Generator())
+    config = TrainConfig(loss="sampled_softmax", n_negatives=5)
+    with pytest.raises(ConfigError, match="larger than the catalog"):
+        next_item_step_loss(model, model, inputs, targets, np.array([0]), config, torch.Generator())

@@ -64,7 +64,7 @@ class NegativeSampler:
         if config.negatives in ("popularity", "in_batch"):
             if item_counts is None:
                 raise ConfigError(f"train.sampled_softmax.negatives={config.negatives!r} needs the training "
-                                  "counts of the items")
+                                  "counts of the items (trainer.negative_sampler builds the sampler from the split)")
             counts = np.asarray(item_counts, dtype=np.float64)[1 : n_items + 1]  # index 0 is padding
             self.probabilities = torch.as_tensor(self._probabilities(counts), dtype=torch.float64)
 

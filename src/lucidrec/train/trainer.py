@@ -119,7 +119,10 @@ def next_item_step_loss(wrapped, model: Backbone, inputs: torch.Tensor, targets:
                         cfg: TrainConfig, generator: torch.Generator,
                         sampler: NegativeSampler | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One batch's next-item loss under ``cfg``'s loss, ce implementation and precision; also the per-position
-    states (float32) and the targets of the positions that have one, for auxiliary and extra losses."""
+    states (float32) and the targets of the positions that have one, for auxiliary and extra losses.
+    ``sampler``: the run's :func:`negative_sampler` (built from ``cfg`` without training counts when not given)."""
+    if sampler is None and cfg.loss == "sampled_softmax":
+        sampler = NegativeSampler(cfg.sampled_softmax, model.n_items, cfg.n_negatives)
     low_precision = cfg.precision == "bfloat16"
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=low_precision):
         states = wrapped(inputs, torch.as_tensor(users))
