@@ -77,7 +77,7 @@ def test_train_says_which_defaults_it_used(tmp_path):
 
 @pytest.mark.parametrize("key, expected", [
     ("embedding.foo=1", "error: run config: embedding 'id': unknown key 'foo' (valid keys: init_std)"),
-    ("model.hiden=3", "error: run config: model 'sasrec': unknown key 'hiden' (valid keys: causal, dropout"),
+    ("model.hiden=3", "error: run config: model 'sasrec': unknown key 'hiden' (valid keys: block, causal, dropout, ffn_multiplier, heads, hidden, layers, max_len)"),
 ])
 def test_misspelled_nested_key_reads_cleanly(tmp_path, key, expected):
     result = runner.invoke(app, ["train", "--out", str(tmp_path / "run"), "--set", key])
