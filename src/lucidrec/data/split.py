@@ -11,6 +11,11 @@ Two protocols:
   Training holds only interactions strictly before the validation cut-off; the target of a
   validation (test) user is their first interaction at or after the validation (test) cut-off, and
   their history is everything strictly before that cut-off.
+
+Either protocol can hold out *new items* (:func:`hold_out_new_items`): a fixed random share of the
+catalog is removed from every training sequence, so those items are never an input or a target in
+training, while validation and test keep their targets and histories as they were; the evaluator then
+reports a ``new`` group (users whose target is such an item).
 """
 
 from __future__ import annotations
@@ -46,6 +51,8 @@ class Split:
     test: EvalSet
     n_items: int
     info: dict = field(default_factory=dict)
+    #: item indices held out of training (the new-item protocol); None on an ordinary split
+    new_items: np.ndarray | None = None
 
     def item_counts(self) -> np.ndarray:
         """Training interactions per item index (index 0, padding, is 0)."""
@@ -120,6 +127,44 @@ def global_temporal(
         "users_test": len(test),
     }
     return Split("global_temporal", train, valid, test, data.n_items, info)
+
+
+def draw_new_items(n_items: int, fraction: float, seed: int = 0) -> np.ndarray:
+    """A fixed random ``fraction`` of the item indices 1..n_items (sorted), drawn from ``seed``."""
+    if not 0 < fraction < 1:
+        raise LucidrecError(f"data.split.new_items must be in (0, 1), got {fraction}")
+    n_new = int(round(fraction * n_items))
+    if n_new < 1:
+        raise LucidrecError(f"data.split.new_items={fraction} of {n_items} items holds out no item")
+    return np.sort(np.random.default_rng(seed).permutation(np.arange(1, n_items + 1))[:n_new])
+
+
+def hold_out_new_items(split: Split, new_items: np.ndarray, **info) -> Split:
+    """Remove ``new_items`` (item indices) from every training sequence.
+
+    Validation and test keep their targets and histories (what the users did; at serving time a new item
+    can be in a history too), so a held-out item is scored from whatever the model makes of it without
+    training. Users whose training rows become empty are counted (``users_without_training_history``);
+    they take no part in training (the trainer skips empty rows) but keep their evaluation rows.
+    """
+    new_items = np.unique(np.asarray(new_items, dtype=np.int64))
+    if len(new_items) and (new_items.min() < 1 or new_items.max() > split.n_items):
+        raise LucidrecError(f"new items must be item indices in 1..{split.n_items}")
+    is_new = np.zeros(split.n_items + 1, dtype=bool)
+    is_new[new_items] = True
+    train = split.train
+    keep = ~is_new[train.values]
+    kept = Ragged.from_lengths(train.values[keep], np.bincount(train.row_ids()[keep], minlength=len(train)))
+    info = {
+        **split.info,
+        **info,
+        "new_items": int(len(new_items)),
+        "training_interactions_removed": int((~keep).sum()),
+        "users_without_training_history": int(((train.lengths() > 0) & (kept.lengths() == 0)).sum()),
+        "valid_new_targets": int(is_new[split.valid.targets].sum()),
+        "test_new_targets": int(is_new[split.test.targets].sum()),
+    }
+    return Split(split.protocol, kept, split.valid, split.test, split.n_items, info, new_items=new_items)
 
 
 SPLITS = {"leave_one_out": leave_one_out, "global_temporal": global_temporal}

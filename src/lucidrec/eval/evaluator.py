@@ -41,6 +41,8 @@ class EvalConfig(BaseModel):
     batch_size: int = Field(1024, ge=1, description="users scored at once")
     item_chunk: int = Field(65536, ge=1, description="catalog items scored at once")
     head_share: float = Field(0.2, gt=0, lt=1, description="share of items (by training count) called head")
+    cold_max_count: int = Field(3, ge=0, description="the cold group: targets with at most this many training "
+                                "interactions (LLMEmb's long tail: fewer than 4)")
     popularity_bins: int = Field(5, ge=1)
     length_bins: int = Field(4, ge=1)
     topk: int = Field(0, ge=0, description="also return each user's top-k list (full protocol)")
@@ -155,13 +157,18 @@ def rank_sampled(model: Scorer, evalset: EvalSet, n_items: int, config: EvalConf
 
 
 def group_labels(split: Split, evalset: EvalSet, config: EvalConfig) -> dict[str, np.ndarray]:
-    """Boolean masks over the evaluated users: by target popularity (training counts) and history length."""
+    """Boolean masks over the evaluated users: by target popularity (training counts) and history length;
+    ``cold``: targets with at most ``cold_max_count`` training interactions; ``new`` (new-item splits only):
+    targets held out of training."""
     counts = split.item_counts()
     head = head_items(counts, config.head_share)[evalset.targets]
     bins = popularity_bins(counts, config.popularity_bins)[evalset.targets]
     lengths = evalset.history.lengths()
     median = np.median(lengths) if len(lengths) else 0
-    groups = {"head": head, "tail": ~head, "short": lengths <= median, "long": lengths > median}
+    groups = {"head": head, "tail": ~head, "cold": counts[evalset.targets] <= config.cold_max_count,
+              "short": lengths <= median, "long": lengths > median}
+    if split.new_items is not None:
+        groups["new"] = np.isin(evalset.targets, split.new_items)
     for b in range(1, config.popularity_bins + 1):
         groups[f"pop_q{b}"] = bins == b
     user_bins = length_bins(lengths, config.length_bins)

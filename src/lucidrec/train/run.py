@@ -146,6 +146,7 @@ def config_defaults(config: RunConfig) -> dict:
     config stands for: its default, which keeps the old behaviour, or its entry in BEFORE_THE_OPTION
     where a later default changed the computation."""
     defaults = {"train": TrainConfig().model_dump(mode="json"), "eval": EvalConfig().model_dump(mode="json"),
+                "data": DataConfig().model_dump(mode="json"),
                 "model": {"name": config.model["name"], **backbone_config(config.model["name"], {}).model_dump(mode="json")}}
     embedding = EMBEDDINGS.get(config.embedding["name"]).config_class
     try:
