@@ -34,7 +34,7 @@ def calls(monkeypatch, tmp_path):
     counted = Calls()
     monkeypatch.setenv("LUCIDREC_CACHE_DIR", str(tmp_path / "cache"))  # this test's own index of finished id runs
 
-    def fake_scft(config, prompts, folder, *, location, key, progress=True, stop_after_steps=None):
+    def fake_scft(config, prompts, folder, *, location, key, progress=True, stop_after_steps=None, pairs=None):
         counted.scft += 1
         (folder / "model").mkdir(parents=True, exist_ok=True)
         return SCFTResult(folder / "model", 3, 1.5, 0.25, config.scft_temperature())

@@ -37,7 +37,7 @@ from lucidrec.embeddings.base import EmbeddingContext, StateHook
 from lucidrec.errors import LucidrecError
 from lucidrec.eval.evaluator import EvalConfig, evaluate
 from lucidrec.eval.report import write_metrics, write_per_user
-from lucidrec.files import atomic_numpy_save, read_json, write_json_atomic
+from lucidrec.files import atomic_numpy_save, numpy_default, read_json, write_json_atomic
 from lucidrec.locks import hold
 from lucidrec.models import BACKBONES, make_backbone
 from lucidrec.models.backbone import Backbone, backbone_config
@@ -206,6 +206,8 @@ def _train_in_folder(config: RunConfig, out: Path, data, split, identity: dict, 
         if created and rank == 0:
             shutil.rmtree(out, ignore_errors=True)
         raise
+    if rank == 0 and getattr(model.items, "info", None):  # e.g. how many items had no text and what they got instead
+        write_json_atomic(out / "embedding.json", model.items.info, default=numpy_default)
     started = time.perf_counter()
     trainer = Trainer(config.train, config.eval)
     history = trainer.fit(model, split, out, identity, resume=resume, stop_after_epochs=stop_after_epochs)

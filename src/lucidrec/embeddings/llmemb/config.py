@@ -13,7 +13,8 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from lucidrec.config import StrictConfig
-from lucidrec.embeddings.frozen_table import AdapterActivation, TableScaling
+from lucidrec.embeddings.frozen_table import AdapterActivation, TableScaling, check_id_options
+from lucidrec.embeddings.id_part import IdInit
 
 Variant = Literal["full", "no_align", "frozen"]
 
@@ -39,6 +40,10 @@ class LLMEmbConfig(StrictConfig):
     max_value_chars: int = Field(100, ge=1, description="attribute values are cut to this many characters (paper: 100)")
     max_seq_length: int = Field(64, ge=8, description="word pieces per prompt (longer prompts are truncated)")
     # -- SCFT -----------------------------------------------------------------------------------
+    tuning: Literal["scft", "interactions"] = Field(
+        "scft", description="what the encoder is tuned on: scft (two attribute-dropout views of each item, the "
+        "paper) or interactions ((item, next item) pairs of the split's training part, in-batch negatives, "
+        "outside the paper); the scft_* settings apply to both")
     dropout_ratio: float = Field(0.4, ge=0, le=1, description="each view drops the last floor(ratio*n) of its shuffled attributes")
     word_dropout_fallback: bool = Field(True, description="items whose attribute dropout would drop nothing "
                                         "(floor(ratio*n) = 0, e.g. title-only catalogs) drop floor(ratio*words) "
@@ -76,6 +81,13 @@ class LLMEmbConfig(StrictConfig):
                                                   "non-linearity between its layers (outside the paper)")
     residual_id: bool = Field(False, description="add a trainable id vector per item to the adapter's output "
                               "(text + id hybrid, outside the paper; docs/fidelity.md)")
+    id_init: IdInit = Field("random", description="id part's start: random (std 0.02), zero, or text (the "
+                            "adapter's initial output)")
+    id_dropout: float = Field(0.0, ge=0, lt=1, description="training only: drop each item's whole id vector with "
+                              "this probability")
+    id_weight_decay: float = Field(0.0, ge=0, description="L2 penalty weight_decay/2·||id||² on the id part")
+    whitening_shrinkage: float = Field(0.0, ge=0, le=1, description="table_scaling pca_whitened / zca_whitened: "
+                                       "shrink the covariance towards a multiple of the identity")
     align_weight: float = Field(0.01, ge=0, description="α: weight of the alignment loss (paper 0.01); "
                                 "train.aux_weight multiplies it again")
     align_temperature: float = Field(2.0, gt=0, description="τ of the alignment loss (paper 2)")
@@ -95,6 +107,9 @@ class LLMEmbConfig(StrictConfig):
     def _check(self):
         if self.lora_targets is not None and not self.lora_targets:
             raise ValueError("lora_targets must name at least one module (or be null for peft's default)")
+        if self.tuning != "scft" and self.variant == "frozen":
+            raise ValueError(f"tuning={self.tuning!r} tunes the encoder, which variant 'frozen' does not")
+        check_id_options(self, "residual_id")
         return self
 
     @property

@@ -21,7 +21,7 @@ import torch
 from lucidrec.config import ConfigError
 from lucidrec.embeddings.base import EMBEDDINGS, EmbeddingContext
 from lucidrec.embeddings.contrastive import contrastive_loss
-from lucidrec.embeddings.frozen_table import AdapterActivation, FrozenTableEmbedding, TableScaling
+from lucidrec.embeddings.frozen_table import AdapterActivation, FrozenTableEmbedding, TableScaling, trained_rows
 from lucidrec.embeddings.llmemb.config import LLMEmbConfig
 from lucidrec.files import atomic_numpy_save, read_json, write_json_atomic
 
@@ -36,10 +36,10 @@ class LLMEmbEmbedding(FrozenTableEmbedding):
                  collaborative: np.ndarray | torch.Tensor | None = None, align_weight: float = 0.01,
                  align_temperature: float = 2.0, align_loss: str = "soft", align_max_items: int | None = 1024,
                  residual_id: bool = False, table_scaling: TableScaling = "raw",
-                 adapter_activation: AdapterActivation = "none"):
+                 adapter_activation: AdapterActivation = "none", **table_options):
         matrix = np.asarray(matrix, dtype=np.float32)
         super().__init__(matrix, dim, extra_tokens, hidden or max(1, matrix.shape[1] // 2), dropout, normalize=False,
-                         residual_id=residual_id, scaling=table_scaling, activation=adapter_activation)
+                         residual_id=residual_id, scaling=table_scaling, activation=adapter_activation, **table_options)
         self.align_weight, self.align_temperature = align_weight, align_temperature
         self.align_loss, self.align_max_items = align_loss, align_max_items
         self.info: dict = {}
@@ -69,7 +69,9 @@ class LLMEmbEmbedding(FrozenTableEmbedding):
             raise ConfigError(f"llmemb: item table has {matrix.shape[0]} rows, expected {n_items + 1}")
         module = cls(matrix, dim, extra_tokens, config.adapter_hidden, config.adapter_dropout, cf, config.align_weight,
                      config.align_temperature, config.align_loss, config.align_max_items, config.residual_id,
-                     table_scaling=config.table_scaling, adapter_activation=config.adapter_activation)
+                     table_scaling=config.table_scaling, adapter_activation=config.adapter_activation,
+                     whitening_shrinkage=config.whitening_shrinkage, trained=trained_rows(context, n_items, extra_tokens),
+                     id_init=config.id_init, id_dropout=config.id_dropout, id_weight_decay=config.id_weight_decay)
         module.info = info
         return module
 
@@ -85,10 +87,12 @@ class LLMEmbEmbedding(FrozenTableEmbedding):
         return contrastive_loss(self.align_loss, self.collaborative[ids], self(ids), self.align_temperature)
 
     def auxiliary_loss(self, item_ids: torch.Tensor) -> torch.Tensor | None:
-        if not self.align_weight:
-            return None
-        loss = self.alignment_loss(item_ids)
-        return None if loss is None else self.align_weight * loss
+        terms = [super().auxiliary_loss(item_ids)]  # the id part's weight decay, if any
+        if self.align_weight:
+            loss = self.alignment_loss(item_ids)
+            terms.append(None if loss is None else self.align_weight * loss)
+        terms = [term for term in terms if term is not None]
+        return sum(terms) if terms else None
 
 
 def save_tables(folder: Path, matrix: np.ndarray, cf: np.ndarray | None, info: dict) -> None:

@@ -5,6 +5,10 @@ in one forward pass, mean-pools, and applies the in-batch contrastive loss (Info
 soft targets with a learnable τ). AdamW, linear warm-up then linear decay, gradient norm clipped
 to 1. With ``lora`` only peft's LoRA matrices (and τ) train; they are merged before saving.
 
+With ``pairs`` (rows of (item, next item) from the training interactions, :mod:`.interactions`) the
+same loop tunes on interactions instead: a batch is a batch of pairs, the two "views" are the two
+items' un-augmented prompts, and the other pairs of the batch are the negatives.
+
 Reproducibility and resume: the item order of epoch ``e`` comes from ``(seed, e)``, the views and
 the dropout of step ``b`` from ``(seed, e, b)``, and the learning rate is a function of the step,
 so a run continued from a checkpoint (trainable weights, τ, optimizer, step; written atomically
@@ -54,7 +58,7 @@ def _seed(*parts: int) -> int:
 
 
 def epoch_batches(items: np.ndarray, config: LLMEmbConfig, epoch: int) -> list[np.ndarray]:
-    """The epoch's batches of item rows; a trailing batch of one item (no negatives) is dropped."""
+    """The epoch's batches of item rows (or pair rows); a trailing batch of one (no negatives) is dropped."""
     order = np.random.default_rng([config.scft_seed, epoch]).permutation(items)
     batches = [order[s:s + config.scft_batch_size] for s in range(0, len(order), config.scft_batch_size)]
     return [b for b in batches if len(b) >= 2]
@@ -80,6 +84,11 @@ def step_views(prompts: ItemPrompts, rows: np.ndarray, config: LLMEmbConfig, epo
     return [a for a, _ in pairs], [b for _, b in pairs]
 
 
+def pair_views(prompts: ItemPrompts, pairs: np.ndarray) -> tuple[list[str], list[str]]:
+    """The un-augmented prompts of each pair's two items (``pairs`` holds item indices, 1-based)."""
+    return [prompts.texts[a - 1] for a in pairs[:, 0]], [prompts.texts[b - 1] for b in pairs[:, 1]]
+
+
 def with_lora(model, config: LLMEmbConfig):
     from peft import LoraConfig, get_peft_model
 
@@ -89,8 +98,9 @@ def with_lora(model, config: LLMEmbConfig):
 
 
 def run_scft(config: LLMEmbConfig, prompts: ItemPrompts, out_dir: Path, *, location: ModelLocation, key: str,
-             progress: bool = True, stop_after_steps: int | None = None) -> SCFTResult:
-    """Tune the encoder on ``prompts``; the tuned weights go to ``out_dir/model`` (HF format).
+             progress: bool = True, stop_after_steps: int | None = None, pairs: np.ndarray | None = None) -> SCFTResult:
+    """Tune the encoder on ``prompts`` (or on ``pairs`` of item indices); the tuned weights go to
+    ``out_dir/model`` (HF format).
 
     A checkpoint ``out_dir/state.pt`` of the same ``key`` is continued. ``stop_after_steps`` ends
     the call early (simulates a killed run; the result has ``finished=False``).
@@ -98,9 +108,10 @@ def run_scft(config: LLMEmbConfig, prompts: ItemPrompts, out_dir: Path, *, locat
     call_started = time.perf_counter()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    items = prompts.with_text()
+    items = prompts.with_text() if pairs is None else np.arange(len(pairs))
     if len(items) < 2:
-        raise ConfigError(f"SCFT needs at least two items with text, found {len(items)}")
+        what = "items with text" if pairs is None else "training pairs of items with text"
+        raise ConfigError(f"encoder tuning needs at least two {what}, found {len(items)}")
     per_epoch, total = planned_steps(len(items), config)
     model, tokenizer = load_encoder(location)
     if config.lora:
@@ -119,13 +130,16 @@ def run_scft(config: LLMEmbConfig, prompts: ItemPrompts, out_dir: Path, *, locat
 
     model.train()
     last_loss = None
-    bar = tqdm(total=total, initial=start, desc="SCFT", unit="step", disable=not progress, file=sys.stderr)
+    bar = tqdm(total=total, initial=start, desc="SCFT" if pairs is None else "interaction tuning", unit="step", disable=not progress, file=sys.stderr)
     batches, batches_epoch = None, -1
     for step in range(start, total):
         epoch, index = divmod(step, per_epoch)
         if epoch != batches_epoch:
             batches, batches_epoch = epoch_batches(items, config, epoch), epoch
-        first, second = step_views(prompts, batches[index], config, epoch, index)
+        if pairs is None:
+            first, second = step_views(prompts, batches[index], config, epoch, index)
+        else:
+            first, second = pair_views(prompts, pairs[batches[index]])
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, total, config)
         torch.manual_seed(_seed(config.scft_seed, epoch, index, 1))

@@ -26,6 +26,7 @@ from lucidrec.config import ConfigError
 from lucidrec.methods import artifacts
 from lucidrec.embeddings.llmemb.config import LLMEmbConfig
 from lucidrec.methods.llmemb.encoder import encode_texts, load_encoder
+from lucidrec.methods.llmemb.interactions import next_item_pairs, pairs_digest
 from lucidrec.methods.llmemb.prompts import ItemPrompts, build_prompts
 from lucidrec.methods.llmemb.scft import finish, run_scft
 from lucidrec.embeddings.pca import reduce_table
@@ -54,25 +55,43 @@ def single_process_only(what: str) -> None:
                           "then launch the distributed run, which reuses it")
 
 
-def scft_key(config: LLMEmbConfig, encoder_identity: str, prompts: ItemPrompts) -> str:
-    return artifacts.content_key({"kind": "scft", "encoder": encoder_identity, "scft": config.scft_fields(),
-                                  "prompts": prompts.digest()})
+def scft_key(config: LLMEmbConfig, encoder_identity: str, prompts: ItemPrompts, pairs: np.ndarray | None = None) -> str:
+    payload = {"kind": "scft", "encoder": encoder_identity, "scft": config.scft_fields(), "prompts": prompts.digest()}
+    if pairs is not None:  # only then: the keys of encoders tuned by SCFT stay what they were
+        payload.update(tuning="interactions", pairs=pairs_digest(pairs))
+    return artifacts.content_key(payload)
 
 
-def get_scft(config: LLMEmbConfig, prompts: ItemPrompts, data, *, progress: bool = True) -> tuple[Path, dict]:
-    """The tuned encoder's artifact folder (trained, resumed or reused) and its provenance."""
+def training_pairs(config: LLMEmbConfig, prompts: ItemPrompts, split) -> np.ndarray | None:
+    """(item, next item) pairs of the split's training part when the encoder is tuned on interactions."""
+    if config.tuning != "interactions" or not config.needs_scft:
+        return None
+    if split is None:
+        raise ConfigError("llmemb: tuning='interactions' needs the run's split (build it through a run config)")
+    has_text = np.array([False, *(bool(s) for s in prompts.segments)])
+    return next_item_pairs(split.train, has_text)
+
+
+def get_scft(config: LLMEmbConfig, prompts: ItemPrompts, data, *, progress: bool = True,
+             pairs: np.ndarray | None = None) -> tuple[Path, dict]:
+    """The tuned encoder's artifact folder (trained, resumed or reused) and its provenance; with ``pairs``,
+    tuned on those interaction pairs instead of SCFT's views."""
     location = locate_encoder(config.encoder)
-    key = scft_key(config, location.identity, prompts)
+    key = scft_key(config, location.identity, prompts, pairs)
     folder = artifacts.artifact_dir(artifacts.artifacts_root(config.artifacts_dir), "scft", key)
     with artifacts.locked(folder):
         if not artifacts.is_complete(folder):
             single_process_only("the SCFT encoder")
             items = int(len(prompts.with_text()))
-            say(f"SCFT of {config.encoder} on {items} items ({config.loss}, {config.scft_epochs} epoch(s), "
-                f"batch {config.scft_batch_size}{', LoRA' if config.lora else ''}) -> {folder}", progress)
-            result = run_scft(config, prompts, folder, location=location, key=key, progress=progress)
+            what = f"{items} items" if pairs is None else f"{len(pairs)} training (item, next item) pairs"
+            say(f"{'SCFT' if pairs is None else 'interaction tuning'} of {config.encoder} on {what} ({config.loss}, "
+                f"{config.scft_epochs} epoch(s), batch {config.scft_batch_size}{', LoRA' if config.lora else ''}) "
+                f"-> {folder}", progress)
+            result = run_scft(config, prompts, folder, location=location, key=key, progress=progress, pairs=pairs)
             artifacts.write_provenance(folder, {
                 "kind": "scft", "key": key, "encoder": location.identity, "encoder_name": config.encoder,
+                "tuning": "scft" if pairs is None else "interactions",
+                "pairs": None if pairs is None else int(len(pairs)),
                 "scft": config.scft_fields(), "prompts_digest": prompts.digest(), "data_hash": data.data_hash,
                 "dataset": data.name, "items_tuned": items, "steps": result.steps, "seconds": result.seconds,
                 "last_loss": result.last_loss, "temperature": result.temperature,
@@ -83,44 +102,46 @@ def get_scft(config: LLMEmbConfig, prompts: ItemPrompts, data, *, progress: bool
     return folder, artifacts.read_provenance(folder)
 
 
-def table_key(config: LLMEmbConfig, prompts: ItemPrompts, location) -> str:
+def table_key(config: LLMEmbConfig, prompts: ItemPrompts, location, pairs: np.ndarray | None = None) -> str:
     """The item table's artifact key: its source (tuned encoder key, or the frozen encoder) and the prompts."""
     if config.needs_scft:
-        source = {"kind": "scft", "key": scft_key(config, location.identity, prompts)}
+        source = {"kind": "scft", "key": scft_key(config, location.identity, prompts, pairs)}
     else:
         source = {"kind": "encoder", "identity": location.identity}
     return artifacts.content_key({"kind": "table", "source": source, "prompts": prompts.digest(),
                                   "max_seq_length": config.max_seq_length, "pooling": "mean", "normalized": True})
 
 
-def scft_folder(config: LLMEmbConfig, prompts: ItemPrompts, location) -> Path:
+def scft_folder(config: LLMEmbConfig, prompts: ItemPrompts, location, pairs: np.ndarray | None = None) -> Path:
     return artifacts.artifact_dir(artifacts.artifacts_root(config.artifacts_dir), "scft",
-                                  scft_key(config, location.identity, prompts))
+                                  scft_key(config, location.identity, prompts, pairs))
 
 
-def table_folder(config: LLMEmbConfig, prompts: ItemPrompts, location) -> Path:
+def table_folder(config: LLMEmbConfig, prompts: ItemPrompts, location, pairs: np.ndarray | None = None) -> Path:
     return artifacts.artifact_dir(artifacts.artifacts_root(config.artifacts_dir), "tables",
-                                  table_key(config, prompts, location))
+                                  table_key(config, prompts, location, pairs))
 
 
 def item_prompts(config: LLMEmbConfig, data) -> ItemPrompts:
     return build_prompts(data.catalog, list(data.item_ids[1:]), config)
 
 
-def get_item_table(config: LLMEmbConfig, data, *, progress: bool = True) -> ItemTable:
-    """The (cached) LLM item table of ``data``'s vocabulary for this config's variant."""
+def get_item_table(config: LLMEmbConfig, data, *, progress: bool = True, split=None) -> ItemTable:
+    """The (cached) LLM item table of ``data``'s vocabulary for this config's variant (``split``: the run's,
+    whose training part the encoder is tuned on with ``tuning='interactions'``)."""
     prompts = item_prompts(config, data)
     location = locate_encoder(config.encoder)
-    scft_info, weights = None, None
+    scft_info, weights, pairs = None, None, None
     if config.needs_scft:
-        scft_path, scft_info = get_scft(config, prompts, data, progress=progress)
+        pairs = training_pairs(config, prompts, split)
+        scft_path, scft_info = get_scft(config, prompts, data, progress=progress, pairs=pairs)
         weights = scft_path / "model"
         source = {"kind": "scft", "key": scft_info["key"]}
         identity = f"scft:{scft_info['key']}|base={location.identity}"
     else:
         source = {"kind": "encoder", "identity": location.identity}
         identity = location.identity
-    key = table_key(config, prompts, location)
+    key = table_key(config, prompts, location, pairs)
     folder = artifacts.artifact_dir(artifacts.artifacts_root(config.artifacts_dir), "tables", key)
     with artifacts.locked(folder):
         if not artifacts.is_complete(folder):
