@@ -27,6 +27,7 @@ from tests.synthetic import write_cyclic
 class Calls:
     def __init__(self):
         self.scft = self.load = self.encode = self.cf = 0
+        self.pairs = None
 
 
 @pytest.fixture
@@ -36,6 +37,7 @@ def calls(monkeypatch, tmp_path):
 
     def fake_scft(config, prompts, folder, *, location, key, progress=True, stop_after_steps=None, pairs=None):
         counted.scft += 1
+        counted.pairs = pairs
         (folder / "model").mkdir(parents=True, exist_ok=True)
         return SCFTResult(folder / "model", 3, 1.5, 0.25, config.scft_temperature())
 
@@ -243,3 +245,25 @@ def test_a_resumed_run_goes_on_with_the_tables_it_started_with(cyclic_dir, tmp_p
     assert train_run(config, run, resume=True)["status"] == "done"
     assert (calls.scft, calls.cf) == (scft, cf) and (run / "llmemb" / "cf_table.npy").read_bytes() == before
     assert json.loads(kept.read_text())["chain_key"] == "made-by-another-version"
+
+
+def test_interaction_tuning_uses_training_pairs_only_and_is_cached_by_them(cyclic_dir, tmp_path, calls):
+    config = _config(cyclic_dir, tmp_path / "art", variant="no_align", tuning="interactions")
+    data, split = load_split(config.data)
+    _build(config, tmp_path / "run1")
+    assert calls.scft == 1 and calls.pairs is not None
+    train_pairs = {(int(a), int(b)) for row in range(len(split.train)) for a, b in zip(split.train[row][:-1], split.train[row][1:])}
+    assert {tuple(map(int, p)) for p in calls.pairs} == train_pairs  # exactly the training part's consecutive pairs
+    _build(config, tmp_path / "run2")
+    assert calls.scft == 1  # reused
+    _build(_config(cyclic_dir, tmp_path / "art", variant="no_align"), tmp_path / "run3")
+    assert calls.scft == 2 and calls.pairs is None  # SCFT is another artifact
+
+    held = build_config({**config.model_dump(mode="json"),
+                         "data": {**config.data.model_dump(mode="json"), "split": {"new_items": 0.2}}})
+    _, held_split = load_split(held.data)
+    _build(held, tmp_path / "run4")
+    assert calls.scft == 3  # other training pairs: tuned again
+    assert not np.isin(calls.pairs, held_split.new_items).any()
+    with pytest.raises(ConfigError, match="variant 'frozen' does not"):
+        _config(cyclic_dir, tmp_path / "art", variant="frozen", tuning="interactions")

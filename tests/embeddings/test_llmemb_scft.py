@@ -88,3 +88,20 @@ def test_mean_pooling_matches_the_sentence_transformers_vectors(location, prompt
     ours /= np.linalg.norm(ours, axis=1, keepdims=True)
     reference = load_sentence_transformer(location).encode(prompts.texts[:3], normalize_embeddings=True)
     assert np.allclose(ours, reference, atol=1e-5)
+
+
+def test_tuning_on_interaction_pairs_trains_on_the_pairs_prompts(tmp_path, location, prompts):
+    from lucidrec.data.sequences import Ragged
+    from lucidrec.embeddings.llmemb.interactions import next_item_pairs
+
+    # Item indices are 1-based prompt rows + 1; item 8 has no text in this check's mask, and 3 -> 3 is a repeat.
+    train = Ragged.from_lists([[1, 2, 3, 3, 4], [5, 6, 8], [2, 3]])
+    has_text = np.array([False] + [True] * 7 + [False])
+    pairs = next_item_pairs(train, has_text)
+    assert pairs.tolist() == [[1, 2], [2, 3], [3, 4], [5, 6]]
+    config = LLMEmbConfig(tuning="interactions", scft_batch_size=4, scft_max_steps=1, max_seq_length=24, scft_lr=1e-3)
+    result = run_scft(config, prompts, tmp_path, location=location, key="k", progress=False, pairs=pairs)
+    assert result.finished and result.steps == 1
+    tuned, base = _weights(result.model_dir), load_file(str(location.path + "/model.safetensors"))
+    name = next(k for k in tuned if k.endswith("attention.self.query.weight"))
+    assert not torch.equal(tuned[name], base[name])
