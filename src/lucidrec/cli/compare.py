@@ -41,7 +41,8 @@ def compare(
                                      help="Per-user metric to test, repeatable (recall@K, ndcg@K, mrr)."),
     protocol: str = typer.Option("full", "--protocol", help="Ranks to compare: full, or full_unmasked / sampled100 (when the runs were evaluated with it)."),
     group: Optional[str] = typer.Option(None, "--group", help="Compare on one user group only: tail or head (by the target's "
-                                        "training popularity), short or long (history length), pop_qN, len_qN."),
+                                        "training popularity), cold (at most 3 training interactions), new (new-item splits), short or long "
+                                        "(history length), pop_qN, len_qN."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
 ):
     """Paired t-test and Wilcoxon signed-rank on per-user test metrics (same users required)."""
