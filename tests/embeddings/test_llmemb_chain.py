@@ -267,3 +267,22 @@ def test_interaction_tuning_uses_training_pairs_only_and_is_cached_by_them(cycli
     assert not np.isin(calls.pairs, held_split.new_items).any()
     with pytest.raises(ConfigError, match="variant 'frozen' does not"):
         _config(cyclic_dir, tmp_path / "art", variant="frozen", tuning="interactions")
+
+
+def test_the_hybrid_id_part_composes_with_the_llmemb_table(cyclic_dir, tmp_path, calls):
+    config = _config(cyclic_dir, tmp_path / "art", residual_id=True, id_init="zero", id_dropout=0.1,
+                     id_weight_decay=0.5, table_scaling="zca_whitened", whitening_shrinkage=0.1)
+    held = build_config({**config.model_dump(mode="json"),
+                         "data": {**config.data.model_dump(mode="json"), "split": {"new_items": 0.2}}})
+    data, split = load_split(held.data)
+    model = build_model(held, data, split)
+    items = model.items.eval()
+    assert torch.equal(items.table(), items.adapter(items.frozen)[: data.n_items + 1])  # zero init: the text table
+    with torch.no_grad():
+        items.residual.weight.weight.normal_()
+    new = torch.as_tensor(split.new_items)
+    assert torch.equal(items.table()[new], items.adapter(items.frozen)[new])  # held-out items: text only
+    targets = torch.tensor([1, 2, 3, 4])
+    penalty = items.residual.penalty()
+    assert penalty is not None and penalty > 0
+    assert items.auxiliary_loss(targets) > penalty  # the weight decay and the alignment loss, both
