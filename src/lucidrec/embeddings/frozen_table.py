@@ -28,6 +28,7 @@ weight decay, and the zero id part of items never trained on, are in :mod:`lucid
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Literal
 
@@ -41,6 +42,7 @@ from lucidrec.embeddings.base import EMBEDDINGS, ItemEmbedding
 from lucidrec.embeddings.id_part import IdInit, IdPart
 from lucidrec.embeddings.whitening import whiten_rows
 from lucidrec.errors import DataFormatError
+from lucidrec.files import read_json
 
 
 TableScaling = Literal["raw", "centered", "standardized", "pca_whitened", "zca_whitened"]
@@ -140,8 +142,6 @@ def rows_without_text(path: Path, item_ids: np.ndarray | None, matrix: np.ndarra
     missing[0] = False
     sidecar = Path(path).with_suffix(".json")
     if item_ids is not None and sidecar.is_file():
-        from lucidrec.files import read_json
-
         fallback = {str(i) for i in read_json(sidecar).get("fallback_ids", [])}
         missing |= np.array([str(i) in fallback for i in item_ids])
         missing[0] = False
@@ -171,8 +171,6 @@ def trained_rows(context, n_items: int, extra_tokens: int) -> torch.Tensor | Non
 
 
 def report_without_text(count: int, total: int, where: str) -> dict:
-    import sys
-
     if count:
         print(f"{where}: {count} of {total} items have no text; they get the fallback row (mean text row)",
               file=sys.stderr, flush=True)
