@@ -192,3 +192,21 @@ def test_the_hybrid_trains_under_every_backbone_and_new_items_keep_a_zero_id_par
     assert torch.equal(table[new], text_only[new])
     seen = torch.as_tensor(np.flatnonzero(split.item_counts() > 0))
     assert not torch.allclose(table[seen], text_only[seen])
+
+
+def test_the_hybrid_and_the_new_item_split_are_configuration_on_lucidrec_train(text_table, tmp_path):
+    from typer.testing import CliRunner
+
+    from lucidrec.cli import app
+
+    data_dir, path, _ = text_table
+    result = CliRunner().invoke(app, [
+        "train", "--dataset", "cyclic", "--data-dir", str(data_dir), "--model", "gru4rec", "--embedding", "hybrid",
+        "--set", f"embedding.path={path}", "--set", "embedding.scaling=pca_whitened", "--set", "embedding.id_dropout=0.2",
+        "--set", "data.split.new_items=0.2", "--set", "model.hidden=8", "--set", "train.epochs=1",
+        "--set", "train.progress=false", "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["test/full/new/n_users"] > 0 and "test/full/cold/ndcg@10" in metrics
+    split_info = json.loads((tmp_path / "run" / "data.json").read_text())["split"]
+    assert split_info["new_items"] == 3 and split_info["users_without_training_history"] == 0
