@@ -69,7 +69,9 @@ def compare(
     disagree = []
     for run, per_metric in results.items():
         for name, r in per_metric.items():
-            typer.echo(f"{run}  {name}{label}: {r['mean_a']:.4f} -> {r['mean_b']:.4f} ({r['relative']:+.1%}), "
+            # A baseline mean of 0 (an id model on held-out items) has no relative change: say so instead of "nan%".
+            change = f"{r['relative']:+.1%}" if r["mean_a"] else "baseline 0"
+            typer.echo(f"{run}  {name}{label}: {r['mean_a']:.4f} -> {r['mean_b']:.4f} ({change}), "
                        f"paired t {format_p(r['t_pvalue'])}, Wilcoxon {format_p(r['wilcoxon_pvalue'])}, n={r['n']}")
             if (r["t_pvalue"] < ALPHA) != (r["wilcoxon_pvalue"] < ALPHA):
                 disagree.append(f"{Path(run).name} {name}")
