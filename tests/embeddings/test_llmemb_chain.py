@@ -275,7 +275,7 @@ def test_the_hybrid_id_part_composes_with_the_llmemb_table(cyclic_dir, tmp_path,
     held = build_config({**config.model_dump(mode="json"),
                          "data": {**config.data.model_dump(mode="json"), "split": {"new_items": 0.2}}})
     data, split = load_split(held.data)
-    model = build_model(held, data, split)
+    model = _build(held, tmp_path / "run")
     items = model.items.eval()
     assert torch.equal(items.table(), items.adapter(items.frozen)[: data.n_items + 1])  # zero init: the text table
     with torch.no_grad():
