@@ -92,7 +92,7 @@ def test_mean_pooling_matches_the_sentence_transformers_vectors(location, prompt
 
 def test_tuning_on_interaction_pairs_trains_on_the_pairs_prompts(tmp_path, location, prompts):
     from lucidrec.data.sequences import Ragged
-    from lucidrec.embeddings.llmemb.interactions import next_item_pairs
+    from lucidrec.methods.llmemb.interactions import next_item_pairs
 
     # Item indices are 1-based prompt rows + 1; item 8 has no text in this check's mask, and 3 -> 3 is a repeat.
     train = Ragged.from_lists([[1, 2, 3, 3, 4], [5, 6, 8], [2, 3]])
