@@ -29,6 +29,7 @@ _COMMANDS = [
     ("lucidrec.cli.attributes", "app", "attributes", True),
     ("lucidrec.cli.serve", "serve", "serve", False),
     ("lucidrec.cli.method", "app", "method", True),
+    ("lucidrec.cli.interpret", "app", "interpret", True),
 ]
 _app: typer.Typer | None = None
 

@@ -1,0 +1,210 @@
+"""The three things a user does with RecInterpreter: train an adapter on a run, evaluate it, ask it.
+
+Each loads the recommender run (its data must be unchanged: ``load_run`` checks the data hash),
+the frozen LM (or an injected one, e.g. a tiny model in tests) and the adapter folder, and checks
+that they belong together before doing anything.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lucidrec.config import ConfigError, apply_overrides, validate_config
+from lucidrec.data.sequences import Ragged
+from lucidrec.files import write_json_atomic
+from lucidrec.interpret import examples as ex
+from lucidrec.interpret import folder as fs
+from lucidrec.interpret.adapter import StateAdapter
+from lucidrec.interpret.config import EvaluationConfig, InterpretConfig
+from lucidrec.interpret.evaluation import evaluate_interpreter
+from lucidrec.interpret.interpreter import Interpreter
+from lucidrec.interpret.templates import TemplateSet, load_templates, recovery_answer
+from lucidrec.interpret.titles import CatalogTitles
+from lucidrec.interpret.training import ADAPTER, train_adapter
+from lucidrec.lm.soft_prompt import SoftPromptLM
+from lucidrec.train.run import load_run
+
+log = logging.getLogger(__name__)
+
+INSTANTIATE_USERS = 50
+
+
+@dataclass
+class Loaded:
+    config: InterpretConfig
+    model: object  # the frozen backbone
+    data: object
+    split: object
+    titles: CatalogTitles
+    users: ex.UserSplit
+    templates: TemplateSet
+    interpreter: Interpreter
+    run: dict
+
+
+def _load(run: Path, config: InterpretConfig, lm: SoftPromptLM | None) -> Loaded:
+    model, data, split, _ = load_run(run)
+    model.requires_grad_(False)
+    lm = lm or SoftPromptLM.load(config.lm)
+    titles = CatalogTitles.from_data(data, config.examples.title_field)
+    users = ex.split_users(split, config.examples.heldout_fraction, config.examples.split_seed)
+    d_state = int(model.item_table().shape[1])
+    adapter = StateAdapter(d_state, lm.dim, config.adapter.pool, config.adapter.window)
+    return Loaded(config, model, data, split, titles, users, load_templates(config.task, config.templates),
+                  Interpreter(lm, adapter), fs.run_identity(run))
+
+
+def _answer_text(task: str, titles: CatalogTitles, targets: list[int]) -> str:
+    return titles[targets[0]] if task == "residual" else recovery_answer([titles[i] for i in targets])
+
+
+def train(run: Path, out: Path, config: InterpretConfig, *, lm: SoftPromptLM | None = None, progress: bool = True) -> dict:
+    """Train the adapter into ``out``: continue it when ``out`` holds the same unfinished training,
+    reuse it when finished; a folder of another run, LM or config is an error naming both."""
+    out = Path(out)
+    stored = fs.read_manifest(out) if (out / fs.MANIFEST).is_file() else None
+    if stored is not None:
+        fs.check_run(out, stored["run"], fs.run_identity(run))
+        if fs.training_identity(stored["config"]) != fs.training_identity(config):
+            raise ConfigError(f"{out} holds an adapter trained with other settings; choose another --out or delete it")
+        if stored.get("status") in ("done", "stopped") and (out / ADAPTER).is_file():
+            return {"status": "reused", **stored.get("training", {})}
+    loaded = _load(run, config, lm)
+    lm_identity = loaded.interpreter.lm.identity
+    if stored is not None:
+        fs.check_lm(out, stored["lm"], lm_identity)
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = {"config": config, "run": loaded.run, "lm": lm_identity, "task": config.task,
+                "d_state": loaded.interpreter.adapter.d_state, "d_lm": loaded.interpreter.lm.dim,
+                "users": {"train": len(loaded.users.train), "heldout": [str(loaded.data.user_ids[u]) for u in loaded.users.heldout]},
+                "titles_missing": loaded.titles.missing, "status": "training"}
+    fs.write_manifest(out, manifest)
+    cfg = config.examples
+    train_examples = ex.training_examples(config.task, loaded.split, loaded.users.train, cfg.per_user, cfg.recovery_items,
+                                          config.optim.seed)
+    started = time.perf_counter()
+    states = ex.example_states(loaded.model, train_examples, loaded.interpreter.adapter.positions)
+    state_seconds = time.perf_counter() - started
+    lm_ = loaded.interpreter.lm
+    answers = [lm_.encode_answer(_answer_text(config.task, loaded.titles, t)) for t in train_examples.targets]
+    result = train_adapter(loaded.interpreter, states, answers, loaded.templates.train, config.optim, out, progress)
+    manifest.update(status=result.status, training={
+        "status": result.status, "steps": result.steps, "seconds": result.seconds, "state_seconds": state_seconds,
+        "tokens_per_second": result.tokens_per_second, "final_loss": result.final_loss, "examples": len(train_examples)})
+    fs.write_manifest(out, manifest)
+    return manifest["training"]
+
+
+def _open(folder: Path, run: Path | None, lm: SoftPromptLM | None) -> tuple[Loaded, dict]:
+    folder = Path(folder)
+    manifest = fs.read_manifest(folder)
+    if manifest.get("status") not in ("done", "stopped") or not (folder / ADAPTER).is_file():
+        raise ConfigError(f"{folder}: the adapter's training has not finished (status {manifest.get('status')}); "
+                          "run 'lucidrec interpret train' again to resume it")
+    run = Path(run) if run is not None else Path(manifest["run"]["path"])
+    if not run.is_dir():
+        raise ConfigError(f"{folder}: the run {run} it was trained on is missing (pass --run to point at a moved copy)")
+    fs.check_run(folder, manifest["run"], fs.run_identity(run))
+    loaded = _load(run, manifest["config"], lm)
+    fs.check_lm(folder, manifest["lm"], loaded.interpreter.lm.identity)
+    loaded.interpreter.adapter.load_state_dict(torch.load(folder / ADAPTER, weights_only=True))
+    loaded.interpreter.adapter.eval()
+    return loaded, manifest
+
+
+def _backbone_top(model, sequences: list[np.ndarray], users: np.ndarray, k: int = 10) -> np.ndarray:
+    """The backbone's top-k item indices for each sequence, history items and padding excluded."""
+    with torch.no_grad():
+        vectors = model.user_vectors(Ragged.from_lists(sequences), torch.as_tensor(users))
+        scores = vectors @ model.item_table().T
+    scores[:, 0] = -np.inf
+    for row, sequence in enumerate(sequences):
+        scores[row, torch.as_tensor(sequence)] = -np.inf
+    return scores.topk(k, dim=1).indices.numpy()
+
+
+def evaluation_settings(folder: Path, overrides: list[str]) -> EvaluationConfig:
+    """The folder's evaluation settings with ``evaluation.key=value`` overrides (nothing else may change)."""
+    stored = fs.read_manifest(folder)["config"].evaluation.model_dump(mode="json")
+    for item in overrides:
+        if not item.startswith("evaluation."):
+            raise ConfigError(f"--set {item}: only evaluation.* settings can change after training")
+    values = apply_overrides({"evaluation": stored}, overrides)["evaluation"]
+    return validate_config(EvaluationConfig, values, "evaluation settings")
+
+
+def evaluate(folder: Path, *, run: Path | None = None, lm: SoftPromptLM | None = None, title_vectors=None,
+             progress: bool = True, evaluation: EvaluationConfig | None = None) -> dict:
+    """Evaluate on the held-out users; writes ``metrics.json``, ``cases.jsonl``, ``instantiation.jsonl``."""
+    folder = Path(folder)
+    loaded, manifest = _open(folder, run, lm)
+    config = loaded.config
+    eval_config = evaluation or config.evaluation
+    positions = loaded.interpreter.adapter.positions
+    heldout = ex.heldout_examples(config.task, loaded.split, loaded.users.heldout, config.examples.recovery_items)
+    states = ex.example_states(loaded.model, heldout, positions)
+    cfg = config.examples
+    train_examples = ex.training_examples(config.task, loaded.split, loaded.users.train, cfg.per_user,
+                                          cfg.recovery_items, config.optim.seed)
+    train_states = ex.example_states(loaded.model, train_examples, positions) if eval_config.probe else None
+    inst_states = top = last = None
+    if config.task == "residual":
+        users = loaded.users.heldout[:INSTANTIATE_USERS]
+        sequences = ex.full_sequences(loaded.split, users)
+        current = ex.sequence_states(loaded.model, Ragged.from_lists(sequences), positions)
+        predicted = ex.predicted_states(loaded.model, sequences, users, positions)
+        inst_states = torch.stack([current, predicted], dim=1)
+        top = _backbone_top(loaded.model, sequences, users)
+        last = np.asarray([s[-1] for s in sequences])
+    started = time.perf_counter()
+    result = evaluate_interpreter(loaded.interpreter, config.task, heldout, states, train_examples, train_states,
+                                  loaded.titles, loaded.templates.test, eval_config, title_vectors=title_vectors,
+                                  instantiation_states=inst_states, backbone_top=top, last_items=last, progress=progress)
+    metrics = {**result.metrics, "seconds/evaluation": time.perf_counter() - started, "task": config.task,
+               "lm": manifest["lm"], "run": manifest["run"]["path"], "training": manifest.get("training", {})}
+    user_ids = [str(loaded.data.user_ids[u]) for u in heldout.users]
+    write_json_atomic(folder / fs.METRICS, metrics)
+    _write_jsonl(folder / fs.CASES, [{"user": user_ids[c["row"]], **c} for c in result.cases])
+    _write_jsonl(folder / fs.INSTANTIATION, [{"user": user_ids[c["row"]], **c} for c in result.instantiation])
+    return metrics
+
+
+def _write_jsonl(path: Path, rows: list[dict]) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    tmp.replace(path)
+
+
+def ask(folder: Path, user: str, *, run: Path | None = None, lm: SoftPromptLM | None = None,
+        max_new_tokens: int | None = None) -> dict:
+    """The LM's description of one user's current state and of the backbone's predicted next item."""
+    loaded, _ = _open(folder, run, lm)
+    config, titles = loaded.config, loaded.titles
+    index = int(loaded.data.user_index([user])[0])
+    sequence = np.asarray(loaded.data.sequences[index])
+    if len(sequence) < 2:
+        raise ConfigError(f"user {user} has {len(sequence)} interaction(s): at least 2 are needed")
+    positions = loaded.interpreter.adapter.positions
+    template = loaded.templates.test[0]
+    max_new = max_new_tokens or (32 if config.task == "residual" else 24 * config.examples.recovery_items)
+    current = ex.sequence_states(loaded.model, Ragged.from_lists([sequence[:-1], sequence]), positions)
+    predicted = ex.predicted_states(loaded.model, [sequence], np.asarray([index]), positions)
+    if config.task == "residual":
+        now = torch.stack([current[0], current[1]])[None]
+        nxt = torch.stack([current[1], predicted[0]])[None]
+    else:
+        now, nxt = current[1][None, None], predicted[0][None, None]
+    state_answer = loaded.interpreter.generate(template, now, max_new)[0]
+    next_answer = loaded.interpreter.generate(template, nxt, max_new)[0]
+    top = _backbone_top(loaded.model, [sequence], np.asarray([index]))[0]
+    recent = [titles[int(i)] for i in sequence[-config.examples.recovery_items:]]
+    return {"user": user, "task": config.task, "heldout": bool(index in set(loaded.users.heldout.tolist())),
+            "prompt": template, "current_state": state_answer, "predicted_next_item": next_answer,
+            "last_item": titles[int(sequence[-1])], "recent_items": recent, "backbone_top10": [titles[int(i)] for i in top]}
