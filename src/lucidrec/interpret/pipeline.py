@@ -65,7 +65,8 @@ def _answer_text(task: str, titles: CatalogTitles, targets: list[int]) -> str:
     return titles[targets[0]] if task == "residual" else recovery_answer([titles[i] for i in targets])
 
 
-def train(run: Path, out: Path, config: InterpretConfig, *, lm: SoftPromptLM | None = None, progress: bool = True) -> dict:
+def train(run: Path, out: Path, config: InterpretConfig, *, lm: SoftPromptLM | None = None, progress: bool = True,
+          stop_after_steps: int | None = None) -> dict:
     """Train the adapter into ``out``: continue it when ``out`` holds the same unfinished training,
     reuse it when finished; a folder of another run, LM or config is an error naming both."""
     out = Path(out)
@@ -75,7 +76,7 @@ def train(run: Path, out: Path, config: InterpretConfig, *, lm: SoftPromptLM | N
         if fs.training_identity(stored["config"]) != fs.training_identity(config):
             raise ConfigError(f"{out} holds an adapter trained with other settings; choose another --out or delete it")
         if stored.get("status") in ("done", "stopped") and (out / ADAPTER).is_file():
-            return {"status": "reused", **stored.get("training", {})}
+            return {**stored.get("training", {}), "status": "reused"}
     loaded = _load(run, config, lm)
     lm_identity = loaded.interpreter.lm.identity
     if stored is not None:
@@ -94,7 +95,10 @@ def train(run: Path, out: Path, config: InterpretConfig, *, lm: SoftPromptLM | N
     state_seconds = time.perf_counter() - started
     lm_ = loaded.interpreter.lm
     answers = [lm_.encode_answer(_answer_text(config.task, loaded.titles, t)) for t in train_examples.targets]
-    result = train_adapter(loaded.interpreter, states, answers, loaded.templates.train, config.optim, out, progress)
+    result = train_adapter(loaded.interpreter, states, answers, loaded.templates.train, config.optim, out, progress,
+                           stop_after_steps)
+    if result.status == "interrupted":
+        return {"status": "interrupted", "steps": result.steps}
     manifest.update(status=result.status, training={
         "status": result.status, "steps": result.steps, "seconds": result.seconds, "state_seconds": state_seconds,
         "tokens_per_second": result.tokens_per_second, "final_loss": result.final_loss, "examples": len(train_examples)})

@@ -27,7 +27,7 @@ LOG = "log.jsonl"
 
 @dataclass
 class TrainingResult:
-    status: str  # "done", or "stopped" when max_minutes ended it first
+    status: str  # "done"; "stopped" when max_minutes ended it first; "interrupted" (stop_after_steps, tests)
     steps: int
     seconds: float
     tokens_per_second: float
@@ -50,8 +50,10 @@ def batch_template(step: int, templates: tuple[str, ...], seed: int) -> str:
 
 
 def train_adapter(interpreter: Interpreter, states: torch.Tensor, answers: list[list[int]], templates: tuple[str, ...],
-                  config: OptimConfig, out: Path, progress: bool = True) -> TrainingResult:
-    """Train (or continue from ``out/checkpoint.pt``) and write ``out/adapter.pt``."""
+                  config: OptimConfig, out: Path, progress: bool = True,
+                  stop_after_steps: int | None = None) -> TrainingResult:
+    """Train (or continue from ``out/checkpoint.pt``) and write ``out/adapter.pt``. ``stop_after_steps``
+    simulates a kill: the checkpoint is written, the adapter is not."""
     out = Path(out)
     if config.threads:
         torch.set_num_threads(config.threads)
@@ -73,6 +75,10 @@ def train_adapter(interpreter: Interpreter, states: torch.Tensor, answers: list[
     started, tokens, losses, status = time.perf_counter(), 0, [], "done"
     bar = tqdm(total=total, initial=step, desc="adapter", disable=not progress, unit="step")
     while step < total:
+        if stop_after_steps is not None and step >= stop_after_steps:
+            bar.close()
+            _checkpoint(out, adapter, optimizer, scheduler, step, elapsed + time.perf_counter() - started)
+            return TrainingResult("interrupted", step, elapsed + time.perf_counter() - started, 0.0, None)
         if config.max_minutes is not None and elapsed + time.perf_counter() - started > 60 * config.max_minutes:
             status = "stopped"
             break
