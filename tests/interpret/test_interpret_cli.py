@@ -95,7 +95,7 @@ def test_changed_or_missing_data_is_an_error_with_the_hash(tmp_path):
     assert result.exit_code == 2 and "data changed" in result.output and "hash" in result.output
     shutil.rmtree(tmp_path / "data")
     result = runner.invoke(app, ["interpret", "evaluate", str(tmp_path / "adapter"), "--no-progress"])
-    assert result.exit_code == 2 and "cyclic" in result.output
+    assert result.exit_code == 2 and "cyclic" in result.output and "data hash" in result.output
 
 
 def test_lm_without_a_chat_template_uses_plain_prompts_and_says_so(run_dir, tmp_path, caplog):

@@ -18,7 +18,8 @@ import torch
 
 from lucidrec.config import ConfigError, apply_overrides, validate_config
 from lucidrec.data.sequences import Ragged
-from lucidrec.files import write_json_atomic
+from lucidrec.errors import LucidrecError
+from lucidrec.files import read_json, write_json_atomic
 from lucidrec.interpret import examples as ex
 from lucidrec.interpret import folder as fs
 from lucidrec.interpret.adapter import StateAdapter
@@ -29,6 +30,7 @@ from lucidrec.interpret.templates import TemplateSet, load_templates, recovery_a
 from lucidrec.interpret.titles import CatalogTitles
 from lucidrec.interpret.training import ADAPTER, train_adapter
 from lucidrec.lm.soft_prompt import SoftPromptLM
+from lucidrec.train.checkpoint import CheckpointError
 from lucidrec.train.run import load_run
 
 log = logging.getLogger(__name__)
@@ -49,8 +51,20 @@ class Loaded:
     run: dict
 
 
+def _load_run(run: Path):
+    """``load_run`` (which refuses changed data, naming both hashes), with the recorded hash added when
+    the dataset cannot be loaded at all."""
+    try:
+        return load_run(run)
+    except CheckpointError:
+        raise
+    except (LucidrecError, FileNotFoundError) as exc:
+        recorded = read_json(run / "data.json").get("data_hash") if (run / "data.json").is_file() else "unknown"
+        raise ConfigError(f"{run}: the dataset this run was trained on (data hash {recorded}) cannot be loaded: {exc}") from exc
+
+
 def _load(run: Path, config: InterpretConfig, lm: SoftPromptLM | None) -> Loaded:
-    model, data, split, _ = load_run(run)
+    model, data, split, _ = _load_run(Path(run))
     model.requires_grad_(False)
     lm = lm or SoftPromptLM.load(config.lm)
     titles = CatalogTitles.from_data(data, config.examples.title_field)
@@ -112,6 +126,8 @@ def _open(folder: Path, run: Path | None, lm: SoftPromptLM | None) -> tuple[Load
     if manifest.get("status") not in ("done", "stopped") or not (folder / ADAPTER).is_file():
         raise ConfigError(f"{folder}: the adapter's training has not finished (status {manifest.get('status')}); "
                           "run 'lucidrec interpret train' again to resume it")
+    if run is not None and not Path(run).is_dir():
+        raise ConfigError(f"no run folder at {run}")
     run = Path(run) if run is not None else Path(manifest["run"]["path"])
     if not run.is_dir():
         raise ConfigError(f"{folder}: the run {run} it was trained on is missing (pass --run to point at a moved copy)")
