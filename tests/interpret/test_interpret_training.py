@@ -99,3 +99,20 @@ def test_resume_equals_uninterrupted_and_training_lowers_the_loss(run_dir, tmp_p
     assert all(torch.equal(a[k], b[k]) for k in a)
     steps = [json.loads(line)["step"] for line in (tmp_path / "a" / "log.jsonl").read_text().splitlines()]
     assert steps == [2, 4, 6, 8]
+
+
+def test_predicted_states(run_dir):
+    from lucidrec.data.sequences import Ragged
+
+    model, _, split, _ = load_run(run_dir)
+    sequences = [split.test.history[0], split.test.history[1]]
+    users = split.test.users[:2]
+    top, _ = ex.backbone_top(model, sequences, users, k=3)
+    assert not any(item in seq for seq, row in zip(sequences, top) for item in row)
+    one = ex.predicted_states(model, sequences, users, 1, k=1)
+    appended = ex.sequence_states(model, Ragged.from_lists([np.append(s, t[0]) for s, t in zip(sequences, top)]), 1)
+    assert torch.allclose(one, appended)
+    mixed = ex.predicted_states(model, sequences, users, 1, k=3)
+    assert not torch.allclose(mixed, one)
+    literal = ex.predicted_states(model, sequences, users, 2, mode="scoring_vector")
+    assert torch.allclose(literal[:, -1], model.user_vectors(Ragged.from_lists(sequences)))

@@ -114,11 +114,36 @@ def example_states(model, examples: Examples, positions: int) -> torch.Tensor:
     return states.reshape(len(examples), examples.slots, positions, states.shape[-1])
 
 
+def backbone_top(model, sequences: list[np.ndarray], users: np.ndarray, k: int = 10) -> tuple[np.ndarray, torch.Tensor]:
+    """The backbone's top-k item indices per sequence (history items and padding excluded) and their scores."""
+    with torch.no_grad():
+        vectors = model.user_vectors(Ragged.from_lists(sequences), torch.as_tensor(users))
+        scores = vectors @ model.item_table().T
+    scores[:, 0] = -torch.inf
+    for row, sequence in enumerate(sequences):
+        scores[row, torch.as_tensor(sequence, dtype=torch.long)] = -torch.inf
+    top = scores.topk(min(k, int(torch.isfinite(scores).sum(1).min())), dim=1)
+    return top.indices.numpy(), top.values
+
+
 @torch.no_grad()
-def predicted_states(model, sequences: list[np.ndarray], users: np.ndarray, positions: int) -> torch.Tensor:
-    """(B, positions, d): the states of the sequences with the last position replaced by the vector the
-    backbone scores the catalog with (its next-item state, after any per-user hook)."""
+def predicted_states(model, sequences: list[np.ndarray], users: np.ndarray, positions: int,
+                     mode: str = "expected_next_state", k: int = 10) -> torch.Tensor:
+    """(B, positions, d): a state that stands for the backbone's prediction, to read as the "after" state.
+
+    ``scoring_vector``: the sequence's states with the last one replaced by the vector the backbone
+    scores the catalog with (for backbones without a per-user hook this is the current state itself);
+    ``expected_next_state``: the states after appending each of the backbone's top-k items, weighted by
+    the softmax of their scores (the state the backbone expects next, without choosing one item)."""
     history = Ragged.from_lists(sequences)
-    states = hidden_states(model, history)[:, -positions:].float().clone()
-    states[:, -1] = model.user_vectors(history, torch.as_tensor(users)).float()
-    return states
+    if mode == "scoring_vector":
+        states = hidden_states(model, history)[:, -positions:].float().clone()
+        states[:, -1] = model.user_vectors(history, torch.as_tensor(users)).float()
+        return states
+    if mode != "expected_next_state":
+        raise ValueError(f"mode must be 'expected_next_state' or 'scoring_vector', not {mode!r}")
+    top, scores = backbone_top(model, sequences, users, k)
+    weights = torch.softmax(scores.float(), dim=1)
+    extended = Ragged.from_lists([np.append(seq, item) for seq, row in zip(sequences, top) for item in row])
+    states = sequence_states(model, extended, positions).reshape(len(sequences), top.shape[1], positions, -1)
+    return torch.einsum("bk,bkpd->bpd", weights, states)

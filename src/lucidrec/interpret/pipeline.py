@@ -139,17 +139,6 @@ def _open(folder: Path, run: Path | None, lm: SoftPromptLM | None) -> tuple[Load
     return loaded, manifest
 
 
-def _backbone_top(model, sequences: list[np.ndarray], users: np.ndarray, k: int = 10) -> np.ndarray:
-    """The backbone's top-k item indices for each sequence, history items and padding excluded."""
-    with torch.no_grad():
-        vectors = model.user_vectors(Ragged.from_lists(sequences), torch.as_tensor(users))
-        scores = vectors @ model.item_table().T
-    scores[:, 0] = -np.inf
-    for row, sequence in enumerate(sequences):
-        scores[row, torch.as_tensor(sequence)] = -np.inf
-    return scores.topk(k, dim=1).indices.numpy()
-
-
 def evaluation_settings(folder: Path, overrides: list[str]) -> EvaluationConfig:
     """The folder's evaluation settings with ``evaluation.key=value`` overrides (nothing else may change)."""
     stored = fs.read_manifest(folder)["config"].evaluation.model_dump(mode="json")
@@ -179,9 +168,9 @@ def evaluate(folder: Path, *, run: Path | None = None, lm: SoftPromptLM | None =
         users = loaded.users.heldout[:INSTANTIATE_USERS]
         sequences = ex.full_sequences(loaded.split, users)
         current = ex.sequence_states(loaded.model, Ragged.from_lists(sequences), positions)
-        predicted = ex.predicted_states(loaded.model, sequences, users, positions)
+        predicted = ex.predicted_states(loaded.model, sequences, users, positions, eval_config.instantiate)
         inst_states = torch.stack([current, predicted], dim=1)
-        top = _backbone_top(loaded.model, sequences, users)
+        top = ex.backbone_top(loaded.model, sequences, users)[0]
         last = np.asarray([s[-1] for s in sequences])
     started = time.perf_counter()
     result = evaluate_interpreter(loaded.interpreter, config.task, heldout, states, train_examples, train_states,
@@ -215,7 +204,7 @@ def ask(folder: Path, user: str, *, run: Path | None = None, lm: SoftPromptLM | 
     template = loaded.templates.test[0]
     max_new = max_new_tokens or (32 if config.task == "residual" else 24 * config.examples.recovery_items)
     current = ex.sequence_states(loaded.model, Ragged.from_lists([sequence[:-1], sequence]), positions)
-    predicted = ex.predicted_states(loaded.model, [sequence], np.asarray([index]), positions)
+    predicted = ex.predicted_states(loaded.model, [sequence], np.asarray([index]), positions, config.evaluation.instantiate)
     if config.task == "residual":
         now = torch.stack([current[0], current[1]])[None]
         nxt = torch.stack([current[1], predicted[0]])[None]
@@ -223,7 +212,7 @@ def ask(folder: Path, user: str, *, run: Path | None = None, lm: SoftPromptLM | 
         now, nxt = current[1][None, None], predicted[0][None, None]
     state_answer = loaded.interpreter.generate(template, now, max_new)[0]
     next_answer = loaded.interpreter.generate(template, nxt, max_new)[0]
-    top = _backbone_top(loaded.model, [sequence], np.asarray([index]))[0]
+    top = ex.backbone_top(loaded.model, [sequence], np.asarray([index]))[0][0]
     recent = [titles[int(i)] for i in sequence[-config.examples.recovery_items:]]
     return {"user": user, "task": config.task, "heldout": bool(index in set(loaded.users.heldout.tolist())),
             "prompt": template, "current_state": state_answer, "predicted_next_item": next_answer,
