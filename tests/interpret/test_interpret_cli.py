@@ -19,8 +19,8 @@ FAST = ["--set", "optim.max_steps=3", "--set", "optim.batch_size=4", "--set", "e
         "--set", "evaluation.max_new_tokens=4", "--set", "evaluation.probe=false", "--no-progress"]
 
 
-def settings(task="residual", **optim):
-    return InterpretConfig(task=task, optim={"max_steps": 3, "batch_size": 4, **optim},
+def settings(task="residual", adapter=None, **optim):
+    return InterpretConfig(task=task, optim={"max_steps": 3, "batch_size": 4, **optim}, adapter=adapter or {},
                            evaluation={"rank_users": 2, "generate_users": 3, "max_new_tokens": 4})
 
 
@@ -124,3 +124,22 @@ def test_bad_templates_and_task_names(tmp_path, run_dir, lm_folder):
     result = runner.invoke(app, ["interpret", "train", "--run", str(run_dir), "--task", "summary", "--out",
                                  str(tmp_path / "x"), "--set", f"lm.model={lm_folder}"])
     assert result.exit_code == 2 and "task" in result.output and "residual" in result.output
+
+
+@pytest.mark.parametrize("backbone", ["gru4rec", "bert4rec", "caser"])
+def test_every_backbone(tmp_path, backbone):
+    from lucidrec.train.run import build_config, train_run
+
+    data = write_cyclic(tmp_path / "data", n_users=30).parent
+    config = build_config({"data": {"dataset": "cyclic", "data_dir": str(data)},
+                           "model": {"name": backbone, "hidden": 16, "max_len": 10},
+                           "train": {"epochs": 1, "batch_size": 32, "progress": False}})
+    train_run(config, tmp_path / "run")
+    lm = tiny_soft_lm()
+    out = tmp_path / "adapter"
+    conv = settings(adapter={"pool": "conv", "window": 4})
+    assert pipeline.train(tmp_path / "run", out, conv, lm=lm, progress=False)["status"] == "done"
+    metrics = pipeline.evaluate(out, lm=lm, title_vectors=random_vectors, progress=False)
+    assert metrics["residual/likelihood/n_users"] == 2 and metrics["instantiation/n_users"] == metrics["heldout_users"]
+    answer = pipeline.ask(out, "u1", lm=lm)
+    assert len(answer["backbone_top10"]) == 10 and all(t.startswith("Item number") for t in answer["backbone_top10"])
