@@ -48,6 +48,7 @@ class EvaluationConfig(StrictConfig):
     probe: bool = Field(True, description="fit the decoder-free linear probe baseline")
     probe_encoder: str = Field("all-MiniLM-L6-v2", description="sentence encoder giving the probe's title vectors")
     probe_ridge: float = Field(1.0, gt=0, description="ridge penalty of the probe (fixed, not tuned on held-out users)")
+    instantiate_users: int = Field(50, ge=0, description="held-out users whose predicted next item the LM names (0: skip)")
     instantiate: Literal["expected_next_state", "scoring_vector"] = Field(
         "expected_next_state", description="the 'after' state that stands for the backbone's prediction (examples.predicted_states)")
     seed: int = 0

@@ -35,8 +35,6 @@ from lucidrec.train.run import load_run
 
 log = logging.getLogger(__name__)
 
-INSTANTIATE_USERS = 50
-
 
 @dataclass
 class Loaded:
@@ -164,8 +162,8 @@ def evaluate(folder: Path, *, run: Path | None = None, lm: SoftPromptLM | None =
                                           cfg.recovery_items, config.optim.seed)
     train_states = ex.example_states(loaded.model, train_examples, positions) if eval_config.probe else None
     inst_states = top = last = None
-    if config.task == "residual":
-        users = loaded.users.heldout[:INSTANTIATE_USERS]
+    if config.task == "residual" and eval_config.instantiate_users > 0:
+        users = loaded.users.heldout[:eval_config.instantiate_users]
         sequences = ex.full_sequences(loaded.split, users)
         current = ex.sequence_states(loaded.model, Ragged.from_lists(sequences), positions)
         predicted = ex.predicted_states(loaded.model, sequences, users, positions, eval_config.instantiate)
