@@ -63,6 +63,17 @@ def test_pipeline_with_the_probe_and_resume_after_a_kill(run_dir, tmp_path):
     assert metrics["probe/n_users"] == metrics["heldout_users"] and 0 <= metrics["probe/top10"] <= 1
 
 
+def test_a_time_limited_training_stops_and_continues_when_given_more_time(run_dir, tmp_path):
+    lm = tiny_soft_lm()
+    out = tmp_path / "adapter"
+    limited = settings(max_minutes=1e-6)
+    assert pipeline.train(run_dir, out, limited, lm=lm, progress=False)["status"] == "stopped"
+    assert json.loads((out / "interpret.json").read_text())["training"]["steps"] == 0
+    assert pipeline.train(run_dir, out, limited, lm=lm, progress=False)["status"] == "reused"
+    more = pipeline.train(run_dir, out, settings(), lm=lm, progress=False)
+    assert more["status"] == "done" and more["steps"] == 3
+
+
 def test_folder_of_another_run_or_lm_or_settings_is_refused(run_dir, tmp_path):
     lm = tiny_soft_lm()
     out = tmp_path / "adapter"

@@ -77,6 +77,16 @@ def _answer_text(task: str, titles: CatalogTitles, targets: list[int]) -> str:
     return titles[targets[0]] if task == "residual" else recovery_answer([titles[i] for i in targets])
 
 
+def _finished(stored: dict, config: InterpretConfig) -> bool:
+    """Done, or stopped by its time limit and not given more time now."""
+    if stored.get("status") == "done":
+        return True
+    if stored.get("status") != "stopped":
+        return False
+    before, now = stored["config"].optim.max_minutes, config.optim.max_minutes
+    return now is not None and before is not None and now <= before
+
+
 def train(run: Path, out: Path, config: InterpretConfig, *, lm: SoftPromptLM | None = None, progress: bool = True,
           stop_after_steps: int | None = None) -> dict:
     """Train the adapter into ``out``: continue it when ``out`` holds the same unfinished training,
@@ -87,7 +97,7 @@ def train(run: Path, out: Path, config: InterpretConfig, *, lm: SoftPromptLM | N
         fs.check_run(out, stored["run"], fs.run_identity(run))
         if fs.training_identity(stored["config"]) != fs.training_identity(config):
             raise ConfigError(f"{out} holds an adapter trained with other settings; choose another --out or delete it")
-        if stored.get("status") in ("done", "stopped") and (out / ADAPTER).is_file():
+        if _finished(stored, config) and (out / ADAPTER).is_file():
             return {**stored.get("training", {}), "status": "reused"}
     loaded = _load(run, config, lm)
     lm_identity = loaded.interpreter.lm.identity

@@ -66,7 +66,7 @@ def train_adapter(interpreter: Interpreter, states: torch.Tensor, answers: list[
         total = min(total, config.max_steps)
     step, elapsed = 0, 0.0
     if (out / CHECKPOINT).is_file():
-        saved = torch.load(out / CHECKPOINT, weights_only=False)
+        saved = torch.load(out / CHECKPOINT, weights_only=True)
         adapter.load_state_dict(saved["adapter"])
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])

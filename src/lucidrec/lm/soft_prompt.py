@@ -25,6 +25,7 @@ the embeddings of text tokens give the same log-likelihoods and the same greedy 
 from __future__ import annotations
 
 import copy
+import inspect
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,6 +103,7 @@ class SoftPromptLM:
         if not self.has_chat_template:
             log.warning("%s has no chat template: prompts are given as plain text", identity)
         self._prefix_caches: dict[tuple[int, ...], object] = {}
+        self._keeps_logits = "logits_to_keep" in inspect.signature(model.forward).parameters
 
     @classmethod
     def load(cls, config: SoftPromptLMConfig | None = None) -> "SoftPromptLM":
@@ -185,11 +187,11 @@ class SoftPromptLM:
             cache = self._prefix_cache(layout, rows)
         full_mask = torch.cat([torch.ones(rows, start, dtype=torch.long, device=self.device), mask.to(self.device)], 1)
         positions = (start + torch.arange(width, device=self.device)).unsqueeze(0).expand(rows, -1)
-        kwargs = {"logits_to_keep": keep, "use_cache": True}
+        kwargs = {"logits_to_keep": keep} if self._keeps_logits else {}
         if cache is not None:
             kwargs[kv_cache_keyword(self.model)] = cache
-        out = self.model(inputs_embeds=embeds, attention_mask=full_mask, position_ids=positions, **kwargs)
-        return out.logits, returned_kv_cache(out)
+        out = self.model(inputs_embeds=embeds, attention_mask=full_mask, position_ids=positions, use_cache=True, **kwargs)
+        return out.logits[:, -keep:], returned_kv_cache(out)
 
     # -- likelihood and loss ----------------------------------------------------------------------
     def answer_logprobs(self, layout: PromptLayout, soft: torch.Tensor, answers: list[list[int]]):
@@ -243,8 +245,7 @@ class SoftPromptLM:
             mask = torch.cat([mask, torch.ones(rows, 1, dtype=torch.long)], 1)
             position = torch.full((rows, 1), mask.shape[1] - 1, dtype=torch.long, device=self.device)
             result = self.model(input_ids=step.unsqueeze(1).to(self.device), attention_mask=mask.to(self.device),
-                                position_ids=position, use_cache=True, logits_to_keep=1,
-                                **{kv_cache_keyword(self.model): cache})
+                                position_ids=position, use_cache=True, **{kv_cache_keyword(self.model): cache})
             logits, cache = result.logits, returned_kv_cache(result)
         return out
 
