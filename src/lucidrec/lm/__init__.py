@@ -5,7 +5,8 @@
 - :func:`create_chat_model` (``chat/``): OpenAI-compatible HTTP, local transformers (incl. GGUF),
   recorded JSONL answers and a mock, all with the same cache, accounting and error policy.
 - structured JSON answers with bounded re-asks (``structured.py``), versioned prompt templates
-  (``prompts/``), and an OpenAI-compatible server for local models (``server.py``).
+  (``prompts/``), and an OpenAI-compatible server for local models (``server.py``);
+- a frozen causal LM that reads soft tokens spliced into a prompt (``soft_prompt.py``).
 
 Importing this package is cheap: torch, transformers, sentence-transformers and openai load only
 when a model is used. Names below resolve lazily.
@@ -44,6 +45,8 @@ _EXPORTS = {
     "save_item_matrix": "lucidrec.lm.item_vectors",
     "load_item_matrix": "lucidrec.lm.item_vectors",
     "expected_value": "lucidrec.lm.scoring",
+    "SoftPromptLM": "lucidrec.lm.soft_prompt",
+    "SoftPromptLMConfig": "lucidrec.lm.soft_prompt",
 }
 
 __all__ = sorted(_EXPORTS)
