@@ -104,6 +104,12 @@ class SoftPromptLM:
             log.warning("%s has no chat template: prompts are given as plain text", identity)
         self._prefix_caches: dict[tuple[int, ...], object] = {}
         self._keeps_logits = "logits_to_keep" in inspect.signature(model.forward).parameters
+        head = model.get_output_embeddings()
+        if head is not None and not getattr(head, "_lucidrec_contiguous", False):
+            # logits_to_keep hands the head a strided slice of the hidden states; a linear layer on a
+            # non-contiguous 3-D input takes a batched-matmul path about 6x slower on CPU (measured).
+            head.register_forward_pre_hook(lambda module, args: (args[0].contiguous(), *args[1:]))
+            head._lucidrec_contiguous = True
 
     @classmethod
     def load(cls, config: SoftPromptLMConfig | None = None) -> "SoftPromptLM":
