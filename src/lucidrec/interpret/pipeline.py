@@ -58,7 +58,9 @@ def _load_run(run: Path):
         raise
     except (LucidrecError, FileNotFoundError) as exc:
         recorded = read_json(run / "data.json").get("data_hash") if (run / "data.json").is_file() else "unknown"
-        raise ConfigError(f"{run}: the dataset this run was trained on (data hash {recorded}) cannot be loaded: {exc}") from exc
+        name = read_json(run / "config.json").get("data", {}).get("dataset", "?")
+        raise ConfigError(f"{run}: the dataset '{name}' this run was trained on (data hash {recorded}) cannot be "
+                          f"loaded: {exc}") from exc
 
 
 def _load(run: Path, config: InterpretConfig, lm: SoftPromptLM | None) -> Loaded:
