@@ -26,7 +26,7 @@ LAYERS = [
     {"models"},
     {"eval"},
     {"train"},
-    {"explain"},
+    {"explain", "interpret"},
     {"methods"},
     {"experiments"},
     {"cli", "serve", "__main__"},
