@@ -4,8 +4,8 @@
 - item text builders (``text.py``) and item matrices for frozen tables (``item_vectors.py``).
 - :func:`create_chat_model` (``chat/``): OpenAI-compatible HTTP, local transformers (incl. GGUF),
   recorded JSONL answers and a mock, all with the same cache, accounting and error policy.
-- structured JSON answers with bounded re-asks (``structured.py``), versioned prompt templates
-  (``prompts/``), and an OpenAI-compatible server for local models (``server.py``);
+- structured JSON answers with bounded re-asks (``structured.py``) and versioned prompt templates
+  (``prompts/``); the OpenAI-compatible server for local models is ``lucidrec.serve.lm_app``;
 - a frozen causal LM that reads soft tokens spliced into a prompt (``soft_prompt.py``).
 
 Importing this package is cheap: torch, transformers, sentence-transformers and openai load only
