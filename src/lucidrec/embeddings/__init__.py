@@ -12,4 +12,4 @@ __all__ = ["EMBEDDINGS", "ItemEmbedding", "make_item_embedding"]
 # Importing the modules registers them.
 from lucidrec.embeddings import frozen_table, id_table  # noqa: E402,F401
 from lucidrec.embeddings import ger  # noqa: E402,F401
-from lucidrec.embeddings import llmemb  # noqa: E402,F401
+from lucidrec.embeddings import lane, llmemb  # noqa: E402,F401

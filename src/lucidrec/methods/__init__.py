@@ -8,7 +8,7 @@ the modules its stages call; the trainer does not change.
 from lucidrec.methods.recipe import RECIPES, Recipe, RecipeContext, StageState, StageStatus
 
 # Importing the recipes registers them.
-from lucidrec.methods import ger, llmemb  # noqa: E402,F401
+from lucidrec.methods import ger, lane, llmemb  # noqa: E402,F401
 from lucidrec.methods.run import prepare, recipe_for, status, train, train_or_reuse  # noqa: E402
 
 __all__ = ["RECIPES", "Recipe", "RecipeContext", "StageState", "StageStatus", "prepare", "recipe_for", "status",

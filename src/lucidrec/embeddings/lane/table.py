@@ -1,0 +1,98 @@
+"""LANE's semantic item table: the item titles' sentence vectors initialise a trainable table.
+
+Items keep their ids (titles are text only; identical titles are not merged). The width is the
+encoder's (384 for all-MiniLM-L6-v2), so the backbone's hidden size must equal it. Row 0 is padding;
+special tokens (BERT4Rec's mask) get their own trainable rows. The embedding brings LANE's
+preference alignment (:class:`~lucidrec.embeddings.lane.alignment.PreferenceAlignment`) as the
+backbone's state hook.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from lucidrec.config import ConfigError
+from lucidrec.embeddings.base import EMBEDDINGS, EmbeddingContext, ItemEmbedding
+from lucidrec.embeddings.lane.alignment import PreferenceAlignment
+from lucidrec.embeddings.lane.config import LaneConfig
+from lucidrec.embeddings.lane.state_files import (ITEMS, PREFERENCES, STATE_DIR, items_fingerprint, preferences_fingerprint,
+                                                 read_stage, split_identity)
+
+
+@EMBEDDINGS.register("lane")
+class LaneItemEmbedding(ItemEmbedding):
+    config_class = LaneConfig
+
+    def __init__(self, vectors: np.ndarray, extra_tokens: int = 0, *, preferences: np.ndarray | None = None,
+                 mask: np.ndarray | None = None, config: LaneConfig | None = None,
+                 phrases: dict[int, list[str]] | None = None):
+        config = config or LaneConfig()
+        vectors = np.asarray(vectors, np.float32)
+        super().__init__(vectors.shape[0] - 1, vectors.shape[1], extra_tokens)
+        weight = torch.from_numpy(vectors).clone()
+        weight[0] = 0
+        self.weight = nn.Parameter(weight)
+        self.special = nn.Parameter(torch.randn(extra_tokens, self.dim) * 0.02) if extra_tokens else None
+        if preferences is None:
+            preferences, mask = np.zeros((0, 1, self.dim), np.float32), np.zeros((0, 1), bool)
+        #: user index -> the phrases behind the rows of ``preferences`` (for explanations)
+        self.phrases = dict(phrases or {})
+        # Not a submodule: the backbone registers the hook (one copy in state_dict).
+        self.__dict__["alignment"] = PreferenceAlignment(self.dim, preferences, mask, config.heads, config.dropout)
+
+    def forward(self, item_ids: torch.Tensor) -> torch.Tensor:
+        out = self.weight[item_ids.clamp(max=self.n_items)]
+        if self.special is not None:
+            special = item_ids > self.n_items
+            if special.any():
+                out = torch.where(special[..., None], self.special[(item_ids - self.n_items - 1).clamp(min=0)], out)
+        return out
+
+    def table(self) -> torch.Tensor:
+        return self.weight
+
+    def state_hook(self) -> PreferenceAlignment:
+        return self.alignment
+
+    @classmethod
+    def build(cls, config: LaneConfig, n_items, dim, extra_tokens, context: EmbeddingContext | None = None):
+        """The embedding of a run whose ``lane/`` folder the LANE recipe prepared."""
+        if context is None or context.run_dir is None or context.split is None:
+            raise ConfigError("the 'lane' embedding is built from a run folder the LANE recipe prepared "
+                              "(lucidrec train --embedding lane)")
+        folder = Path(context.run_dir) / STATE_DIR
+        items = read_stage(folder, ITEMS, items_fingerprint(config, context.data.data_hash))
+        prefs = read_stage(folder, PREFERENCES, preferences_fingerprint(config, context.data.data_hash,
+                                                                          split_identity(context.split)))
+        if items is None or prefs is None:
+            missing = "item table" if items is None else "preferences"
+            raise ConfigError(f"{folder}: no LANE {missing} for this config (run the LANE recipe: lucidrec train "
+                              "--embedding lane with these settings, or lucidrec method status RUN)")
+        vectors = items[0]["vectors"]
+        if vectors.shape != (n_items + 1, dim):
+            raise ConfigError(f"LANE's item table is {vectors.shape[1]}-d (the encoder's width) but model.hidden is "
+                              f"{dim}: set model.hidden = {vectors.shape[1]}")
+        phrases = read_phrases(folder, context.data)
+        return cls(vectors, extra_tokens, preferences=prefs[0]["vectors"], mask=prefs[0]["mask"], config=config,
+                   phrases=phrases)
+
+
+def read_phrases(folder: Path, data) -> dict[int, list[str]]:
+    """user index -> phrases, from ``preferences.jsonl`` (written by the recipe, one user a line)."""
+    import json
+
+    path = Path(folder) / f"{PREFERENCES}.jsonl"
+    out: dict[int, list[str]] = {}
+    if not path.is_file():
+        return out
+    index = {str(u): i for i, u in enumerate(data.user_ids)}
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            record = json.loads(line)
+            if str(record["user_id"]) in index:
+                out[index[str(record["user_id"])]] = list(record["phrases"])
+    return out
