@@ -45,6 +45,13 @@ def item_titles(data) -> list[str]:
     return [""] + [data.catalog.title(str(i)) for i in data.item_ids[1:]]
 
 
+def item_genres(data) -> list[str] | None:
+    """A genre value per item index when the catalog has a ``genres`` field (for the fallback)."""
+    if "genres" not in data.catalog.fields:
+        return None
+    return [""] + [data.catalog.record(str(i)).get("genres", "") for i in data.item_ids[1:]]
+
+
 def history_titles(train, user: int, titles: list[str], max_history: int) -> list[str]:
     """The user's training items' titles, oldest first (the last ``max_history``; items without a title
     are shown as 'item <index>' so the order stays visible)."""
@@ -72,7 +79,7 @@ def extract_with_chat(config: LaneConfig, data, train, chat, progress: bool = Fa
     """Preferences from ``chat`` for every user with a training history (``train``: one row per user)."""
     from lucidrec.lm.failures import require_answers
 
-    titles = item_titles(data)
+    titles, genres = item_titles(data), item_genres(data)
     n_users, p = len(train), config.n_preferences
     phrases: list[list[str]] = [[] for _ in range(n_users)]
     sources = [NONE] * n_users
@@ -85,11 +92,14 @@ def extract_with_chat(config: LaneConfig, data, train, chat, progress: bool = Fa
         result = chat.complete_structured(preference_prompts(histories, p), schema, max_reasks=config.max_reasks,
                                           show_progress=False, max_tokens=config.max_tokens)
         reasks += sum(max(0, a - 1) for a in result.attempts)
-        for user, history, value in zip(group, histories, result.values):
+        for user, value in zip(group, result.values):
             if value is not None:
                 phrases[user], sources[user] = [v.strip() for v in value.root.values()], LLM
             else:
-                phrases[user], sources[user] = fallback_phrases(history, p), FALLBACK
+                items = train[int(user)][-config.max_history:]
+                phrases[user] = fallback_phrases([titles[i] for i in items], p,
+                                                 [genres[i] for i in items] if genres else None)
+                sources[user] = FALLBACK
         for failure in result.failures:
             if failure.answer == "" and failure.error:  # the endpoint gave no answer at all
                 no_answer += 1

@@ -38,14 +38,21 @@ def preferences_schema(n: int) -> type[RootModel]:
     return Preferences
 
 
-def fallback_phrases(texts: list[str], n: int) -> list[str]:
-    """Deterministic preferences when the chat model gave none: the ``n`` most frequent values of the
-    history's ``genres`` (or similar list fields, given as texts) and title words, most frequent first
-    (ties: first seen), each phrased as an interest."""
-    counts: Counter[str] = Counter()
+def fallback_phrases(texts: list[str], n: int, genres: list[str] | None = None) -> list[str]:
+    """Deterministic preferences when the chat model gave none: the history's most frequent genres
+    (``genres``: one comma-separated value per item, e.g. ml-100k's), then its most frequent title words
+    (stop words and numbers left out), at most ``n``, most frequent first (ties: first seen), each
+    phrased as an interest."""
+    out: list[str] = []
+    genre_counts: Counter[str] = Counter(g.strip() for value in (genres or []) for g in value.split(",") if g.strip())
+    word_counts: Counter[str] = Counter()
     for text in texts:
-        counts.update(w.lower() for w in _WORD.findall(text) if w.lower() not in _STOPWORDS)
-    return [f"interest in {word}" for word, _ in counts.most_common(n)]
+        word_counts.update(w.lower() for w in _WORD.findall(text) if w.lower() not in _STOPWORDS)
+    for value, _ in genre_counts.most_common() + word_counts.most_common():
+        phrase = f"interest in {value}"
+        if len(out) < n and normalised(phrase) not in {normalised(p) for p in out}:
+            out.append(phrase)
+    return out
 
 
 def split_recorded(text: str, n: int) -> list[str]:
