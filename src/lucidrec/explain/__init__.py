@@ -8,6 +8,6 @@
 from lucidrec.explain.base import EXPLAINERS, Explainer, Explanation, ItemReasons, NotExplainableError, explainer_for
 
 # Importing the explainers registers them.
-from lucidrec.explain import ger  # noqa: E402,F401
+from lucidrec.explain import ger, lane  # noqa: E402,F401
 
 __all__ = ["EXPLAINERS", "Explainer", "Explanation", "ItemReasons", "NotExplainableError", "explainer_for"]
