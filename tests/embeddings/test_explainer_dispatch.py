@@ -49,7 +49,7 @@ def test_a_ger_run_gets_the_ger_explainer_with_reasons_and_a_payload(tmp_path, t
 def test_a_run_without_an_explainer_is_refused_with_the_explainable_kinds(tmp_path, tiny_movies):
     run = tmp_path / "id"
     train(_config(tiny_movies, tmp_path / "cache", {"name": "id"}), run)
-    with pytest.raises(NotExplainableError, match=r"--embedding id have no explainer \(explainable: ger\)"):
+    with pytest.raises(NotExplainableError, match=r"--embedding id have no explainer \(explainable: ger, lane\)"):
         explainer_for(run)
     cli = CliRunner().invoke(app, ["explain", "--run", str(run), "--user", "u1"])
-    assert cli.exit_code == 2 and "explainable: ger" in cli.output
+    assert cli.exit_code == 2 and "explainable: ger, lane" in cli.output

@@ -19,7 +19,7 @@ from lucidrec.methods.lane import LaneRecipe
 from lucidrec.methods.recipe import RecipeContext
 from lucidrec.train.run import build_config, load_run, train_run
 
-from conftest import PREFERENCES, fixed_answer  # noqa: E402  (tests/lane/conftest.py)
+from lane_helpers import PREFERENCES, fixed_answer  # noqa: E402  (tests/lane/conftest.py)
 
 
 @pytest.fixture

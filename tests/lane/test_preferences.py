@@ -19,7 +19,7 @@ from lucidrec.methods.lane.extraction import (FALLBACK, LLM, NONE, RECORDED, Ext
 from lucidrec.methods.lane.phrases import fallback_phrases, split_recorded
 from lucidrec.train.run import build_config
 
-from conftest import PREFERENCES, fixed_answer  # noqa: E402  (tests/lane/conftest.py)
+from lane_helpers import PREFERENCES, fixed_answer  # noqa: E402  (tests/lane/conftest.py)
 
 
 def _data(titled_films):

@@ -20,7 +20,7 @@ from lucidrec.methods.lane.extraction import history_titles, item_titles
 from lucidrec.methods.recipe import RecipeContext
 from lucidrec.train.run import build_config, load_run, train_run
 
-from conftest import fixed_answer  # noqa: E402  (tests/lane/conftest.py)
+from lane_helpers import fixed_answer  # noqa: E402  (tests/lane/conftest.py)
 
 
 def _config(titled_films, cache, hidden=16, **embedding):

@@ -13,7 +13,7 @@ from lucidrec.cli._common import guarded
 
 @guarded
 def explain(
-    run: Path = typer.Option(..., "--run", help="Run folder of an explainable run (trained with --embedding ger)."),
+    run: Path = typer.Option(..., "--run", help="Run folder of an explainable run (trained with --embedding ger or lane)."),
     user: str = typer.Option(..., "--user", help="User id as in the dataset."),
     k: int = typer.Option(10, "--k", min=1, help="How many items to recommend and explain."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
@@ -21,7 +21,7 @@ def explain(
     check: bool = typer.Option(False, "--check", help="Faithfulness check: zero each item's top attribute and re-score."),
     holdout: bool = typer.Option(False, "--holdout", help="Explain from the test-time history (the last item held out)."),
 ):
-    """Top-k items with the reasons the run's explainer gives (GER: per-attribute contributions, score = guided block + rest, exactly)."""
+    """Top-k items with the reasons the run's explainer gives (GER: per-attribute contributions, score = guided block + rest, exactly; LANE: the preferences with the attention weights the score used, and a chain-of-thought text)."""
     from lucidrec.explain import explainer_for
 
     explainer = explainer_for(run)
