@@ -13,7 +13,8 @@ from lucidrec.embeddings.lane.config import LaneConfig
 from lucidrec.errors import DataFormatError
 from lucidrec.lm.chat.mock import MockChatModel
 from lucidrec.lm.failures import LLMStageError
-from lucidrec.methods.lane.extraction import (FALLBACK, LLM, NONE, RECORDED, Extraction, encode_preferences,
+from lucidrec.methods.lane.extraction import (FALLBACK, HISTORY, LLM, NONE, RECORDED, Extraction, encode_preferences,
+                                              extract_from_history,
                                               extract_with_chat, history_titles, item_titles,
                                               read_recorded)
 from lucidrec.methods.lane.phrases import fallback_phrases, split_recorded
@@ -79,7 +80,7 @@ def test_users_still_invalid_get_the_counted_fallback_and_are_kept(tmp_path, tit
     data, split = _data(titled_films)
     chat = _chat(tmp_path, lambda request: '{"Preference1": "only one"}')
     extraction = extract_with_chat(LaneConfig(max_reasks=2), data, split.train, chat)
-    assert extraction.counts() == {LLM: 0, RECORDED: 0, FALLBACK: data.n_users, NONE: 0}
+    assert extraction.counts() == {LLM: 0, RECORDED: 0, HISTORY: 0, FALLBACK: data.n_users, NONE: 0}
     assert extraction.stats["invalid_after_reasks"] == data.n_users and extraction.stats["no_answer"] == 0
     assert chat.calls == 3 * data.n_users
     titles = item_titles(data)
@@ -164,3 +165,12 @@ def test_recorded_file_errors_name_the_line_and_unknown_users_are_named(tmp_path
         path.write_text(body)
         with pytest.raises(DataFormatError, match=where):
             read_recorded(path, data, 5)
+
+
+def test_history_source_gives_every_user_the_rule_without_a_model(titled_films):
+    data, split = _data(titled_films)
+    extraction = extract_from_history(LaneConfig(source="history"), data, split.train)
+    assert extraction.counts()[HISTORY] == data.n_users
+    titles = item_titles(data)
+    for user in range(data.n_users):
+        assert extraction.phrases[user] == fallback_phrases([titles[i] for i in split.train[user]], 5)

@@ -14,8 +14,10 @@ class LaneConfig(StrictConfig):
     encoder: str = Field("all-MiniLM-L6-v2", description="sentence encoder of item titles and preference phrases; "
                                                          "the backbone's hidden size must equal its dimension")
     # -- preference extraction -----------------------------------------------------------------
-    source: Literal["llm", "recorded"] = Field("llm", description="llm = a chat model over the training history; "
-                                               "recorded = one preference text per user from recorded_path")
+    source: Literal["llm", "recorded", "history"] = Field(
+        "llm", description="llm = a chat model over the training history; recorded = one preference text per user "
+                           "from recorded_path; history = no model: every user's most frequent genres / title words "
+                           "of the training history (the fallback for all; fast, not the paper's)")
     llm: dict[str, Any] | None = Field(None, description="chat model config (lucidrec.lm.chat_config); default: local "
                                                          "SmolLM2-135M-Instruct through transformers")
     recorded_path: str | None = Field(None, description="JSONL of {user_id, preference} (source = recorded)")

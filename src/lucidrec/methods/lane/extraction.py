@@ -25,7 +25,7 @@ from lucidrec.errors import DataFormatError
 from lucidrec.methods.lane.phrases import fallback_phrases, preferences_schema, split_recorded
 
 log = logging.getLogger(__name__)
-LLM, FALLBACK, RECORDED, NONE = "llm", "fallback", "recorded", "none"
+LLM, FALLBACK, RECORDED, HISTORY, NONE = "llm", "fallback", "recorded", "history", "none"
 
 
 @dataclass
@@ -37,7 +37,7 @@ class Extraction:
     stats: dict = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
-        return {name: self.sources.count(name) for name in (LLM, RECORDED, FALLBACK, NONE)}
+        return {name: self.sources.count(name) for name in (LLM, RECORDED, HISTORY, FALLBACK, NONE)}
 
 
 def item_titles(data) -> list[str]:
@@ -75,6 +75,23 @@ def create_chat(config: LaneConfig):
     return create_chat_model(values)
 
 
+def history_phrases(train, user: int, titles: list[str], genres: list[str] | None, config: LaneConfig) -> list[str]:
+    """The deterministic preferences of one user (the fallback), from the training history only."""
+    items = train[int(user)][-config.max_history:]
+    return fallback_phrases([titles[i] for i in items if titles[i]], config.n_preferences,
+                            [genres[i] for i in items] if genres else None)
+
+
+def extract_from_history(config: LaneConfig, data, train) -> Extraction:
+    """``source = "history"``: no model; every user with a training history gets :func:`history_phrases`."""
+    titles, genres = item_titles(data), item_genres(data)
+    phrases: list[list[str]] = [[] for _ in range(len(train))]
+    sources = [NONE] * len(train)
+    for user in np.flatnonzero(train.lengths() > 0):
+        phrases[user], sources[user] = history_phrases(train, user, titles, genres, config), HISTORY
+    return Extraction(phrases, sources, {"rule": "most frequent genres, then title words, of the training history"})
+
+
 def extract_with_chat(config: LaneConfig, data, train, chat, progress: bool = False) -> Extraction:
     """Preferences from ``chat`` for every user with a training history (``train``: one row per user)."""
     from lucidrec.lm.failures import require_answers
@@ -96,10 +113,7 @@ def extract_with_chat(config: LaneConfig, data, train, chat, progress: bool = Fa
             if value is not None:
                 phrases[user], sources[user] = [v.strip() for v in value.root.values()], LLM
             else:
-                items = train[int(user)][-config.max_history:]
-                phrases[user] = fallback_phrases([titles[i] for i in items], p,
-                                                 [genres[i] for i in items] if genres else None)
-                sources[user] = FALLBACK
+                phrases[user], sources[user] = history_phrases(train, user, titles, genres, config), FALLBACK
         for failure in result.failures:
             if failure.answer == "" and failure.error:  # the endpoint gave no answer at all
                 no_answer += 1
@@ -122,9 +136,10 @@ def read_recorded(path: Path, data, n: int) -> Extraction:
 
     A line that is not a JSON object with ``user_id`` and a non-empty ``preference``, or a user given
     twice, is an error naming the line; a user the dataset does not have is skipped, named with its line
-    in a warning and in the stats. Users without a line get no preferences (counted). Recorded texts were written over whole histories (for amazon-beauty, the
-    reviews of every item, held-out ones included), so results using them may see the test target:
-    the stage's meta says so (``possible_test_leakage``).
+    in a warning and in the stats. Users without a line get no preferences (counted). Recorded texts
+    were written over whole histories (for amazon-beauty, the reviews of every item, held-out ones
+    included), so results using them may see the test target: the stage's meta says so
+    (``possible_test_leakage``).
     """
     path = Path(path).expanduser()
     if not path.is_file():

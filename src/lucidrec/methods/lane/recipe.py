@@ -17,7 +17,8 @@ from lucidrec.embeddings.lane.config import LaneConfig
 from lucidrec.embeddings.lane.state_files import (ITEMS, PREFERENCES, STATE_DIR, items_fingerprint, preferences_fingerprint,
                                                  read_stage, split_identity, stage_meta, write_stage)
 from lucidrec.files import write_text_atomic
-from lucidrec.methods.lane.extraction import (create_chat, encode_preferences, extract_with_chat, read_recorded)
+from lucidrec.methods.lane.extraction import (create_chat, encode_preferences, extract_from_history, extract_with_chat,
+                                              read_recorded)
 from lucidrec.methods.lane.item_table import encode_titles
 from lucidrec.methods.recipe import RECIPES, Recipe, RecipeContext, StageState, StageStatus, run_status, say
 
@@ -60,6 +61,8 @@ class LaneRecipe(Recipe):
             say("lane", f"extracting preferences ({config.source})", context.progress)
             if config.source == "recorded":
                 extraction = read_recorded(Path(config.recorded_path), data, config.n_preferences)
+            elif config.source == "history":
+                extraction = extract_from_history(config, data, split.train)
             else:
                 chat = self.chat if self.chat is not None else create_chat(config)
                 extraction = extract_with_chat(config, data, split.train, chat, progress=context.progress)
