@@ -174,3 +174,9 @@ def test_history_source_gives_every_user_the_rule_without_a_model(titled_films):
     titles = item_titles(data)
     for user in range(data.n_users):
         assert extraction.phrases[user] == fallback_phrases([titles[i] for i in split.train[user]], 5)
+
+
+def test_an_empty_answer_is_an_invalid_answer_not_a_missing_one(tmp_path, titled_films):
+    data, split = _data(titled_films)
+    extraction = extract_with_chat(LaneConfig(max_reasks=1), data, split.train, _chat(tmp_path, lambda request: ""))
+    assert extraction.counts()[FALLBACK] == data.n_users and extraction.stats["no_answer"] == 0

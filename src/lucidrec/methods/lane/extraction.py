@@ -115,7 +115,7 @@ def extract_with_chat(config: LaneConfig, data, train, chat, progress: bool = Fa
             else:
                 phrases[user], sources[user] = history_phrases(train, user, titles, genres, config), FALLBACK
         for failure in result.failures:
-            if failure.answer == "" and failure.error:  # the endpoint gave no answer at all
+            if not failure.answer and not failure.error.startswith("the answer is empty"):  # no answer at all
                 no_answer += 1
                 first_error = first_error or failure.error
             else:
