@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 from lucidrec.data.sequences import Ragged
 from lucidrec.embeddings.lane import LaneItemEmbedding, PreferenceAlignment

@@ -14,7 +14,7 @@ from lucidrec.config import ConfigError
 from lucidrec.data.pipeline import load_split
 from lucidrec.files import read_json
 from lucidrec.lm.chat.mock import MockChatModel
-from lucidrec.methods import StageState, status, train
+from lucidrec.methods import StageState, status
 from lucidrec.methods.lane import LaneRecipe
 from lucidrec.methods.lane.extraction import history_titles, item_titles
 from lucidrec.methods.recipe import RecipeContext

@@ -38,7 +38,9 @@ def chain_of_thought(chat, history: list[str], phrases: list[str], weights: np.n
                                                     preferences=listed, target_item=target)
     response = chat.complete(prompt)
     out = {"endpoint": chat.endpoint, "prompt": prompt.messages[-1]["content"]}
-    return {**out, "text": response.text} if response.ok else {**out, "error": f"{response.error_type}: {response.error}"}
+    if not response.ok:
+        return {**out, "error": f"{response.error_type}: {response.error}"}
+    return {**out, "text": response.text}
 
 
 @EXPLAINERS.register("lane")
@@ -90,7 +92,8 @@ class LaneExplainer:
                    "items": [{"rank": r.rank, "item_id": r.item_id, "title": r.title, "score": r.score}
                              for r in items]}
         if target is not None:
-            payload["holdout"] = {"item_id": str(data.item_ids[target]), "in_top_k": bool(target in set(chosen.tolist()))}
+            payload["holdout"] = {"item_id": str(data.item_ids[target]),
+                                  "in_top_k": bool(target in set(chosen.tolist()))}
         if phrases:
             payload["chain_of_thought"] = chain_of_thought(self._chat(config), titles, phrases, weights,
                                                            items[0].title)

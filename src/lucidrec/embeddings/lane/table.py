@@ -19,8 +19,8 @@ from lucidrec.config import ConfigError
 from lucidrec.embeddings.base import EMBEDDINGS, EmbeddingContext, ItemEmbedding
 from lucidrec.embeddings.lane.alignment import PreferenceAlignment
 from lucidrec.embeddings.lane.config import LaneConfig
-from lucidrec.embeddings.lane.state_files import (ITEMS, PREFERENCES, STATE_DIR, items_fingerprint, preferences_fingerprint,
-                                                 read_stage, split_identity)
+from lucidrec.embeddings.lane.state_files import (ITEMS, PREFERENCES, STATE_DIR, items_fingerprint,
+                                                 preferences_fingerprint, read_stage, split_identity)
 
 
 @EMBEDDINGS.register("lane")

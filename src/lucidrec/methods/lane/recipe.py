@@ -14,8 +14,9 @@ from pathlib import Path
 
 from lucidrec.config import validate_config
 from lucidrec.embeddings.lane.config import LaneConfig
-from lucidrec.embeddings.lane.state_files import (ITEMS, PREFERENCES, STATE_DIR, items_fingerprint, preferences_fingerprint,
-                                                 read_stage, split_identity, stage_meta, write_stage)
+from lucidrec.embeddings.lane.state_files import (ITEMS, PREFERENCES, STATE_DIR, items_fingerprint,
+                                                 preferences_fingerprint, read_stage, split_identity, stage_meta,
+                                                 write_stage)
 from lucidrec.files import write_text_atomic
 from lucidrec.methods.lane.extraction import (create_chat, encode_preferences, extract_from_history, extract_with_chat,
                                               read_recorded)
