@@ -122,3 +122,15 @@ def test_deletion_detects_a_weighting_that_is_not_faithful():
 def test_heads_must_divide_the_width():
     with pytest.raises(ValueError, match="not divisible by 3 heads"):
         PreferenceAlignment(8, np.zeros((1, 2, 4)), np.ones((1, 2), bool), heads=3)
+
+
+def test_deletion_summary_counts_wins_and_skips_users_with_one_preference():
+    from lucidrec.explain.lane_deletion import deletion_summary
+
+    model = _constructed_case()
+    histories = Ragged.from_lists([[2, 2], [2]])
+    summary = deletion_summary(model, histories, np.array([0, 0]), np.array([1, 1]))
+    assert summary["pairs"] == 2 and summary["rate_top_beats_random"] == 1.0
+    assert summary["mean_drop_top"] > summary["mean_drop_random"]
+    model.state_hook.mask[0, 1:] = False  # one preference left: nothing to compare with
+    assert deletion_summary(model, histories, np.array([0]), np.array([1]))["skipped_fewer_than_two_preferences"] == 1

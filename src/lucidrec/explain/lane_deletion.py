@@ -51,3 +51,26 @@ def preference_deletion(model, history: Ragged, user: int, item: int) -> Deletio
     finally:
         model.train(was_training)
     return DeletionResult(weights, drops, score)
+
+
+def deletion_summary(model, histories: Ragged, users: np.ndarray, items: np.ndarray, seed: int = 0) -> dict:
+    """The deletion test over many (user, recommended item) pairs: the rate at which hiding the
+    highest-weight preference lowers the item's score more than hiding one other preference drawn at
+    random, and the mean drops of both. Users with fewer than two preferences are counted and skipped."""
+    rng = np.random.default_rng(seed)
+    wins, top_drops, random_drops, skipped = [], [], [], 0
+    for row, (user, item) in enumerate(zip(users, items)):
+        result = preference_deletion(model, histories.take(np.array([row])), int(user), int(item))
+        others = [j for j in np.flatnonzero(~np.isnan(result.drops)) if j != result.top]
+        if not others:
+            skipped += 1
+            continue
+        other = int(rng.choice(others))
+        wins.append(result.top_beats(other))
+        top_drops.append(result.drops[result.top])
+        random_drops.append(result.drops[other])
+    n = len(wins)
+    return {"pairs": n, "skipped_fewer_than_two_preferences": skipped,
+            "rate_top_beats_random": float(np.mean(wins)) if n else None,
+            "mean_drop_top": float(np.mean(top_drops)) if n else None,
+            "mean_drop_random": float(np.mean(random_drops)) if n else None}
