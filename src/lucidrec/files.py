@@ -15,7 +15,7 @@ import re
 import shutil
 import uuid
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import BinaryIO, Callable, Iterator
 
 from lucidrec.errors import DataFormatError
 
@@ -176,3 +176,17 @@ def read_json(path: Path):
         raise DataFormatError(path, f"not UTF-8 text (byte {exc.start})") from None
     except json.JSONDecodeError as exc:
         raise DataFormatError(path, f"not valid JSON (column {exc.colno}: {exc.msg})", line=exc.lineno) from None
+
+
+def read_jsonl(path: Path) -> Iterator[tuple[int, object]]:
+    """``(line number, parsed value)`` for each non-blank line; a line that is not JSON is a
+    DataFormatError naming the file and the line."""
+    path = Path(path)
+    with open(path, encoding="utf-8") as handle:
+        for line_no, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield line_no, json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataFormatError(path, f"not valid JSON: {exc.msg}", line=line_no) from None

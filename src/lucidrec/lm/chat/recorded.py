@@ -11,10 +11,10 @@ a store, so this backend bypasses the response cache.
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
 from lucidrec.errors import DataFormatError
+from lucidrec.files import read_jsonl
 from lucidrec.lm.cache import canonical_json
 from lucidrec.lm.chat.base import ChatModel
 from lucidrec.lm.chat.messages import ChatResponse
@@ -39,34 +39,27 @@ class RecordedChatModel(ChatModel):
 
     def _load(self) -> None:
         cfg = self.config
-        with open(self.path, encoding="utf-8") as handle:
-            for line_no, line in enumerate(handle, start=1):
-                if not line.strip():
+        for line_no, record in read_jsonl(self.path):
+            if not isinstance(record, dict) or cfg.answer_field not in record:
+                raise DataFormatError(self.path, "no answer in this record", line=line_no, field=cfg.answer_field)
+            answer = str(record[cfg.answer_field])
+            indexed = False
+            for index, field, value in (
+                (self.by_key, cfg.key_field, record.get(cfg.key_field) if cfg.key_field else None),
+                (self.by_messages, cfg.messages_field, record.get(cfg.messages_field)),
+                (self.by_prompt, cfg.prompt_field, record.get(cfg.prompt_field)),
+            ):
+                if value is None:
                     continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise DataFormatError(self.path, f"not valid JSON: {exc.msg}", line=line_no) from None
-                if not isinstance(record, dict) or cfg.answer_field not in record:
-                    raise DataFormatError(self.path, "no answer in this record", line=line_no, field=cfg.answer_field)
-                answer = str(record[cfg.answer_field])
-                indexed = False
-                for index, field, value in (
-                    (self.by_key, cfg.key_field, record.get(cfg.key_field) if cfg.key_field else None),
-                    (self.by_messages, cfg.messages_field, record.get(cfg.messages_field)),
-                    (self.by_prompt, cfg.prompt_field, record.get(cfg.prompt_field)),
-                ):
-                    if value is None:
-                        continue
-                    lookup = canonical_json(value) if index is self.by_messages else str(value)
-                    if index.get(lookup, answer) != answer:
-                        raise DataFormatError(self.path, f"a second, different answer for {lookup[:60]!r}",
-                                              line=line_no, field=field)
-                    index[lookup] = answer
-                    indexed = True
-                if not indexed:
-                    fields = [f for f in (cfg.key_field, cfg.messages_field, cfg.prompt_field) if f]
-                    raise DataFormatError(self.path, f"record has none of the lookup fields {fields}", line=line_no)
+                lookup = canonical_json(value) if index is self.by_messages else str(value)
+                if index.get(lookup, answer) != answer:
+                    raise DataFormatError(self.path, f"a second, different answer for {lookup[:60]!r}",
+                                          line=line_no, field=field)
+                index[lookup] = answer
+                indexed = True
+            if not indexed:
+                fields = [f for f in (cfg.key_field, cfg.messages_field, cfg.prompt_field) if f]
+                raise DataFormatError(self.path, f"record has none of the lookup fields {fields}", line=line_no)
 
     @property
     def model_id(self) -> str:

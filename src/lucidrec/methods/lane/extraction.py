@@ -12,7 +12,6 @@ group by group, so a killed extraction asks again only for the users it had not 
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ import numpy as np
 
 from lucidrec.embeddings.lane.config import LaneConfig
 from lucidrec.errors import DataFormatError
+from lucidrec.files import read_jsonl
 from lucidrec.methods.lane.phrases import fallback_phrases, preferences_schema, split_recorded
 
 log = logging.getLogger(__name__)
@@ -149,28 +149,21 @@ def read_recorded(path: Path, data, n: int) -> Extraction:
     sources = [NONE] * data.n_users
     seen: dict[int, int] = {}
     unknown: list[dict] = []
-    with open(path, encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataFormatError(path, f"not valid JSON: {exc.msg}", line=line_no) from None
-            if not isinstance(record, dict) or "user_id" not in record:
-                raise DataFormatError(path, "not an object with a user_id", line=line_no, field="user_id")
-            text = record.get("preference")
-            if not isinstance(text, str) or not text.strip():
-                raise DataFormatError(path, "no preference text", line=line_no, field="preference")
-            user = index.get(str(record["user_id"]))
-            if user is None:  # e.g. a user the dataset's filters removed: named, counted, skipped
-                unknown.append({"line": line_no, "user_id": str(record["user_id"])})
-                continue
-            if user in seen:
-                raise DataFormatError(path, f"user '{record['user_id']}' already given on line {seen[user]}",
-                                      line=line_no, field="user_id")
-            seen[user] = line_no
-            phrases[user], sources[user] = split_recorded(text, n), RECORDED
+    for line_no, record in read_jsonl(path):
+        if not isinstance(record, dict) or "user_id" not in record:
+            raise DataFormatError(path, "not an object with a user_id", line=line_no, field="user_id")
+        text = record.get("preference")
+        if not isinstance(text, str) or not text.strip():
+            raise DataFormatError(path, "no preference text", line=line_no, field="preference")
+        user = index.get(str(record["user_id"]))
+        if user is None:  # e.g. a user the dataset's filters removed: named, counted, skipped
+            unknown.append({"line": line_no, "user_id": str(record["user_id"])})
+            continue
+        if user in seen:
+            raise DataFormatError(path, f"user '{record['user_id']}' already given on line {seen[user]}",
+                                  line=line_no, field="user_id")
+        seen[user] = line_no
+        phrases[user], sources[user] = split_recorded(text, n), RECORDED
     if unknown:
         first = ", ".join(f"line {u['line']} ({u['user_id']})" for u in unknown[:5])
         log.warning("%s: %d users not in dataset '%s' were skipped: %s%s", path, len(unknown), data.name, first,
