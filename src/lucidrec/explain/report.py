@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from lucidrec.explain.contributions import AttributeBreakdown, explain_user, faithfulness_check
+from lucidrec.explain.recommend import item_title
 from lucidrec.files import read_json
 from lucidrec.train.run import load_run
 
@@ -22,11 +23,6 @@ class RunExplanation:
     holdout: str | None  # the held-out test item (original id) when explaining the test history
     meta: dict
     check: dict | None = None
-
-
-def _title(data, index: int) -> str:
-    item_id = str(data.item_ids[index])
-    return data.catalog.title(item_id) or f"item {item_id}"
 
 
 def explain_run(run: str | Path, user_id: str, k: int = 10, holdout: bool = False, check: bool = False,
@@ -45,7 +41,7 @@ def explain_run(run: str | Path, user_id: str, k: int = 10, holdout: bool = Fals
     meta_path = Path(run) / "ger" / "meta.json"
     meta = read_json(meta_path) if meta_path.is_file() else {}
     result = RunExplanation(explanation, str(user_id), [str(data.item_ids[i]) for i in explanation.items],
-                            [_title(data, i) for i in explanation.items], [_title(data, i) for i in history[-10:]],
+                            [item_title(data, i) for i in explanation.items], [item_title(data, i) for i in history[-10:]],
                             str(data.item_ids[target]) if target is not None else None, meta)
     if target is not None:
         explanation.extra["holdout_index"] = target

@@ -73,7 +73,7 @@ class TrainConfig(StrictConfig):
         "(SASRec's original), or a window ending at a random point, drawn each epoch, so older items are trained on too")
     grad_clip: float | None = Field(5.0, description="max gradient norm; None disables clipping")
     aux_weight: float = Field(1.0, ge=0, description="weight of the item embedding's auxiliary loss, if it has one")
-    progress: bool = True
+    progress: bool = Field(True, description="epoch lines on stdout, and a batch progress bar when stderr is a terminal")
 
     @model_validator(mode="after")
     def _default_negatives(self):
@@ -225,7 +225,8 @@ class Trainer:
         total, steps = 0.0, 0
         widths = history_widths(split.train, order, model) if cfg.length_bucketing else None
         batches = epoch_batches(order, cfg.batch_size, cfg.length_bucketing, widths, numpy_rng)
-        bar = tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=not cfg.progress or rank != 0)
+        # disable=None: tqdm draws no bar when stderr is not a terminal (a log file gets the epoch lines only).
+        bar = tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=True if not cfg.progress or rank != 0 else None)
         for batch_users in bar:
             inputs, targets = training_batch(model, split.train, batch_users, cfg.history_window, numpy_rng)
             loss, states, flat_targets = next_item_step_loss(wrapped, model, inputs, targets, batch_users, cfg, torch_rng,
