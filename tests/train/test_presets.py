@@ -16,7 +16,7 @@ DATASET_PRESETS = sorted((backbone, dataset) for backbone in BACKBONES.names() f
 def test_the_default_dataset_has_a_sasrec_preset_and_others_have_none():
     assert ("sasrec", "ml-100k") in DATASET_PRESETS
     assert dataset_preset("sasrec", "ml-100k") == "sasrec-ml-100k"
-    assert dataset_preset("sasrec", "no-such-dataset") is None and dataset_preset("esasrec", "amazon") is None
+    assert dataset_preset("sasrec", "no-such-dataset") is None and dataset_preset("gru4rec", "ml-100k") is None
 
 
 @pytest.mark.parametrize("backbone, dataset", DATASET_PRESETS)
