@@ -94,6 +94,18 @@ class ItemEmbedding(nn.Module):
         return cls(n_items, dim, extra_tokens, config=config)
 
 
+def with_special_rows(item_ids: torch.Tensor, rows: torch.Tensor, special: torch.Tensor | None,
+                      n_items: int) -> torch.Tensor:
+    """``rows`` with the special-token vectors ``special`` (row k = id ``n_items + 1 + k``, e.g. BERT4Rec's
+    mask) where ``item_ids`` lie past the catalog."""
+    if special is None:
+        return rows
+    beyond = item_ids > n_items
+    if not beyond.any():
+        return rows
+    return torch.where(beyond[..., None], special[(item_ids - n_items - 1).clamp(min=0)], rows)
+
+
 def make_item_embedding(name: str, params: dict | None, n_items: int, dim: int, extra_tokens: int,
                         context: EmbeddingContext | None = None) -> ItemEmbedding:
     """Build the registered source ``name``; ``context`` carries run-level inputs (data, the run folder)."""

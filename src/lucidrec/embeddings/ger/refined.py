@@ -37,7 +37,7 @@ import torch
 from torch import nn
 
 from lucidrec.config import ConfigError
-from lucidrec.embeddings.base import EMBEDDINGS, EmbeddingContext, ItemEmbedding
+from lucidrec.embeddings.base import EMBEDDINGS, EmbeddingContext, ItemEmbedding, with_special_rows
 from lucidrec.embeddings.ger.config import GERConfig
 from lucidrec.embeddings.ger.state_files import STATE_DIR, attribute_set_of, fingerprint, read_state
 from lucidrec.embeddings.ger.user import GERUserPart
@@ -100,11 +100,7 @@ class GERItemEmbedding(ItemEmbedding):
         else:
             rest = g.new_zeros(*g.shape[:-1], 0)
         out = torch.cat([first, rest], dim=-1)
-        if self.special is not None:
-            special = item_ids > self.n_items
-            if special.any():
-                out = torch.where(special[..., None], self.special[(item_ids - self.n_items - 1).clamp(min=0)], out)
-        return out
+        return with_special_rows(item_ids, out, self.special, self.n_items)
 
     def table(self) -> torch.Tensor:
         return self(torch.arange(self.n_items + 1))

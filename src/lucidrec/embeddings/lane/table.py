@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from lucidrec.config import ConfigError
-from lucidrec.embeddings.base import EMBEDDINGS, EmbeddingContext, ItemEmbedding
+from lucidrec.embeddings.base import EMBEDDINGS, EmbeddingContext, ItemEmbedding, with_special_rows
 from lucidrec.embeddings.lane.alignment import PreferenceAlignment
 from lucidrec.embeddings.lane.config import LaneConfig
 from lucidrec.embeddings.lane.state_files import (ITEMS, PREFERENCES, STATE_DIR, items_fingerprint,
@@ -46,11 +46,7 @@ class LaneItemEmbedding(ItemEmbedding):
 
     def forward(self, item_ids: torch.Tensor) -> torch.Tensor:
         out = self.weight[item_ids.clamp(max=self.n_items)]
-        if self.special is not None:
-            special = item_ids > self.n_items
-            if special.any():
-                out = torch.where(special[..., None], self.special[(item_ids - self.n_items - 1).clamp(min=0)], out)
-        return out
+        return with_special_rows(item_ids, out, self.special, self.n_items)
 
     def table(self) -> torch.Tensor:
         return self.weight
