@@ -10,6 +10,7 @@ import typer
 from lucidrec.cli._common import DataDirOption, choice_option, guarded
 from lucidrec.embeddings import EMBEDDINGS
 from lucidrec.models import BACKBONES
+from lucidrec.train.presets import preset_names
 from lucidrec.train.run import RunConfig
 
 _DEFAULTS = RunConfig()
@@ -32,9 +33,8 @@ def train(
                                                       help=f"Item embedding source [default: {DEFAULT_EMBEDDING}, or the "
                                                            "--config file's]."),
     config: Optional[Path] = typer.Option(None, "--config", help="TOML file with the sections data, model, embedding, train, eval."),
-    preset: Optional[str] = typer.Option(None, "--preset", show_default=False,
-                                         help="Named recipe shipped with lucidrec (esasrec, esasrec-amazon); "
-                                              "--config, flags and --set apply on top."),
+    preset: Optional[str] = choice_option(None, "--preset", kind="preset", choices=preset_names(), show_default=False,
+                                          help="Named recipe shipped with lucidrec; --config, flags and --set apply on top."),
     overrides: list[str] = typer.Option([], "--set", show_default=False, metavar="KEY=VALUE",
                                         help="Override any key, e.g. --set train.lr=0.002 --set model.hidden=128 (repeatable)."),
     out: Path = typer.Option(..., "--out", help="Run folder to create (or to continue with --resume)."),
