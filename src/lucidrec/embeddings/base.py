@@ -19,7 +19,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from lucidrec.config import validate_config
+from lucidrec.config import ConfigError, validate_config
 from lucidrec.data.sequences import SequenceData
 from lucidrec.data.split import Split
 from lucidrec.registry import Registry
@@ -92,6 +92,15 @@ class ItemEmbedding(nn.Module):
     @classmethod
     def build(cls, config, n_items: int, dim: int, extra_tokens: int, context: EmbeddingContext | None = None):
         return cls(n_items, dim, extra_tokens, config=config)
+
+
+def prepared_folder(context: "EmbeddingContext | None", embedding: str, subdir: str, *, needs_split: bool = False) -> Path:
+    """``<run>/<subdir>``, where the method's recipe left what the embedding ``embedding`` is built from;
+    without a run folder (or a split, when needed) the embedding cannot be built outside its recipe."""
+    if context is None or context.run_dir is None or (needs_split and context.split is None):
+        raise ConfigError(f"the '{embedding}' embedding is built from a run folder its recipe prepared "
+                          f"(lucidrec train --embedding {embedding})")
+    return Path(context.run_dir) / subdir
 
 
 def with_special_rows(item_ids: torch.Tensor, rows: torch.Tensor, special: torch.Tensor | None,

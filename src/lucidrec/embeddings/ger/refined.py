@@ -37,7 +37,7 @@ import torch
 from torch import nn
 
 from lucidrec.config import ConfigError
-from lucidrec.embeddings.base import EMBEDDINGS, EmbeddingContext, ItemEmbedding, with_special_rows
+from lucidrec.embeddings.base import EMBEDDINGS, EmbeddingContext, ItemEmbedding, prepared_folder, with_special_rows
 from lucidrec.embeddings.ger.config import GERConfig
 from lucidrec.embeddings.ger.state_files import STATE_DIR, attribute_set_of, fingerprint, read_state
 from lucidrec.embeddings.ger.user import GERUserPart
@@ -134,10 +134,7 @@ class GERItemEmbedding(ItemEmbedding):
     @classmethod
     def build(cls, config: GERConfig, n_items, dim, extra_tokens, context: EmbeddingContext | None = None):
         """The embedding of a run whose ``ger/`` folder the GER recipe prepared (scores, reduced base, priors)."""
-        if context is None or context.run_dir is None:
-            raise ConfigError("the 'ger' embedding is built from a run folder the GER recipe prepared "
-                              "(lucidrec train --embedding ger)")
-        folder = Path(context.run_dir) / STATE_DIR
+        folder = prepared_folder(context, "ger", STATE_DIR)
         stored = read_state(folder, fingerprint(config, context.data.data_hash, dim))
         if stored is None:
             raise ConfigError(f"{folder}: no GER state for this config (run the GER recipe: lucidrec train "

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from lucidrec.config import ConfigError
-from lucidrec.embeddings.base import EMBEDDINGS, EmbeddingContext, ItemEmbedding, with_special_rows
+from lucidrec.embeddings.base import EMBEDDINGS, EmbeddingContext, ItemEmbedding, prepared_folder, with_special_rows
 from lucidrec.embeddings.lane.alignment import PreferenceAlignment
 from lucidrec.embeddings.lane.config import LaneConfig
 from lucidrec.embeddings.lane.state_files import (ITEMS, PREFERENCES, STATE_DIR, items_fingerprint,
@@ -57,10 +57,7 @@ class LaneItemEmbedding(ItemEmbedding):
     @classmethod
     def build(cls, config: LaneConfig, n_items, dim, extra_tokens, context: EmbeddingContext | None = None):
         """The embedding of a run whose ``lane/`` folder the LANE recipe prepared."""
-        if context is None or context.run_dir is None or context.split is None:
-            raise ConfigError("the 'lane' embedding is built from a run folder the LANE recipe prepared "
-                              "(lucidrec train --embedding lane)")
-        folder = Path(context.run_dir) / STATE_DIR
+        folder = prepared_folder(context, "lane", STATE_DIR, needs_split=True)
         items = read_stage(folder, ITEMS, items_fingerprint(config, context.data.data_hash))
         prefs = read_stage(folder, PREFERENCES, preferences_fingerprint(config, context.data.data_hash,
                                                                           split_identity(context.split)))

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from lucidrec.config import ConfigError
-from lucidrec.embeddings.base import EMBEDDINGS, EmbeddingContext
+from lucidrec.embeddings.base import EMBEDDINGS, EmbeddingContext, prepared_folder
 from lucidrec.embeddings.contrastive import contrastive_loss
 from lucidrec.embeddings.frozen_table import AdapterActivation, FrozenTableEmbedding, TableScaling, trained_rows
 from lucidrec.embeddings.llmemb.config import LLMEmbConfig
@@ -54,10 +54,7 @@ class LLMEmbEmbedding(FrozenTableEmbedding):
     @classmethod
     def build(cls, config: LLMEmbConfig, n_items, dim, extra_tokens, context: EmbeddingContext | None = None):
         """The module over the tables the LLMEmb recipe left in ``<run>/llmemb/`` (item table, E_cf)."""
-        if context is None or context.run_dir is None:
-            raise ConfigError("embedding 'llmemb' is built from a run folder the LLMEmb recipe prepared "
-                              "(lucidrec train --embedding llmemb)")
-        folder = Path(context.run_dir) / RUN_SUBDIR
+        folder = prepared_folder(context, "llmemb", RUN_SUBDIR)
         loaded = read_tables(folder)
         if loaded is None:
             raise ConfigError(f"{folder}: no LLMEmb tables (run the LLMEmb recipe: lucidrec train --embedding llmemb "
