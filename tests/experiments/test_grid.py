@@ -40,6 +40,21 @@ set = { "model.hidden" = 32 }
     assert str(grid.results_dir) == "results/tiny"
 
 
+def test_a_variant_with_its_own_seeds(tmp_path, data):
+    path = write_grid(tmp_path, """
+datasets = ["cyclic"]
+models = ["sasrec"]
+seeds = [1, 2, 3]
+[variants.default]
+[variants.once]
+seeds = [1]
+set = { "model.hidden" = 32 }
+""")
+    keys = [c.key for c in load_grid(path, data_dir=data).cells]
+    assert [k.seed for k in keys if k.variant == "default"] == [1, 2, 3]
+    assert [k.seed for k in keys if k.variant == "once"] == [1]
+
+
 def test_dataset_and_model_settings_and_run_references(tmp_path, data):
     path = write_grid(tmp_path, """
 datasets = ["cyclic"]
@@ -75,6 +90,7 @@ set = { "embedding.path" = "{run:embedding=id,variant=default,seed=1}" }
     ('datasets = ["cyclic"]\nmodels = ["sasrec"]\n[variants.a]\nset = { "x" = "{run:variant=b}" }\n'
      '[variants.b]\nset = { "y" = "{run:variant=a}" }\n', "cycle"),
     ('datasets = ["cyclic"]\nmodels = ["sasrec"]\nseeds = [1, 1]\n', "lists a seed twice"),
+    ('datasets = ["cyclic"]\nmodels = ["sasrec"]\n[variants.a]\nseeds = [2, 2]\n', "variant 'a': 'seeds' lists a seed twice"),
 ])
 def test_bad_grid_fails_naming_the_valid_choices(tmp_path, data, body, message):
     path = write_grid(tmp_path, body)

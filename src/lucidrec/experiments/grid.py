@@ -22,6 +22,7 @@ A grid is a TOML file::
     [variants.default]                  # named override sets; without any, one variant "default"
     [variants.gelu]
     embeddings = ["llmemb"]             # only these embeddings (default: all of the grid)
+    seeds = [1]                         # only these seeds (default: the grid's)
     set = { "embedding.adapter_activation" = "gelu" }
 
 A ``set`` value ``"{run:embedding=id,variant=default}"`` is the run folder of another cell of the same
@@ -52,6 +53,8 @@ class VariantSpec(StrictConfig):
     set: dict[str, Any] = Field(default_factory=dict, description="dotted config keys -> values")
     embeddings: list[str] | None = Field(None, description="the embeddings this variant applies to (default: all)")
     models: list[str] | None = Field(None, description="the models this variant applies to (default: all)")
+    seeds: list[int] | None = Field(None, min_length=1, description="this variant's seeds (default: the grid's), "
+                                    "e.g. three seeds for a headline row and one for the others")
 
 
 class GridSpec(StrictConfig):
@@ -210,8 +213,9 @@ def _check_names(spec: GridSpec, where: str, data_dir: str | None) -> None:
     for name in spec.model_settings:
         if name not in spec.models:
             raise unknown(f"{where}, [model_settings]", "model (the grid's)", name, spec.models)
-    if len(set(spec.seeds)) != len(spec.seeds):
-        raise ConfigError(f"{where}: 'seeds' lists a seed twice ({spec.seeds})")
+    for owner, seeds in [("", spec.seeds), *((f", variant '{n}'", v.seeds or []) for n, v in spec.variants.items())]:
+        if len(set(seeds)) != len(seeds):
+            raise ConfigError(f"{where}{owner}: 'seeds' lists a seed twice ({seeds})")
 
 
 def _dotted(settings: dict[str, Any]) -> list[str]:
@@ -238,7 +242,7 @@ def expand(spec: GridSpec, runs_dir: Path, data_dir: str | None, where: str) -> 
                         continue
                     if variant.embeddings is not None and embedding not in variant.embeddings:
                         continue  # a baseline (no embedding) is in no variant that names embeddings
-                    seeds: list[int | None] = [None] if embedding is None else list(spec.seeds)
+                    seeds: list[int | None] = [None] if embedding is None else list(variant.seeds or spec.seeds)
                     for seed in seeds:
                         key = CellKey(dataset, model, embedding, variant_name, seed)
                         cells.append(Cell(key, {}, _run_dir(runs_dir, key)))
