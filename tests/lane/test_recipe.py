@@ -81,6 +81,26 @@ def test_a_run_needs_the_encoder_width(tmp_path, titled_films, hash_encoder):
         train_run(config, tmp_path / "run")
 
 
+def test_pca_dim_fits_a_narrow_backbone_and_keeps_the_title_geometry(tmp_path, titled_films, hash_encoder):
+    config = _config(titled_films, tmp_path / "cache", hidden=8, pca_dim=8)
+    _prepare(config, tmp_path / "run", hash_encoder)
+    stored = np.load(tmp_path / "run" / "lane" / "items.npz")["vectors"]
+    assert train_run(config, tmp_path / "run")["status"] == "done"
+    from lucidrec.embeddings.lane.table import reduced_table
+
+    reduced = reduced_table(stored, 8)
+    assert reduced.shape == (len(stored), 8) and not reduced[0].any()
+    # Rescaled to the encoder rows' mean norm; distances between items are those of the PCA projection.
+    assert np.isclose(np.linalg.norm(reduced[1:], axis=1).mean(), np.linalg.norm(stored[1:], axis=1).mean(), rtol=1e-4)
+    centred = stored[1:] - stored[1:].mean(axis=0)
+    top = np.linalg.svd(centred, full_matrices=False)[2][:8]
+    projected = centred @ top.T
+    ratio = np.linalg.norm(reduced[1:], axis=1) / np.maximum(np.linalg.norm(projected, axis=1), 1e-12)
+    assert np.allclose(ratio, ratio[0], rtol=1e-3)
+    with pytest.raises(ConfigError, match="pca_dim = 99 exceeds the encoder's width 16"):
+        reduced_table(stored, 99)
+
+
 def test_the_embedding_alone_refuses_a_run_the_recipe_did_not_prepare(tmp_path, titled_films):
     with pytest.raises(ConfigError, match="no LANE item table for this config"):
         train_run(_config(titled_films, tmp_path / "cache"), tmp_path / "run")
@@ -114,6 +134,14 @@ def test_recorded_preferences_are_labelled_as_possibly_leaking(tmp_path, titled_
     assert meta["possible_test_leakage"] is True and meta["counts"]["recorded"] == 1
     lines = [json.loads(line) for line in (tmp_path / "run" / "lane" / "preferences.jsonl").read_text().splitlines()]
     assert {"user_id": "u0", "source": "recorded", "phrases": ["long quiet films", "films about the sea"]} in lines
+
+
+def test_a_relative_recorded_path_is_found_in_the_dataset_folder(tmp_path, titled_films, hash_encoder):
+    (titled_films / "titled-films" / "llm").mkdir()
+    (titled_films / "titled-films" / "llm" / "prefs.jsonl").write_text('{"user_id": "u1", "preference": "sea films"}\n')
+    config = _config(titled_films, tmp_path / "cache", source="recorded", recorded_path="llm/prefs.jsonl")
+    _prepare(config, tmp_path / "run", hash_encoder)
+    assert read_json(tmp_path / "run" / "lane" / "preferences.json")["counts"]["recorded"] == 1
 
 
 def test_lucidrec_train_embedding_lane_end_to_end(tmp_path, titled_films):

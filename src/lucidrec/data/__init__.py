@@ -21,6 +21,12 @@ def available_datasets(data_dir: str | Path | None = None) -> list[str]:
     return sorted(p.name for p in root.iterdir() if p.is_dir() and detect_format(p) is not None)
 
 
+def dataset_folder(name: str, data_dir: str | Path | None = None) -> Path:
+    """The folder of dataset ``name``: ``<data dir>/<name>``, or ``name`` itself when it is a folder path."""
+    root = resolve_data_dir(data_dir)
+    return Path(name) if Path(name).is_dir() and not (root / name).is_dir() else root / name
+
+
 def load_dataset(name: str, data_dir: str | Path | None = None, on_bad_lines: str = "raise") -> Dataset:
     """Load ``name`` from the data directory (or a path to a folder), whatever its format.
 
@@ -30,7 +36,7 @@ def load_dataset(name: str, data_dir: str | Path | None = None, on_bad_lines: st
     if on_bad_lines not in ("raise", "skip"):
         raise ValueError("on_bad_lines must be 'raise' or 'skip'")
     root = resolve_data_dir(data_dir)
-    folder = Path(name) if Path(name).is_dir() and not (root / name).is_dir() else root / name
+    folder = dataset_folder(name, data_dir)
     found = detect_format(folder) if folder.is_dir() else None
     if found is None:
         if not root.is_dir() and not folder.is_dir():

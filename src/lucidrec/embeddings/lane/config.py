@@ -12,7 +12,12 @@ from lucidrec.config import StrictConfig
 class LaneConfig(StrictConfig):
     # -- semantic item table -------------------------------------------------------------------
     encoder: str = Field("all-MiniLM-L6-v2", description="sentence encoder of item titles and preference phrases; "
-                                                         "the backbone's hidden size must equal its dimension")
+                                                         "the backbone's hidden size must equal its dimension "
+                                                         "(or pca_dim)")
+    pca_dim: int | None = Field(None, ge=1, description="reduce the title vectors to this width by one PCA fitted on "
+                                "the catalog (rows rescaled to the encoder rows' mean norm) so a narrow backbone can "
+                                "use them; None: the encoder's width (the paper). Preference phrases keep the "
+                                "encoder's width (the attention's key/value maps read them)")
     # -- preference extraction -----------------------------------------------------------------
     source: Literal["llm", "recorded", "history"] = Field(
         "llm", description="llm = a chat model over the training history; recorded = one preference text per user "
@@ -51,4 +56,4 @@ class LaneConfig(StrictConfig):
 #: Fields that decide whether a stage may finish, not what it holds: never in fingerprints.
 ACCEPTANCE_FIELDS = ("llm_max_failed", "users_per_call", "cache_dir")
 #: Fields of the alignment module only: the stages' artifacts do not depend on them.
-MODEL_FIELDS = ("heads", "dropout")
+MODEL_FIELDS = ("heads", "dropout", "pca_dim")

@@ -18,6 +18,7 @@ from torch import nn
 from lucidrec.config import ConfigError
 from lucidrec.embeddings.base import EMBEDDINGS, EmbeddingContext, ItemEmbedding, prepared_folder, with_special_rows
 from lucidrec.embeddings.lane.alignment import PreferenceAlignment
+from lucidrec.embeddings.pca import reduce_table
 from lucidrec.embeddings.lane.config import LaneConfig
 from lucidrec.embeddings.lane.state_files import (ITEMS, PREFERENCES, STATE_DIR, items_fingerprint,
                                                  preferences_fingerprint, read_stage, split_identity)
@@ -66,12 +67,25 @@ class LaneItemEmbedding(ItemEmbedding):
             raise ConfigError(f"{folder}: no LANE {missing} for this config (run the LANE recipe: lucidrec train "
                               "--embedding lane with these settings, or lucidrec method status RUN)")
         vectors = items[0]["vectors"]
+        if config.pca_dim is not None:
+            vectors = reduced_table(vectors, config.pca_dim)
         if vectors.shape != (n_items + 1, dim):
-            raise ConfigError(f"LANE's item table is {vectors.shape[1]}-d (the encoder's width) but model.hidden is "
-                              f"{dim}: set model.hidden = {vectors.shape[1]}")
+            width = "pca_dim" if config.pca_dim is not None else "the encoder's width"
+            raise ConfigError(f"LANE's item table is {vectors.shape[1]}-d ({width}) but model.hidden is {dim}: set "
+                              f"model.hidden = {vectors.shape[1]} (or embedding.pca_dim = {dim})")
         phrases = read_phrases(folder, context.data)
         return cls(vectors, extra_tokens, preferences=prefs[0]["vectors"], mask=prefs[0]["mask"], config=config,
                    phrases=phrases)
+
+
+def reduced_table(vectors: np.ndarray, width: int) -> np.ndarray:
+    """The title table reduced to ``width`` by PCA (row 0 stays padding), rescaled to the input rows' mean norm
+    so the trainable table starts at the scale of the encoder's rows."""
+    if width > vectors.shape[1]:
+        raise ConfigError(f"embedding.pca_dim = {width} exceeds the encoder's width {vectors.shape[1]}")
+    reduced, _ = reduce_table(vectors, width)
+    scale = np.linalg.norm(vectors[1:], axis=1).mean() / max(np.linalg.norm(reduced[1:], axis=1).mean(), 1e-12)
+    return (reduced * scale).astype(np.float32)
 
 
 def read_phrases(folder: Path, data) -> dict[int, list[str]]:

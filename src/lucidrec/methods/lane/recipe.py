@@ -61,7 +61,8 @@ class LaneRecipe(Recipe):
         if read_stage(folder, PREFERENCES, key) is None:
             say("lane", f"extracting preferences ({config.source})", context.progress)
             if config.source == "recorded":
-                extraction = read_recorded(Path(config.recorded_path), data, config.n_preferences)
+                extraction = read_recorded(recorded_file(config.recorded_path, context.config.data), data,
+                                           config.n_preferences)
             elif config.source == "history":
                 extraction = extract_from_history(config, data, split.train)
             else:
@@ -94,3 +95,15 @@ class LaneRecipe(Recipe):
                 out.append(StageStatus(stage, StageState.MISSING, str(folder), note))
         out.append(run_status("aligned_run", context.run_dir))
         return out
+
+
+def recorded_file(path: str, data_config) -> Path:
+    """A recorded-preferences file as given, or else relative to the dataset's folder (so a grid or run file can
+    name ``llm/user_preferences.jsonl`` of the dataset without a machine's path)."""
+    given = Path(path)
+    if given.is_absolute() or given.exists():
+        return given
+    from lucidrec.data import dataset_folder
+
+    inside = dataset_folder(data_config.dataset, data_config.data_dir) / given
+    return inside if inside.exists() else given
