@@ -220,3 +220,41 @@ def test_a_method_cell_runs_its_recipe(tmp_path, monkeypatch):
     assert outcome.ok and len(outcome.done) == 1
     run = tmp_path / "runs" / "cyclic" / "sasrec" / "ger" / "default" / "seed1"
     assert (run / "ger" / "meta.json").is_file() and (run / "metrics.json").is_file()
+
+
+def test_killing_the_grid_process_ends_its_workers(tmp_path):
+    """A SIGKILLed `experiment run` must not leave pool workers training on (and holding the run folders)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    write_cyclic(tmp_path / "data", n_users=400)
+    path = write_grid(tmp_path, 'datasets = ["cyclic"]\nmodels = ["sasrec"]\nseeds = [1, 2]\n',
+                      config="[config]\nmodel = { hidden = 16, max_len = 10 }\ntrain = { epochs = 500, batch_size = 8 }\n")
+    grid = subprocess.Popen([sys.executable, "-m", "lucidrec", "experiment", "run", str(path), "--plain", "--workers", "2",
+                             "--data-dir", str(tmp_path / "data"), "--results", str(tmp_path / "results"),
+                             "--runs", str(tmp_path / "runs")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    from lucidrec.locks import holder_pid
+
+    folders = [tmp_path / "runs" / "cyclic" / "sasrec" / "id" / "default" / f"seed{s}" for s in (1, 2)]
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not all(holder_pid(f) for f in folders):
+        time.sleep(0.5)
+    workers = [holder_pid(f) for f in folders]
+    assert all(workers), "the cells did not start"
+    grid.send_signal(signal.SIGKILL)
+    grid.wait()
+
+    def alive(pid):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(alive(p) for p in workers):
+        time.sleep(0.5)
+    assert not any(alive(p) for p in workers)

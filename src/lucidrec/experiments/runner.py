@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import threading
 import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -148,9 +150,19 @@ def _execute_in_worker(cell: Cell, threads: int) -> dict:
         return {"error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()}
 
 
-def _init_worker(threads: int) -> None:
+def _init_worker(threads: int, parent: int | None = None) -> None:
     os.environ["OMP_NUM_THREADS"] = str(threads)
     os.environ["MKL_NUM_THREADS"] = str(threads)
+    if parent is not None:
+        threading.Thread(target=_end_with_parent, args=(parent,), daemon=True, name="parent-watch").start()
+
+
+def _end_with_parent(parent: int, every: float = 1.0) -> None:
+    """Without this a pool worker outlives a killed grid process and trains its cell to the end, holding the run
+    folder; ended like a killed run, it leaves the cell's last checkpoint for the next `experiment run`."""
+    while os.getppid() == parent:
+        time.sleep(every)
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 def check_cores(workers: int, threads: int) -> None:
@@ -200,7 +212,7 @@ def run_grid(grid: Grid, only: list[CellKey] | None = None, live: bool | None = 
             else:
                 # spawn, not fork: a forked child would inherit the parent's torch thread pools and locks.
                 with ProcessPoolExecutor(spec.workers, mp_context=get_context("spawn"), initializer=_init_worker,
-                                         initargs=(spec.threads,)) as executor:
+                                         initargs=(spec.threads, os.getpid())) as executor:
                     _run_pool(grid, todo, finished, outcome, progress, executor)
     outcome.seconds = time.perf_counter() - started
     return outcome
