@@ -160,11 +160,24 @@ def test_recorded_file_errors_name_the_line_and_unknown_users_are_named(tmp_path
     assert extraction.counts()[RECORDED] == 1 and extraction.counts()[NONE] == data.n_users - 1
     for body, where in (('{"user_id": "u0", "preference": "x y z"}\n{oops\n', "line 2"),
                         ('{"user_id": "u1"}\n', "line 1"),
+                        ('{"user_id": "u1", "preference": ["a"]}\n', "line 1, field 'preference': the preference is a list"),
                         ('{"user_id": "u1", "preference": "a b c"}\n{"user_id": "u1", "preference": "d e f"}\n',
                          "line 2")):
         path.write_text(body)
         with pytest.raises(DataFormatError, match=where):
             read_recorded(path, data, 5)
+
+
+def test_an_empty_recorded_text_leaves_its_user_without_preferences_counted(tmp_path, titled_films):
+    data, _ = _data(titled_films)
+    path = tmp_path / "prefs.jsonl"
+    path.write_text('{"user_id": "u0", "preference": "long quiet films"}\n{"user_id": "u1", "preference": ""}\n'
+                    '{"user_id": "u2", "preference": null}\n')
+    extraction = read_recorded(path, data, 5)
+    u1, u2 = (int(i) for i in data.user_index(["u1", "u2"]))
+    assert extraction.phrases[u1] == [] and extraction.phrases[u2] == []
+    assert extraction.stats["users_with_empty_text"] == 2 and extraction.stats["empty_text_lines"] == [2, 3]
+    assert extraction.counts()[RECORDED] == 1
 
 
 def test_history_source_gives_every_user_the_rule_without_a_model(titled_films):

@@ -134,9 +134,10 @@ def extract_with_chat(config: LaneConfig, data, train, chat, progress: bool = Fa
 def read_recorded(path: Path, data, n: int) -> Extraction:
     """One recorded preference text per user, split into phrases (:func:`split_recorded`).
 
-    A line that is not a JSON object with ``user_id`` and a non-empty ``preference``, or a user given
+    A line that is not a JSON object with ``user_id``, a ``preference`` that is not a text, or a user given
     twice, is an error naming the line; a user the dataset does not have is skipped, named with its line
-    in a warning and in the stats. Users without a line get no preferences (counted). Recorded texts
+    in a warning and in the stats. Users without a line or with an empty text (amazon-beauty's file has 43)
+    get no preferences (counted; the model keeps their backbone state). Recorded texts
     were written over whole histories (for amazon-beauty, the reviews of every item, held-out ones
     included), so results using them may see the test target: the stage's meta says so
     (``possible_test_leakage``).
@@ -149,12 +150,16 @@ def read_recorded(path: Path, data, n: int) -> Extraction:
     sources = [NONE] * data.n_users
     seen: dict[int, int] = {}
     unknown: list[dict] = []
+    empty: list[int] = []
     for line_no, record in read_jsonl(path):
         if not isinstance(record, dict) or "user_id" not in record:
             raise DataFormatError(path, "not an object with a user_id", line=line_no, field="user_id")
-        text = record.get("preference")
-        if not isinstance(text, str) or not text.strip():
-            raise DataFormatError(path, "no preference text", line=line_no, field="preference")
+        if "preference" not in record:
+            raise DataFormatError(path, "no preference field", line=line_no, field="preference")
+        text = record["preference"]
+        if text is not None and not isinstance(text, str):
+            raise DataFormatError(path, f"the preference is a {type(text).__name__}, not a text", line=line_no,
+                                  field="preference")
         user = index.get(str(record["user_id"]))
         if user is None:  # e.g. a user the dataset's filters removed: named, counted, skipped
             unknown.append({"line": line_no, "user_id": str(record["user_id"])})
@@ -163,12 +168,19 @@ def read_recorded(path: Path, data, n: int) -> Extraction:
             raise DataFormatError(path, f"user '{record['user_id']}' already given on line {seen[user]}",
                                   line=line_no, field="user_id")
         seen[user] = line_no
+        if not (text or "").strip():  # the recording model wrote nothing for this user: as if no line
+            empty.append(line_no)
+            continue
         phrases[user], sources[user] = split_recorded(text, n), RECORDED
     if unknown:
         first = ", ".join(f"line {u['line']} ({u['user_id']})" for u in unknown[:5])
         log.warning("%s: %d users not in dataset '%s' were skipped: %s%s", path, len(unknown), data.name, first,
                     " ..." if len(unknown) > 5 else "")
+    if empty:
+        log.warning("%s: %d users have an empty preference text and get no preferences: lines %s%s", path,
+                    len(empty), ", ".join(map(str, empty[:5])), " ..." if len(empty) > 5 else "")
     stats = {"recorded_path": str(path), "users_without_line": int(data.n_users - len(seen)),
+             "users_with_empty_text": len(empty), "empty_text_lines": empty[:20],
              "unknown_users": len(unknown), "unknown_user_lines": unknown[:20],
              "split_rule": "sentence ends, semicolons and commas; pieces under 3 words joined to the previous one; "
                            "leading 'The user prefers' removed; first P kept",
