@@ -13,8 +13,8 @@ TINY_RUN = ["data.prepare.min_item_interactions=200", "data.prepare.min_user_int
 
 @pytest.fixture(scope="session")
 def run_folders(tmp_path_factory, data_dir):
-    """Three run kinds on ml-100k: a GER run (explainable), its id-based SASRec base run, and the
-    most-popular baseline. About 20 s on one core."""
+    """Four run kinds on ml-100k: a GER run and a LANE run (explainable), the GER run's id-based SASRec
+    base run, and the most-popular baseline. About 30 s on one core."""
     from typer.testing import CliRunner
 
     from lucidrec.cli import app
@@ -30,7 +30,32 @@ def run_folders(tmp_path_factory, data_dir):
     result = CliRunner().invoke(app, ["evaluate", "--dataset", "ml-100k", "--data-dir", str(data_dir), "--model", "pop",
                                       "--out", str(root / "pop")])
     assert result.exit_code == 0, result.output
-    return {"ger": root / "ger", "sasrec": base, "pop": root / "pop"}
+    return {"ger": root / "ger", "sasrec": base, "pop": root / "pop", "lane": train_lane_run(root, data_dir)}
+
+
+def train_lane_run(root, data_dir):
+    """A LANE run on the same slice: five fixed preferences per user (the mock chat model) encoded by a
+    16-d hashing encoder, so no language model or sentence encoder is loaded. A few seconds."""
+    from lucidrec.data.pipeline import load_split
+    from lucidrec.methods.lane import LaneRecipe
+    from lucidrec.methods.recipe import RecipeContext
+    from lucidrec.train.run import build_config, train_run
+    from tests.lane.lane_helpers import HashEncoder, fixed_answer
+
+    prepare = dict(item.split("=") for item in TINY_RUN if item.startswith("data.prepare."))
+    config = build_config({
+        "data": {"dataset": "ml-100k", "data_dir": str(data_dir),
+                 "prepare": {key.rsplit(".", 1)[1]: int(value) for key, value in prepare.items()}},
+        "model": {"name": "sasrec", "hidden": 16, "max_len": 20, "layers": 1},
+        "embedding": {"name": "lane", "llm": {"backend": "mock", "mode": "fixed", "answer": fixed_answer()},
+                      "cache_dir": str(root / "cache")},
+        "train": {"epochs": 2, "threads": 1, "progress": False, "batch_size": 256},
+    })
+    run = root / "lane"
+    data, split = load_split(config.data)
+    LaneRecipe(encoder=HashEncoder()).prepare(RecipeContext(config, data, split, run))
+    assert train_run(config, run)["status"] == "done"
+    return run
 
 
 @pytest.fixture(scope="session")

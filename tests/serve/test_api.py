@@ -1,4 +1,4 @@
-"""The recommender API on three run kinds (GER, id-based SASRec, most-popular baseline) of an ml-100k slice."""
+"""The recommender API on four run kinds (GER, LANE, id-based SASRec, most-popular baseline) of an ml-100k slice."""
 
 import numpy as np
 import pytest
@@ -8,11 +8,11 @@ pytestmark = pytest.mark.slow
 
 
 def test_health_and_runs_list_every_kind(client):
-    assert client.get("/health").json() == {"status": "ok", "runs": ["ger", "sasrec", "pop"]}
+    assert client.get("/health").json() == {"status": "ok", "runs": ["ger", "sasrec", "pop", "lane"]}
     runs = {r["name"]: r for r in client.get("/runs").json()}
-    assert (runs["ger"]["method"], runs["sasrec"]["method"], runs["pop"]["method"]) == ("ger", "id", "baseline")
+    assert [runs[n]["method"] for n in ("ger", "sasrec", "pop", "lane")] == ["ger", "id", "baseline", "lane"]
     assert runs["pop"]["model"] == "pop" and runs["ger"]["dataset"] == "ml-100k"
-    assert [runs[n]["explainable"] for n in ("ger", "sasrec", "pop")] == [True, False, False]
+    assert [runs[n]["explainable"] for n in ("ger", "sasrec", "pop", "lane")] == [True, False, False, True]
     assert 0 < runs["sasrec"]["metrics"]["test/full/ndcg@10"] < 1
 
 
@@ -72,7 +72,44 @@ def test_ger_explanations_match_the_recommendations_and_add_up(client):
         assert len(item["contributions"]) == len(body["profile"]) == 8 and item["text"].startswith("score ")
     assert "leans towards" in body["text"]
     adhoc = client.post("/runs/ger/explain", json={"item_ids": ["50", "172"], "k": 3}).json()
-    assert adhoc["user_id"] is None and len(adhoc["items"]) == 3
+    assert adhoc["user_id"] is None and len(adhoc["items"]) == 3 and "no user part of its own" in adhoc["notes"][0]
+    as_user = client.post("/runs/ger/explain", json={"item_ids": ["50", "172"], "k": 3, "user_id": "1"}).json()
+    assert as_user["user_id"] == "1" and "the user's own" in as_user["notes"][0]
+
+
+def test_lane_explanations_show_the_attention_weights_the_explainer_reads(client, served_runs, run_folders):
+    from lucidrec.explain import explainer_for
+
+    run = served_runs["lane"]
+    recommended = client.get("/runs/lane/users/1/recommendations", params={"k": 5}).json()["items"]
+    body = client.get("/runs/lane/users/1/explanations", params={"k": 5}).json()
+    assert body["method"] == "lane-preference-attention" and body["notes"] == []
+    assert [i["item_id"] for i in body["items"]] == [i["item_id"] for i in recommended]
+    for item, rec in zip(body["items"], recommended):
+        assert item["score"] == pytest.approx(rec["score"], abs=1e-5) and item["contributions"] == []
+    shown = {w["name"]: w["value"] for w in body["profile"]}
+    from_folder = explainer_for(run_folders["lane"]).explain(run_folders["lane"], "1", k=5, loaded=run.loaded)
+    from_folder = from_folder.payload["preferences"]
+    assert shown == pytest.approx({p["phrase"]: p["weight"] for p in from_folder}, abs=1e-6)
+    assert len(shown) == 5 and sum(shown.values()) == pytest.approx(1, abs=1e-5)
+    assert [w["value"] for w in body["profile"]] == sorted(shown.values(), reverse=True)
+    assert f"attended most to {body['profile'][0]['name']}" in body["text"]
+
+
+def test_lane_adhoc_histories_use_a_named_users_preferences_or_say_there_are_none(client, served_runs):
+    history = [str(i) for i in served_runs["lane"].data.item_ids[1:4]]
+    visitor = client.post("/runs/lane/explain", json={"item_ids": history, "k": 4}).json()
+    assert visitor["user_id"] is None and visitor["profile"] == []
+    assert "a visitor" in visitor["notes"][0] and "backbone state alone" in visitor["notes"][0]
+    plain = client.post("/runs/lane/recommend", json={"item_ids": history, "k": 4}).json()["items"]
+    assert [i["item_id"] for i in visitor["items"]] == [i["item_id"] for i in plain]
+    as_user = client.post("/runs/lane/explain", json={"item_ids": history, "k": 4, "user_id": "1"}).json()
+    recommended = client.post("/runs/lane/recommend", json={"item_ids": history, "k": 4, "user_id": "1"}).json()
+    assert as_user["user_id"] == recommended["user_id"] == "1" and len(as_user["profile"]) == 5
+    assert [i["score"] for i in as_user["items"]] == pytest.approx([i["score"] for i in recommended["items"]], abs=1e-5)
+    assert [i["score"] for i in as_user["items"]] != pytest.approx([i["score"] for i in visitor["items"]], abs=1e-5)
+    missing = client.post("/runs/lane/explain", json={"item_ids": history, "user_id": "no-such-user"})
+    assert missing.status_code == 404 and "unknown user 'no-such-user'" in missing.json()["detail"]
 
 
 @pytest.mark.parametrize("run", ["sasrec", "pop"])

@@ -1,4 +1,6 @@
-"""The Explainer protocol: ``explain(run, user, k) -> Explanation``, and the registry that picks one per run.
+"""The Explainer protocol: ``explain(run, user, k) -> Explanation`` for a run folder's user,
+``explain_history(loaded, history, k) -> Explanation`` for any history (a served visitor's), and the
+registry that picks one per run.
 
 An explanation lists the user's top-k items, best first, each with human-readable reasons, plus a
 machine-readable ``payload`` (the explainer's own JSON: for GER the exact per-attribute contributions)
@@ -34,7 +36,7 @@ class ItemReasons:
 @dataclass
 class Explanation:
     run: str
-    user_id: str
+    user_id: str | None  # None: a history without a user (a served visitor)
     items: list[ItemReasons]
     payload: dict  # machine-readable, JSON-serialisable
     text: str  # the readable report
@@ -49,11 +51,27 @@ class Explainer(Protocol):
         explains from the test-time history; ``check`` runs the explainer's faithfulness check;
         ``loaded`` is a ``load_run`` result to reuse."""
 
+    def explain_history(self, loaded, history: list[int], k: int = 10, *, user: int | None = None,
+                        narrate: bool = True) -> Explanation:
+        """The top-k items after ``history`` (item indices of the run's data, oldest first) in a
+        ``load_run`` result. ``user`` (a user index) lends that user's per-user parameters (GER's user
+        part, LANE's preferences); None explains a visitor who has none, and the payload says what
+        stood in for them. ``narrate=False`` leaves out any text a language model would write (slow on
+        CPU), keeping only what is read off the model."""
+
+    def unavailable(self, model) -> str | None:
+        """Why this loaded model cannot be explained (e.g. an ablation without the explained part), or None."""
+
     def plot(self, explanation: Explanation, path: Path) -> Path:
         """A figure of the explanation (PNG)."""
 
 
 EXPLAINERS: Registry[type[Explainer]] = Registry("explainer (by the run's item embedding)")
+
+
+def explainer_for_embedding(embedding: str) -> Explainer | None:
+    """The explainer registered for an item embedding, or None when it has none."""
+    return EXPLAINERS.get(embedding)() if embedding in EXPLAINERS else None
 
 
 def explainer_for(run: Path) -> Explainer:

@@ -14,6 +14,7 @@ import numpy as np
 
 from lucidrec.config import validate_config
 from lucidrec.data.sequences import Ragged
+from lucidrec.embeddings.lane.alignment import PreferenceAlignment
 from lucidrec.embeddings.lane.config import LaneConfig
 from lucidrec.explain.base import EXPLAINERS, Explanation, ItemReasons, NotExplainableError
 from lucidrec.explain.contributions import all_scores, top_items, user_state
@@ -21,6 +22,9 @@ from lucidrec.explain.lane_deletion import preference_deletion
 from lucidrec.train.run import load_run
 
 HISTORY_SHOWN = 20  # most recent titles in the chain-of-thought prompt
+NO_PREFERENCES = "no preferences for this user: the backbone state alone"
+VISITOR = "a history without a user (a visitor) has no stored preferences"
+NO_STORED = "this user has no stored preferences (no training history)"
 
 
 def _title(data, index: int) -> str:
@@ -63,38 +67,56 @@ class LaneExplainer:
 
     def explain(self, run: Path, user: str, k: int = 10, *, holdout: bool = False, check: bool = False,
                 loaded=None) -> Explanation:
-        model, data, _, run_config = loaded or load_run(Path(run))
-        config = validate_config(LaneConfig, {k_: v for k_, v in run_config.embedding.items() if k_ != "name"},
-                                 "embedding 'lane'")
+        loaded = loaded or load_run(Path(run))
+        data = loaded[1]
         index = int(data.user_index([user])[0])
         sequence = [int(i) for i in data.sequences[index]]
         history, target = (sequence[:-1], sequence[-1]) if holdout and len(sequence) > 1 else (sequence, None)
+        return self._explain(loaded, history, index, k, run=str(run), target=target, check=check)
+
+    def explain_history(self, loaded, history: list[int], k: int = 10, *, user: int | None = None,
+                        narrate: bool = True) -> Explanation:
+        return self._explain(loaded, [int(i) for i in history], user, k, narrate=narrate)
+
+    def unavailable(self, model) -> str | None:
+        if isinstance(model.state_hook, PreferenceAlignment):
+            return None
+        return "the model has no preference alignment to read"
+
+    def _explain(self, loaded, history: list[int], index: int | None, k: int, *, run: str = "",
+                 target: int | None = None, check: bool = False, narrate: bool = True) -> Explanation:
+        model, data, _, run_config = loaded
         state = user_state(model, history, index)  # this pass sets the hook's weights
         hook = model.state_hook
         weights = hook.last_weights[0].double().numpy().copy()
         aligned = bool(hook.last_aligned[0])
         phrases = model.items.phrases.get(index, []) if aligned else []
         chosen = top_items(all_scores(model, state, history), k)
+        if not len(chosen):
+            raise NotExplainableError(f"{'this history' if index is None else f'user {data.user_ids[index]}'}: "
+                                      "no item left to recommend")
         scores = (model.item_table() @ state).detach().double().numpy()
         order = np.argsort(-weights[: len(phrases)], kind="stable")[: self.reasons_per_item]
-        reasons = [f"{phrases[j]} (weight {weights[j]:.3f})" for j in order] or [
-            "no preferences for this user: the backbone state alone"]
+        reasons = [f"{phrases[j]} (weight {weights[j]:.3f})" for j in order] or [NO_PREFERENCES]
         items = [ItemReasons(str(data.item_ids[i]), rank + 1, float(scores[i]), _title(data, i), reasons)
                  for rank, i in enumerate(chosen)]
-        if not len(chosen):
-            raise NotExplainableError(f"user {user}: no item left to recommend")
+        user_id = None if index is None else str(data.user_ids[index])
         preferences = [{"phrase": phrases[j], "weight": float(weights[j])} for j in range(len(phrases))]
         titles = [_title(data, i) for i in history[-HISTORY_SHOWN:]]
-        payload = {"user": str(user), "history_length": len(history), "recent_history": titles[-10:],
+        payload = {"user": user_id, "history_length": len(history), "recent_history": titles[-10:],
                    "preferences": preferences,
                    "weights": "attention of the last position over the preferences, averaged over the heads "
                               "(the ones that made these scores)",
                    "items": [{"rank": r.rank, "item_id": r.item_id, "title": r.title, "score": r.score}
                              for r in items]}
+        if not phrases:
+            payload["no_preferences"] = (VISITOR if index is None else NO_STORED) + "; " + NO_PREFERENCES
         if target is not None:
             payload["holdout"] = {"item_id": str(data.item_ids[target]),
                                   "in_top_k": bool(target in set(chosen.tolist()))}
-        if phrases:
+        if phrases and narrate:
+            config = validate_config(LaneConfig, {k_: v for k_, v in run_config.embedding.items() if k_ != "name"},
+                                     "embedding 'lane'")
             payload["chain_of_thought"] = chain_of_thought(self._chat(config), titles, phrases, weights,
                                                            items[0].title)
         result_check = None
@@ -108,14 +130,15 @@ class LaneExplainer:
                                 "top_preference": phrases[deletion.top],
                                 "drops": {phrases[j]: float(deletion.drops[j]) for j in range(len(phrases))}}
             payload["check"] = result_check
-        return Explanation(str(run), str(user), items, payload, format_text(payload, items), result_check)
+        return Explanation(run, user_id, items, payload, format_text(payload, items), result_check)
 
     def plot(self, explanation: Explanation, path: Path) -> Path:
         raise NotExplainableError("LANE explanations have no plot yet: use the text or --json output")
 
 
 def format_text(payload: dict, items: list[ItemReasons]) -> str:
-    lines = [f"user {payload['user']}: {payload['history_length']} items in the history"]
+    who = "a visitor" if payload["user"] is None else f"user {payload['user']}"
+    lines = [f"{who}: {payload['history_length']} items in the history"]
     if payload["recent_history"]:
         lines.append("  recent: " + "; ".join(payload["recent_history"][-5:]))
     if payload["preferences"]:
@@ -123,7 +146,7 @@ def format_text(payload: dict, items: list[ItemReasons]) -> str:
         for entry in sorted(payload["preferences"], key=lambda e: -e["weight"]):
             lines.append(f"    {entry['weight']:.3f}  {entry['phrase']}")
     else:
-        lines.append("  no preferences for this user: the backbone state alone")
+        lines.append("  " + payload.get("no_preferences", NO_PREFERENCES))
     for item in items:
         lines.append(f"{item.rank:3d}. {item.title}  score {item.score:.3f}")
     cot = payload.get("chain_of_thought")

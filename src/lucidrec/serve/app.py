@@ -133,32 +133,37 @@ def create_app(runs: dict[str, ServedRun], config: ServeConfig | None = None, *,
     def resolve_history(run: ServedRun, body) -> list[int]:
         return [run.item_index(i) for i in body.item_ids] + [run.item_by_title(t) for t in body.titles]
 
+    def resolve_user(run: ServedRun, body) -> int | None:
+        return None if body.user_id is None else run.user_index(body.user_id)
+
     @api.post("/runs/{run}/recommend", response_model=Recommendations, responses=_not_found, tags=["recommend"])
     async def recommend_history(body: RecommendRequest, run: ServedRun = Depends(get_run)):  # type: ignore[valid-type]
-        """Score an ad-hoc history (item ids, then exact titles, oldest first): no per-user parameters."""
+        """Score an ad-hoc history (item ids, then exact titles, oldest first): with ``user_id``, with that
+        user's per-user parameters; without, as a visitor who has none."""
         history = resolve_history(run, body)
-        items = await recommend(run, history, -1, body.k, body.mask_history)
-        return Recommendations(run=run.name, user_id=None, history_masked=body.mask_history,
+        user = resolve_user(run, body)
+        items = await recommend(run, history, -1 if user is None else user, body.k, body.mask_history)
+        return Recommendations(run=run.name, user_id=body.user_id, history_masked=body.mask_history,
                                history=[item(run, i) for i in history[-HISTORY_SHOWN:]], items=items)
 
     @api.get("/runs/{run}/users/{user}/explanations", response_model=Explanation, responses=_not_found,
              tags=["explain"])
     async def user_explanations(user: str, run: ServedRun = Depends(get_run), k: int = K) -> Explanation:
         """Why each of the top-k items is recommended to the user (404 when the run has no explainer)."""
-        if not explanations.explainable(run):
-            raise explanations.NoExplainer(run.name, f"method {run.method!r} has no explainer")
+        explanations.require_explainer(run)
         index = run.user_index(user)
         with gate.slot():
             return await run_in_threadpool(explanations.explain, run, run.history(index), index, k)
 
     @api.post("/runs/{run}/explain", response_model=Explanation, responses=_not_found, tags=["explain"])
     async def explain_history(body: RecommendRequest, run: ServedRun = Depends(get_run)):  # type: ignore[valid-type]
-        """Why each of the top-k items follows an ad-hoc history (404 when the run has no explainer)."""
-        if not explanations.explainable(run):
-            raise explanations.NoExplainer(run.name, f"method {run.method!r} has no explainer")
+        """Why each of the top-k items follows an ad-hoc history (404 when the run has no explainer); with
+        ``user_id``, with that user's per-user parameters (LANE: their preferences), else as a visitor."""
+        explanations.require_explainer(run)
         history = resolve_history(run, body)
+        user = resolve_user(run, body)
         with gate.slot():
-            return await run_in_threadpool(explanations.explain, run, history, None, body.k)
+            return await run_in_threadpool(explanations.explain, run, history, user, body.k)
 
     @api.get("/runs/{run}/items", response_model=SearchResults, responses=_not_found, tags=["items"])
     async def search_items(run: ServedRun = Depends(get_run),

@@ -1,7 +1,11 @@
-"""The explainer behind ``/explanations``: the one function that maps a served run to its explanation.
+"""``/explanations`` and ``/explain``: a served run's explanation through its ``Explainer`` (the protocol
+of :mod:`lucidrec.explain`), in the API's response shape.
 
-Today the GER runs are explainable (exact per-attribute contributions, ``lucidrec.explain``); other
-runs answer "no explainer". When explainers are registered per method, only :func:`explain` changes.
+Every explainer answers ``explain_history(loaded, history, k, user=...)``: GER with exact per-attribute
+contributions, LANE with the preference weights its attention used. Runs whose item embedding has no
+registered explainer (and explainers that refuse a model, e.g. GER's ``reduced`` ablation) answer 404.
+Language-model text (LANE's chain of thought) is not written on the request path: it takes seconds
+to tens of seconds on a CPU; ``lucidrec explain`` writes it.
 """
 
 from __future__ import annotations
@@ -9,11 +13,14 @@ from __future__ import annotations
 import numpy as np
 
 from lucidrec.errors import LucidrecError
+from lucidrec.explain import Explanation as ExplainerAnswer
+from lucidrec.explain import NotExplainableError
 from lucidrec.serve.runs import ServedRun
 from lucidrec.serve.schemas import Explanation, ItemExplanation, Weight
 
 GER_METHOD = "ger-attribute-contributions"
-TEXT_ATTRIBUTES = 3  # how many attributes each sentence names
+LANE_METHOD = "lane-preference-attention"
+TEXT_ATTRIBUTES = 3  # how many attributes (or preferences) each sentence names
 
 
 class NoExplainer(LucidrecError, LookupError):
@@ -24,22 +31,37 @@ class NoExplainer(LucidrecError, LookupError):
         return self.args[0]
 
 
+def unavailable(run: ServedRun) -> str | None:
+    """Why ``run`` cannot be explained, or None when it can."""
+    if run.explainer is None:
+        return f"method {run.method!r} has no explainer (explainable: runs trained with --embedding ger or lane)"
+    return run.explainer.unavailable(run.model)
+
+
 def explainable(run: ServedRun) -> bool:
-    return run.method == "ger" and run.model is not None and getattr(run.model.items, "mode", None) != "reduced"
+    return unavailable(run) is None
+
+
+def require_explainer(run: ServedRun) -> None:
+    reason = unavailable(run)
+    if reason is not None:
+        raise NoExplainer(run.name, reason)
 
 
 def explain(run: ServedRun, history: list[int], user: int | None, k: int) -> Explanation:
-    """The top-k items after ``history`` (item indices) and why; ``user`` is the user's index (its
-    per-user parameters are used) or None for an ad-hoc history."""
-    from lucidrec.explain.contributions import NotExplainableError, explain_user
-
-    if not explainable(run):
-        raise NoExplainer(run.name, f"method {run.method!r} has no explainer "
-                                    "(explainable: runs trained with --embedding ger)")
+    """The top-k items after ``history`` (item indices) and why; ``user`` is the user's index (their
+    per-user parameters are used) or None for a visitor."""
+    require_explainer(run)
     try:
-        result = explain_user(run.model, history, user, k)
+        with run.model_lock:  # the explainers read state the forward pass leaves on the model (LANE's weights)
+            answer = run.explainer.explain_history(run.loaded, history, k, user=user, narrate=False)
     except NotExplainableError as exc:
         raise NoExplainer(run.name, str(exc)) from None
+    return CONVERTERS.get(run.method, _from_reasons)(run, answer)
+
+
+def _from_ger(run: ServedRun, answer: ExplainerAnswer) -> Explanation:
+    result = answer.detail.explanation  # the AttributeBreakdown the contributions were read from
     names = list(result.attributes)
     items = []
     for rank, index in enumerate(result.items):
@@ -58,5 +80,40 @@ def explain(run: ServedRun, history: list[int], user: int | None, k: int) -> Exp
     away = f" and away from {', '.join(disliked)}" if disliked else ""
     text = (f"From {len(result.history)} items, this user's profile leans towards {', '.join(liked) or 'no attribute'}"
             f"{away}. Each score is the sum of the attribute contributions shown plus the rest, exactly.")
-    user_id = None if user is None else str(run.data.user_ids[user])
-    return Explanation(run=run.name, user_id=user_id, method=GER_METHOD, profile=profile, text=text, items=items)
+    notes = [f"user part: {answer.payload['user_part']}"]
+    return Explanation(run=run.name, user_id=answer.user_id, method=GER_METHOD, profile=profile, text=text,
+                       items=items, notes=notes)
+
+
+def _from_preferences(run: ServedRun, answer: ExplainerAnswer) -> Explanation:
+    payload = answer.payload
+    profile = sorted((Weight(name=p["phrase"], value=p["weight"]) for p in payload["preferences"]),
+                     key=lambda w: -w.value)
+    used = ", ".join(f"{w.name} ({w.value:.2f})" for w in profile[:TEXT_ATTRIBUTES])
+    items = [ItemExplanation(item_id=item.item_id, title=item.title, rank=item.rank, score=item.score,
+                             contributions=[], rest=None,
+                             text=f"score {item.score:.3f}; " + (f"the state attended most to {used}" if profile
+                                                                  else "the backbone state alone (no preferences)"))
+             for item in answer.items]
+    notes = [payload["no_preferences"]] if "no_preferences" in payload else []
+    if profile:
+        text = (f"From {payload['history_length']} items and this user's {len(profile)} preferences, the score "
+                f"attended most to {profile[0].name}. The bars are the attention weights over the preferences "
+                f"({payload['weights']}).")
+    else:
+        text = f"From {payload['history_length']} items, without preferences: {notes[0]}."
+    return Explanation(run=run.name, user_id=answer.user_id, method=LANE_METHOD, profile=profile, text=text,
+                       items=items, notes=notes)
+
+
+def _from_reasons(run: ServedRun, answer: ExplainerAnswer) -> Explanation:
+    """Any other explainer: its reasons in words (no bars)."""
+    items = [ItemExplanation(item_id=item.item_id, title=item.title, rank=item.rank, score=item.score,
+                             contributions=[], rest=None, text="; ".join(item.reasons))
+             for item in answer.items]
+    return Explanation(run=run.name, user_id=answer.user_id, method=run.method, profile=[], text=answer.text,
+                       items=items, notes=[])
+
+
+#: The API's shape of each explainer's answer, by the item embedding the explainer is registered for.
+CONVERTERS = {"ger": _from_ger, "lane": _from_preferences}

@@ -54,11 +54,20 @@ class ServedRun:
     data: SequenceData
     scorer: Any  # lucidrec.models.scoring.Scorer
     model: Any = None  # the trained backbone (None for baselines)
+    config: Any = None  # the run's RunConfig (None for baselines)
+    explainer: Any = None  # lucidrec.explain.Explainer of the run's item embedding, None when it has none
+    #: held by every forward pass: explainers read what the pass leaves on the model (LANE's attention weights)
+    model_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _titles: list[str] | None = field(default=None, repr=False)
     _title_index: dict[str, int] | None = field(default=None, repr=False)
     _counts: np.ndarray | None = field(default=None, repr=False)
     _search: Any = field(default=None, repr=False)
     _search_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def loaded(self) -> tuple:
+        """The run as ``load_run`` returns it (the split is not kept: serving never needs it)."""
+        return self.model, self.data, None, self.config
 
     # -- ids and titles -------------------------------------------------------------------------
     @property
@@ -116,8 +125,9 @@ class ServedRun:
         broken by the smaller index, as the evaluator does."""
         histories = Ragged.from_lists([list(r.history) for r in requests])
         users = np.array([r.user for r in requests], dtype=np.int64)
-        state = self.scorer.user_state(histories, users)
-        scores = self.scorer.score(state, 0, self.n_items + 1).float()
+        with self.model_lock:
+            state = self.scorer.user_state(histories, users)
+            scores = self.scorer.score(state, 0, self.n_items + 1).float()
         scores[:, 0] = -torch.inf
         masked = [(row, item) for row, r in enumerate(requests) if r.mask_history for item in r.history]
         if masked:
@@ -190,13 +200,15 @@ def load_served_run(path: Path, name: str | None = None) -> ServedRun:
     path = Path(path)
     name = name or path.resolve().name
     if (path / "config.json").is_file():
+        from lucidrec.explain import explainer_for_embedding
         from lucidrec.train.run import load_run
         from lucidrec.train.trainer import scorer_for
 
         model, data, _, config = load_run(path)
         metrics = read_json(path / "metrics.json") if (path / "metrics.json").is_file() else {}
-        return ServedRun(name, config.data.dataset, config.model["name"], config.embedding["name"],
-                         _flat_metrics(metrics), data, scorer_for(model), model)
+        method = config.embedding["name"]
+        return ServedRun(name, config.data.dataset, config.model["name"], method, _flat_metrics(metrics), data,
+                         scorer_for(model), model, config, explainer_for_embedding(method))
     if (path / "metrics.json").is_file():
         from lucidrec.data.pipeline import DataConfig, load_split
         from lucidrec.models.baselines import BASELINES, make_baseline

@@ -76,6 +76,8 @@ class RecommendRequestBase(BaseModel):
     titles: list[str] = Field(default_factory=list, description="History as exact titles (after item_ids).")
     k: int = 10
     mask_history: bool = True
+    user_id: str | None = Field(None, description="Score the history as this known user: their per-user parameters "
+                                                  "(GER's user part, LANE's preferences). None: a visitor without any.")
 
     @model_validator(mode="after")
     def _not_empty(self):
@@ -119,7 +121,8 @@ class Weight(BaseModel):
 
 
 class ItemExplanation(ScoredItem):
-    contributions: list[Weight] = Field(description="What each attribute (or preference) adds to the score.")
+    contributions: list[Weight] = Field(description="What each attribute adds to the score (GER; empty for LANE, "
+                                                    "whose preference weights are the explanation's profile).")
     rest: float | None = Field(description="The part of the score no named attribute carries.")
     text: str
 
@@ -128,6 +131,9 @@ class Explanation(BaseModel):
     run: str
     user_id: str | None = Field(description="None for an ad-hoc history.")
     method: str = Field(description="Which explainer answered, e.g. 'ger-attribute-contributions'.")
-    profile: list[Weight] = Field(description="The user's weights: attribute profile or preference weights.")
+    profile: list[Weight] = Field(description="The user's weights: GER's attribute profile, or LANE's preference "
+                                              "phrases with the attention weight the score used.")
     text: str
     items: list[ItemExplanation]
+    notes: list[str] = Field(default_factory=list, description="What stood in for missing per-user parts "
+                                                               "(e.g. a visitor has no stored preferences).")
