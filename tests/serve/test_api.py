@@ -93,7 +93,7 @@ def test_lane_explanations_show_the_attention_weights_the_explainer_reads(client
     assert shown == pytest.approx({p["phrase"]: p["weight"] for p in from_folder}, abs=1e-6)
     assert len(shown) == 5 and sum(shown.values()) == pytest.approx(1, abs=1e-5)
     assert [w["value"] for w in body["profile"]] == sorted(shown.values(), reverse=True)
-    assert f"attended most to {body['profile'][0]['name']}" in body["text"]
+    assert f"attended most to {body['profile'][0]['name']}." in body["text"]
 
 
 def test_lane_adhoc_histories_use_a_named_users_preferences_or_say_there_are_none(client, served_runs):

@@ -51,7 +51,7 @@ def texts(page, selector: str) -> list[str]:
 
 
 def test_pick_a_user_see_recommendations_explanations_and_metrics(page, live_server):
-    assert texts(page, "[data-testid=run-select] option") == ["ger", "sasrec", "pop"]
+    assert texts(page, "[data-testid=run-select] option") == ["ger", "sasrec", "pop", "lane"]
     assert "ml-100k · sasrec · ger" in page.inner_text("[data-testid=run-info]")
     groups = page.eval_on_selector_all("[data-testid=metrics] tbody tr", "rows => rows.map(r => r.dataset.group)")
     assert {"all", "head", "tail", "short", "long"} <= set(groups)
@@ -69,6 +69,44 @@ def test_pick_a_user_see_recommendations_explanations_and_metrics(page, live_ser
     assert texts(page, "[data-testid=history] li") == [item["title"] for item in history]
     if os.environ.get("LUCIDREC_SCREENSHOT"):  # refresh docs/img/explorer.png
         page.screenshot(path=os.environ["LUCIDREC_SCREENSHOT"])
+    assert page.problems == []
+
+
+def test_a_lane_run_shows_preference_bars_and_the_text(page, live_server):
+    page.select_option("[data-testid=run-select]", "lane")
+    page.wait_for_selector("[data-testid=status]:has-text('lane ready')")
+    page.fill("[data-testid=k]", str(K))
+    page.fill("[data-testid=user-input]", "1")
+    page.click("[data-testid=show-user]")
+    page.wait_for_selector("[data-testid=why]")
+    api = httpx.get(f"{live_server.base_url}/runs/lane/users/1/explanations", params={"k": K}).json()
+    assert texts(page, "[data-testid=rec-title]") == [item["title"] for item in api["items"]]
+    assert "Preferences (attention weight the score used)" in page.inner_text("[data-testid=profile]")
+    names = texts(page, "[data-testid=profile] .bars > span:not(.bar-value)")
+    assert names == [w["name"] for w in api["profile"]] and len(names) == 5
+    widths = page.eval_on_selector_all("[data-testid=profile] .bar", "bars => bars.map(b => parseFloat(b.style.width))")
+    assert widths == pytest.approx([100 * w["value"] for w in api["profile"]], abs=0.01)  # shares of 1
+    assert f"attended most to {names[0]}" in page.inner_text("[data-testid=explanation-text]")
+    assert texts(page, "[data-testid=why]")[0].startswith("score ")
+    if os.environ.get("LUCIDREC_SCREENSHOT_LANE"):  # refresh docs/img/explorer-lane.png
+        page.screenshot(path=os.environ["LUCIDREC_SCREENSHOT_LANE"])
+
+    page.click("[data-testid=tab-history]")  # a visitor's history: no stored preferences, and the page says so
+    page.fill("[data-testid=title-input]", "star wars")
+    page.wait_for_selector("[data-testid=title-list] option[value='Star Wars (1977)']", state="attached")
+    page.fill("[data-testid=title-input]", "Star Wars (1977)")
+    page.press("[data-testid=title-input]", "Enter")
+    page.wait_for_selector("[data-testid=typed-history] li:has-text('Star Wars (1977)')")
+    page.click("[data-testid=show-history]")
+    page.wait_for_selector("[data-testid=notes] li")
+    assert "no stored preferences" in page.inner_text("[data-testid=notes]")
+    assert page.query_selector_all("[data-testid=profile] .bar") == []
+    page.fill("[data-testid=as-user]", "1")  # ... or a known user's preferences
+    page.click("[data-testid=show-history]")
+    page.wait_for_selector("[data-testid=profile] .bar")
+    # the same five preferences, weighted by what this history's last position attends to
+    assert sorted(texts(page, "[data-testid=profile] .bars > span:not(.bar-value)")) == sorted(names)
+    assert page.query_selector("[data-testid=notes] li") is None
     assert page.problems == []
 
 
@@ -116,6 +154,6 @@ def test_with_an_api_key_the_page_asks_for_it(browser, served_runs):
         page.fill("#api-key", key)
         page.press("#api-key", "Enter")
         page.wait_for_selector("[data-testid=status]:has-text('ready')")
-        assert texts(page, "[data-testid=run-select] option") == ["ger", "sasrec", "pop"]
+        assert texts(page, "[data-testid=run-select] option") == ["ger", "sasrec", "pop", "lane"]
         assert problems == []
         page.close()

@@ -90,16 +90,17 @@ def _from_preferences(run: ServedRun, answer: ExplainerAnswer) -> Explanation:
     profile = sorted((Weight(name=p["phrase"], value=p["weight"]) for p in payload["preferences"]),
                      key=lambda w: -w.value)
     used = ", ".join(f"{w.name} ({w.value:.2f})" for w in profile[:TEXT_ATTRIBUTES])
+    # LANE's weights belong to the user's state, not to an item: every item's score used the same ones.
     items = [ItemExplanation(item_id=item.item_id, title=item.title, rank=item.rank, score=item.score,
                              contributions=[], rest=None,
-                             text=f"score {item.score:.3f}; " + (f"the state attended most to {used}" if profile
-                                                                  else "the backbone state alone (no preferences)"))
+                             text=f"score {item.score:.3f} from a state that attended most to {used}" if profile
+                             else f"score {item.score:.3f} from the backbone state alone (no preferences)")
              for item in answer.items]
     notes = [payload["no_preferences"]] if "no_preferences" in payload else []
     if profile:
-        text = (f"From {payload['history_length']} items and this user's {len(profile)} preferences, the score "
-                f"attended most to {profile[0].name}. The bars are the attention weights over the preferences "
-                f"({payload['weights']}).")
+        text = (f"From {payload['history_length']} items and this user's {len(profile)} preferences, the state "
+                f"that scored every item attended most to {profile[0].name}. The bars are the attention weights of "
+                f"the last position over the preferences, averaged over the heads: the weights that made these scores.")
     else:
         text = f"From {payload['history_length']} items, without preferences: {notes[0]}."
     return Explanation(run=run.name, user_id=answer.user_id, method=LANE_METHOD, profile=profile, text=text,

@@ -5,6 +5,11 @@ const $ = (id) => document.getElementById(id);
 const state = { runs: [], run: null, typed: [], suggestions: new Map(), searchTimer: null };
 const SHOWN_COLUMNS = /^(ndcg|recall|hr)@(10|20)$|^mrr$/;
 const SHOWN_ATTRIBUTES = 10;
+// What the profile's bars are, by the explainer that answered (the API's "method").
+const PROFILE_TITLES = {
+  "ger-attribute-contributions": "User profile (attribute weights)",
+  "lane-preference-attention": "Preferences (attention weight the score used)",
+};
 
 function apiKey() { return sessionStorage.getItem("lucidrec-api-key") || ""; }
 
@@ -73,7 +78,7 @@ function renderMetrics(groups) {
 }
 
 function clearResults() {
-  for (const id of ["history", "recommendations", "profile"]) $(id).replaceChildren();
+  for (const id of ["history", "recommendations", "profile", "notes"]) $(id).replaceChildren();
   $("explanation-text").textContent = "";
   $("history-count").textContent = "";
 }
@@ -92,12 +97,13 @@ async function showUser() {
 
 async function showHistory() {
   if (!state.typed.length) { setStatus("add at least one item to the history", true); return; }
-  const body = JSON.stringify({ item_ids: state.typed.map((i) => i.item_id), k: k() });
+  const asUser = $("as-user").value.trim();
+  const body = JSON.stringify({ item_ids: state.typed.map((i) => i.item_id), k: k(), ...(asUser ? { user_id: asUser } : {}) });
   const base = `/runs/${enc(state.run.name)}`;
   await show(async () => {
     const recs = await api(`${base}/recommend`, { method: "POST", body });
     return { recs, history: recs.history, explain: () => api(`${base}/explain`, { method: "POST", body }),
-             label: `a history of ${state.typed.length} items` };
+             label: `a history of ${state.typed.length} items${asUser ? ` as user ${asUser}` : ""}` };
   });
 }
 
@@ -128,9 +134,12 @@ function renderRecommendations(items) {
 }
 
 function bars(weights, scale) {
-  const grid = el("div", { class: "bars", "data-testid": "bars" });
+  // Weights that are never negative (attention weights) fill the track from its left edge.
+  const signed = weights.some((w) => w.value < 0);
+  const grid = el("div", { class: "bars" + (signed ? "" : " unsigned"), "data-testid": "bars" });
+  const full = signed ? 50 : 100;
   for (const w of weights) {
-    const width = scale > 0 ? Math.min(50, (50 * Math.abs(w.value)) / scale) : 0;
+    const width = scale > 0 ? Math.min(full, (full * Math.abs(w.value)) / scale) : 0;
     const bar = el("div", { class: "bar " + (w.value >= 0 ? "pos" : "neg") });
     bar.style.width = `${width}%`;
     grid.append(el("span", {}, w.name), el("div", { class: "bar-track", title: `${w.name}: ${w.value}` }, bar),
@@ -141,16 +150,22 @@ function bars(weights, scale) {
 
 function renderExplanation(explanation) {
   $("explanation-text").textContent = explanation.text;
-  const profileScale = Math.max(...explanation.profile.map((w) => Math.abs(w.value)), 0);
-  $("profile").replaceChildren(el("h3", { class: "muted" }, "User profile"),
-                               bars(explanation.profile.slice(0, SHOWN_ATTRIBUTES), profileScale));
+  $("notes").replaceChildren(...explanation.notes.map((note) => el("li", {}, note)));
+  if (explanation.profile.length) {
+    // Attention weights are shares of 1 and drawn as such; attribute weights relative to the largest.
+    const profileScale = explanation.method === "lane-preference-attention" ? 1
+      : Math.max(...explanation.profile.map((w) => Math.abs(w.value)), 0);
+    $("profile").replaceChildren(el("h3", { class: "muted" }, PROFILE_TITLES[explanation.method] || "User profile"),
+                                 bars(explanation.profile.slice(0, SHOWN_ATTRIBUTES), profileScale));
+  }
   const scale = Math.max(...explanation.items.flatMap((i) => i.contributions.map((w) => Math.abs(w.value))), 0);
   const byItem = new Map(explanation.items.map((i) => [i.item_id, i]));
   for (const li of $("recommendations").children) {
     const item = byItem.get(li.dataset.item);
     if (!item) continue;
     const strongest = [...item.contributions].sort((a, b) => Math.abs(b.value) - Math.abs(a.value)).slice(0, SHOWN_ATTRIBUTES);
-    li.append(el("p", { class: "why", "data-testid": "why" }, item.text), bars(strongest, scale));
+    li.append(el("p", { class: "why", "data-testid": "why" }, item.text));
+    if (strongest.length) li.append(bars(strongest, scale));
   }
 }
 
