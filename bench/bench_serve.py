@@ -2,12 +2,16 @@
 
     python bench/bench_serve.py RUN [--clients 1 10 50] [--requests 2000] [--seconds 60] [--k 10] [--json-out FILE]
 
-Starts ``lucidrec serve RUN`` in a child process on a free loopback port, waits for /health, then for
+Starts ``lucidrec serve RUN`` in a child process on a free loopback port, waits until /health reports
+no run still computing its users' states, then for
 each number of concurrent clients sends ``GET /runs/NAME/users/USER/recommendations?k=K`` for random
 users of the run (httpx, one keep-alive connection per client) until ``--requests`` answers or
 ``--seconds`` have passed, whichever comes first, after a short warm-up. Prints throughput, p50, p99 and
 the count of non-200 answers per level as a markdown table, then stops the server. Traffic goes to
 127.0.0.1 only; every loop is bounded in requests and time.
+
+Latency on a shared machine mostly measures the other processes; the CPU time the server process spent
+per answer (``server CPU ms/req``, read from /proc on Linux) does not, so it is reported too.
 """
 
 from __future__ import annotations
@@ -44,13 +48,23 @@ def start_server(run: Path, port: int, threads: int, max_pending: int) -> subpro
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=None)
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process so far (Linux /proc), None where /proc is missing."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def wait_until_up(base: str, server: subprocess.Popen, timeout: float = 300.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.poll() is not None:
             raise SystemExit(f"the server exited with code {server.returncode}")
         try:
-            if httpx.get(base + "/health", timeout=2).status_code == 200:
+            health = httpx.get(base + "/health", timeout=2)
+            if health.status_code == 200 and not health.json().get("warming"):  # stored users' states computed
                 return
         except httpx.TransportError:
             pass
@@ -113,8 +127,14 @@ def main() -> None:
         page = httpx.get(f"{base}/runs/{run['name']}/users", params={"limit": 1000}).json()
         users = [u["user_id"] for u in page["users"]]
         asyncio.run(level(base, run["name"], users, 4, WARMUP_REQUESTS, 30, args.k, args.seed))
-        rows = [asyncio.run(level(base, run["name"], users, clients, args.requests, args.seconds, args.k, args.seed + n))
-                for n, clients in enumerate(args.clients)]
+        rows = []
+        for n, clients in enumerate(args.clients):
+            cpu_before = cpu_seconds(server.pid)
+            row = asyncio.run(level(base, run["name"], users, clients, args.requests, args.seconds, args.k, args.seed + n))
+            cpu_after = cpu_seconds(server.pid)
+            row["server_cpu_ms_per_request"] = (None if cpu_before is None or cpu_after is None else
+                                                round(1000 * (cpu_after - cpu_before) / row["requests"], 2))
+            rows.append(row)
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -124,11 +144,11 @@ def main() -> None:
               "levels": rows}
     print(f"{run['dataset']} {run['model']} ({run['method']}), {run['n_items']} items, k={args.k}, "
           f"load average before {report['load_average'][0]:.2f}, {report['date']}")
-    print("| clients | requests | req/s | p50 ms | p99 ms | errors |")
-    print("|---:|---:|---:|---:|---:|---:|")
+    print("| clients | requests | req/s | p50 ms | p99 ms | errors | server CPU ms/req |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
     for row in rows:
         print(f"| {row['clients']} | {row['requests']} | {row['throughput_rps']} | {row['p50_ms']} | {row['p99_ms']} | "
-              f"{row['errors']} |")
+              f"{row['errors']} | {row['server_cpu_ms_per_request']} |")
     if args.json_out:
         args.json_out.write_text(json.dumps(report, indent=2))
 

@@ -8,7 +8,8 @@ pytestmark = pytest.mark.slow
 
 
 def test_health_and_runs_list_every_kind(client):
-    assert client.get("/health").json() == {"status": "ok", "runs": ["ger", "sasrec", "pop", "lane"]}
+    health = client.get("/health").json()
+    assert (health["status"], health["runs"]) == ("ok", ["ger", "sasrec", "pop", "lane"])
     runs = {r["name"]: r for r in client.get("/runs").json()}
     assert [runs[n]["method"] for n in ("ger", "sasrec", "pop", "lane")] == ["ger", "id", "baseline", "lane"]
     assert runs["pop"]["model"] == "pop" and runs["ger"]["dataset"] == "ml-100k"
@@ -43,6 +44,23 @@ def test_user_recommendations_are_the_models_top_k_with_history_masked(client, s
     assert not seen & {i["item_id"] for i in body["items"]}
     unmasked = client.get("/runs/sasrec/users/1/recommendations", params={"k": 7, "mask_history": False}).json()
     assert seen & {i["item_id"] for i in unmasked["items"]}  # this user has seen the most likely items
+
+
+def test_stored_users_states_are_kept_and_never_used_for_another_history(client, served_runs):
+    run = served_runs["lane"]  # per-user preferences: the user and the history both matter
+    user = run.user_index("1")
+    first = client.get("/runs/lane/users/1/recommendations", params={"k": 5}).json()["items"]
+    assert run.state_cache.has(user)
+    again = client.get("/runs/lane/users/1/recommendations", params={"k": 5}).json()["items"]
+    assert again == first
+    with torch.no_grad():
+        fresh = run.model.user_vectors(run.data.sequences.take(np.array([user])), np.array([user]))[0]
+    assert torch.allclose(run.state_cache.get([user])[0], fresh, atol=1e-5)
+    history = [run.item_id(i) for i in run.history(user)[:3]]
+    other = client.post("/runs/lane/recommend", json={"item_ids": history, "k": 5, "user_id": "1"}).json()["items"]
+    assert [i["score"] for i in other] != pytest.approx([i["score"] for i in first], abs=1e-4)
+    explained = client.post("/runs/lane/explain", json={"item_ids": history, "k": 5, "user_id": "1"}).json()["items"]
+    assert [i["score"] for i in other] == pytest.approx([i["score"] for i in explained], abs=1e-5)
 
 
 def test_adhoc_history_by_ids_and_titles(client, served_runs):

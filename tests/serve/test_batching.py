@@ -46,3 +46,27 @@ def test_serve_without_the_extra_names_it(monkeypatch, tmp_path):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "uvicorn" else real(name, *a))
     result = CliRunner().invoke(app, ["serve", str(tmp_path)])
     assert result.exit_code == 2 and "uvicorn not installed: pip install 'lucidrec[serve]'" in result.output
+
+
+def test_the_loop_batcher_scores_what_arrived_together_in_one_call():
+    import asyncio
+
+    from lucidrec.serve.batching import LoopBatcher
+
+    sizes = []
+
+    def process(requests):
+        sizes.append(len(requests))
+        if "boom" in requests:
+            raise RuntimeError("backend failed")
+        return [r * 10 for r in requests]
+
+    async def main():
+        batcher = LoopBatcher(process, max_batch=4)
+        answers = await asyncio.gather(*(batcher.run(r) for r in range(10)))
+        failed = await asyncio.gather(batcher.run(1), batcher.run("boom"), return_exceptions=True)
+        return answers, failed, await batcher.run(3)
+
+    answers, failed, after = asyncio.run(main())
+    assert answers == [r * 10 for r in range(10)] and sizes[:3] == [4, 4, 2]  # one loop turn, cut at max_batch
+    assert all(isinstance(f, RuntimeError) for f in failed) and after == 30  # the batch fails together; the next works

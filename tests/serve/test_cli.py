@@ -34,7 +34,8 @@ def test_serve_starts_answers_and_stops(run_folders, tmp_path):
                     break
             except httpx.TransportError:
                 time.sleep(0.3)
-        assert httpx.get(base + "/health").json() == {"status": "ok", "runs": ["mine", "pop"]}
+        health = httpx.get(base + "/health").json()
+        assert (health["status"], health["runs"]) == ("ok", ["mine", "pop"])
         page = httpx.get(base + "/")
         assert page.status_code == 200 and "/explorer/app.js" in page.text
         assert httpx.get(base + "/explorer/app.js").status_code == 200

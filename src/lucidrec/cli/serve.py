@@ -26,6 +26,8 @@ def serve(
     The OpenAPI schema is at /openapi.json and interactive docs at /docs. Set LUCIDREC_API_KEY to
     require 'Authorization: Bearer KEY' (or 'X-API-Key: KEY') on every API call."""
     require_serve_extra()
+    import gc
+
     import torch
     import uvicorn
 
@@ -40,6 +42,8 @@ def serve(
     for name, run in loaded.items():
         typer.echo(f"loaded {name}: {run.dataset} {run.model_name} ({run.method}), "
                    f"{run.data.n_users} users, {run.n_items} items", err=True)
+    gc.collect()
+    gc.freeze()  # the loaded runs live as long as the process: keep their objects out of every later collection
     app = create_app(loaded, config, warm_search=warm_search)
     warn_if_exposed(host, config)
     typer.echo(f"explorer at http://{host}:{port}/ , API schema at http://{host}:{port}/openapi.json", err=True)

@@ -1,7 +1,10 @@
 """The recommender API and the web explorer (``lucidrec serve RUN ...``).
 
-Models are loaded once at start; scoring requests for a run are micro-batched into one forward pass
-on a worker thread; at most ``max_pending`` scoring requests are in flight (the next gets 503).
+Models are loaded once at start, and the stored users' states are computed once (on a background
+thread at start, or at a user's first request): a user's recommendations are then one product with
+the item table. Scoring requests that arrive together are batched into one call on the event loop;
+at most ``max_pending`` scoring requests are in flight (the next gets 503). Explanations and search
+run on the thread pool.
 """
 
 from contextlib import asynccontextmanager
@@ -15,7 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lucidrec.serve import explanations
-from lucidrec.serve.batching import MicroBatcher
+from lucidrec.serve.batching import LoopBatcher
 from lucidrec.serve.config import ServeConfig
 from lucidrec.serve.runs import NotFound, ScoreRequest, ServedRun
 from lucidrec.serve.schemas import (Explanation, Health, Item, ItemDetail, Problem, Recommendations, RunDetail,
@@ -35,17 +38,29 @@ _errors = {401: {"model": Problem, "description": "Missing or wrong API key"},
 _not_found = {404: {"model": Problem, "description": "Unknown run, user or item (named in detail)"}}
 
 
-def create_app(runs: dict[str, ServedRun], config: ServeConfig | None = None, *, warm_search: bool = False) -> FastAPI:
+def create_app(runs: dict[str, ServedRun], config: ServeConfig | None = None, *, warm_search: bool = False,
+               warm_states_at_start: bool = True) -> FastAPI:
     config = config or ServeConfig.from_env()
     gate = ScoringGate(config.max_pending)
-    batchers = {name: MicroBatcher(run.score_batch, max_batch=config.max_batch, wait=config.batch_wait_ms / 1000,
-                                   name=f"lucidrec-score-{name}") for name, run in runs.items()}
+    batchers = {name: LoopBatcher(run.score_batch, max_batch=config.max_batch, wait=config.batch_wait_ms / 1000)
+                for name, run in runs.items()}
+    warming: set[str] = set()
+
+    def warm_states(run: ServedRun) -> None:
+        try:
+            run.warm_states()
+        finally:
+            warming.discard(run.name)
 
     @asynccontextmanager
     async def lifespan(_app):
-        if warm_search:  # the encoder and the catalog's title vectors, before the first visitor types
-            import threading
+        import threading
 
+        for run in runs.values():  # stored users' states, so their requests skip the forward pass
+            if warm_states_at_start and run.model is not None:
+                warming.add(run.name)
+                threading.Thread(target=warm_states, args=(run,), name=f"lucidrec-warm-{run.name}", daemon=True).start()
+        if warm_search:  # the encoder and the catalog's title vectors, before the first visitor types
             for run in runs.values():
                 threading.Thread(target=run.search_index, daemon=True).start()
         yield
@@ -71,7 +86,7 @@ def create_app(runs: dict[str, ServedRun], config: ServeConfig | None = None, *,
 
     @app.get("/health", response_model=Health, tags=["status"])
     def health() -> Health:
-        return Health(status="ok", runs=list(runs))
+        return Health(status="ok", runs=list(runs), warming=sorted(warming))
 
     api = APIRouter(dependencies=[Depends(api_key_dependency(config))], responses=_errors)
 
@@ -89,9 +104,10 @@ def create_app(runs: dict[str, ServedRun], config: ServeConfig | None = None, *,
     def item(run: ServedRun, index: int) -> Item:
         return Item(item_id=run.item_id(index), title=run.title(index))
 
-    async def recommend(run: ServedRun, history: list[int], user: int, k: int, mask: bool) -> list[ScoredItem]:
+    async def recommend(run: ServedRun, history: list[int], user: int, k: int, mask: bool,
+                        stored: bool = False) -> list[ScoredItem]:
         with gate.slot():
-            top = await batchers[run.name].run(ScoreRequest(tuple(history), user, k, mask))
+            top = await batchers[run.name].run(ScoreRequest(tuple(history), user, k, mask, stored))
         return [ScoredItem(item_id=run.item_id(i), title=run.title(i), rank=rank + 1, score=score)
                 for rank, (i, score) in enumerate(top)]
 
@@ -124,7 +140,7 @@ def create_app(runs: dict[str, ServedRun], config: ServeConfig | None = None, *,
                                    mask_history: bool = Query(True, description="Leave out items already seen.")):
         index = run.user_index(user)
         history = run.history(index)
-        items = await recommend(run, history, index, k, mask_history)
+        items = await recommend(run, history, index, k, mask_history, stored=True)
         return Recommendations(run=run.name, user_id=user, history_masked=mask_history,
                                history=[item(run, i) for i in history[-HISTORY_SHOWN:]], items=items)
 

@@ -42,6 +42,7 @@ class ScoreRequest:
     user: int  # user index, or -1 for an ad-hoc history (no per-user parameters)
     k: int
     mask_history: bool = True
+    stored: bool = False  # the history is the user's stored one: their state may come from the state cache
 
 
 @dataclass
@@ -63,6 +64,7 @@ class ServedRun:
     _counts: np.ndarray | None = field(default=None, repr=False)
     _search: Any = field(default=None, repr=False)
     _search_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _states: "UserStateCache | None" = field(default=None, repr=False)
 
     @property
     def loaded(self) -> tuple:
@@ -119,15 +121,54 @@ class ServedRun:
         return int(self._counts[index])
 
     # -- scoring --------------------------------------------------------------------------------
-    @torch.no_grad()
+    @property
+    def state_cache(self) -> "UserStateCache | None":
+        """The stored users' states, kept once computed (trained runs; baselines have no state)."""
+        if self._states is None and self.model is not None:
+            self._states = UserStateCache(self.data.n_users)
+        return self._states
+
+    @torch.inference_mode()
+    def user_states(self, requests: list[ScoreRequest]) -> torch.Tensor:
+        """(B, d) states: stored users' from the cache where it has them, the rest in one forward pass
+        (stored users' then kept). The model is deterministic in eval mode, so a kept state is the
+        state."""
+        cache = self.state_cache
+        rows = (list(range(len(requests))) if cache is None else
+                [row for row, r in enumerate(requests) if not (r.stored and cache.has(r.user))])
+        computed = None
+        if rows:
+            histories = Ragged.from_lists([list(requests[row].history) for row in rows])
+            users = np.array([requests[row].user for row in rows], dtype=np.int64)
+            with self.model_lock:
+                computed = self.scorer.user_state(histories, users)
+            if cache is not None:
+                cache.put([(requests[row].user, computed[n]) for n, row in enumerate(rows) if requests[row].stored])
+        if len(rows) == len(requests):
+            return computed
+        states = cache.get([r.user for r in requests])
+        if computed is not None:
+            states[torch.as_tensor(rows)] = computed
+        return states
+
+    def warm_states(self, batch: int = 64) -> None:
+        """Fill the state cache for every stored user not in it yet, a batch at a time (served requests
+        interleave between batches)."""
+        cache = self.state_cache
+        missing = [u for u in range(self.data.n_users) if not cache.has(u)]
+        for start in range(0, len(missing), batch):
+            self.user_states([ScoreRequest(tuple(self.history(u)), u, 1, stored=True) for u in missing[start:start + batch]])
+
+    @torch.inference_mode()
     def score_batch(self, requests: list[ScoreRequest]) -> list[list[tuple[int, float]]]:
         """Top-k (item index, score) per request, from one forward pass over the whole batch. Ties are
         broken by the smaller index, as the evaluator does."""
-        histories = Ragged.from_lists([list(r.history) for r in requests])
-        users = np.array([r.user for r in requests], dtype=np.int64)
-        with self.model_lock:
-            state = self.scorer.user_state(histories, users)
-            scores = self.scorer.score(state, 0, self.n_items + 1).float()
+        if self.model is None:  # a baseline: scored from the histories alone
+            histories = Ragged.from_lists([list(r.history) for r in requests])
+            state = self.scorer.user_state(histories, np.array([r.user for r in requests], dtype=np.int64))
+        else:
+            state = self.user_states(requests)
+        scores = self.scorer.score(state, 0, self.n_items + 1).float()
         scores[:, 0] = -torch.inf
         masked = [(row, item) for row, r in enumerate(requests) if r.mask_history for item in r.history]
         if masked:
@@ -156,6 +197,39 @@ class ServedRun:
             group, metric = ("all", rest[0]) if len(rest) == 1 else (rest[0], rest[1])
             groups.setdefault(group, {})[metric] = value
         return groups
+
+
+class UserStateCache:
+    """One state row per stored user, filled as users are scored (or all at once by
+    :meth:`ServedRun.warm_states`): n_users x d floats, allocated with the first state."""
+
+    def __init__(self, n_users: int):
+        self.n_users = n_users
+        self._table: torch.Tensor | None = None
+        self._filled = np.zeros(n_users, dtype=bool)
+        self._lock = threading.Lock()
+
+    def has(self, user: int) -> bool:
+        return 0 <= user < self.n_users and bool(self._filled[user])
+
+    def get(self, users: list[int]) -> torch.Tensor:
+        """(B, d) a copy; rows of users not cached are zeros (the caller fills them)."""
+        index = torch.as_tensor([u if self.has(u) else 0 for u in users])
+        with self._lock:
+            states = self._table[index].clone()
+        states[torch.as_tensor([not self.has(u) for u in users])] = 0
+        return states
+
+    def put(self, rows: list[tuple[int, torch.Tensor]]) -> None:
+        if not rows:
+            return
+        with self._lock:
+            if self._table is None:
+                self._table = torch.zeros(self.n_users, rows[0][1].shape[-1], dtype=rows[0][1].dtype)
+            for user, state in rows:
+                if 0 <= user < self.n_users:
+                    self._table[user] = state
+                    self._filled[user] = True
 
 
 def top_k_batch(scores: torch.Tensor, ks: list[int]) -> list[list[tuple[int, float]]]:

@@ -14,6 +14,8 @@ class Problem(BaseModel):
 class Health(BaseModel):
     status: Literal["ok"]
     runs: list[str]
+    warming: list[str] = Field(default_factory=list, description="Runs whose stored users' states are still being "
+                                                                 "computed (they answer meanwhile, a little slower).")
 
 
 class Item(BaseModel):
