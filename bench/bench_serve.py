@@ -78,11 +78,10 @@ async def level(base: str, run: str, users: list[str], clients: int, max_request
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     sent = 0
-    deadline = time.monotonic() + seconds
 
-    async def client_loop():
+    async def client_loop(client: httpx.AsyncClient):
         nonlocal sent
-        async with httpx.AsyncClient(base_url=base, timeout=30, limits=httpx.Limits(max_connections=1)) as client:
+        async with client:
             while sent < max_requests and time.monotonic() < deadline:
                 sent += 1
                 user = rng.choice(users)
@@ -95,8 +94,12 @@ async def level(base: str, run: str, users: list[str], clients: int, max_request
                 latencies.append(time.perf_counter() - started)
                 statuses[status] = statuses.get(status, 0) + 1
 
+    # Every client is built before any request is timed: building one (httpx makes an SSL context) takes
+    # 0.1-0.2 s of the benchmark's own CPU, which, done inside the loop, held up the first requests' answers.
+    pool = [httpx.AsyncClient(base_url=base, timeout=30, limits=httpx.Limits(max_connections=1)) for _ in range(clients)]
+    deadline = time.monotonic() + seconds
     started = time.perf_counter()
-    await asyncio.gather(*(client_loop() for _ in range(clients)))
+    await asyncio.gather(*(client_loop(client) for client in pool))
     elapsed = time.perf_counter() - started
     ms = np.array(latencies) * 1000
     return {"clients": clients, "requests": len(latencies), "seconds": round(elapsed, 2),

@@ -217,3 +217,24 @@ def test_concurrent_requests_are_scored_in_batches(client, rec_app, served_runs)
         batcher.process, batcher.wait = run.score_batch, 0.0
     assert all(a.status_code == 200 for a in answers)
     assert sum(calls) == 40 and max(calls) > 1
+
+
+def test_health_lists_runs_still_computing_their_users_states(served_runs, monkeypatch):
+    import threading
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from lucidrec.serve.app import create_app
+
+    run = served_runs["sasrec"]
+    release = threading.Event()
+    monkeypatch.setattr(run, "warm_states", lambda: release.wait(30))
+    with TestClient(create_app({"sasrec": run, "pop": served_runs["pop"]})) as client:
+        assert client.get("/health").json()["warming"] == ["sasrec"]  # baselines have no states to compute
+        assert client.get("/runs/sasrec/users/1/recommendations").status_code == 200  # answered meanwhile
+        release.set()
+        deadline = time.monotonic() + 30
+        while client.get("/health").json()["warming"] and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert client.get("/health").json()["warming"] == []
