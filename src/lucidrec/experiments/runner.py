@@ -65,7 +65,9 @@ def _record_state(grid: Grid, cell: Cell, warnings: list[str]) -> bool:
     except DataFormatError as exc:
         warnings.append(f"{exc}; the cell runs again")
         return False
-    differing = config_diff(_identity(record.data["config"]), _identity(cell_config(cell)), _defaults(cell))
+    from lucidrec.train.migrate import migrate_run_config  # records of older versions in today's shape
+
+    differing = config_diff(_identity(migrate_run_config(record.data["config"])), _identity(cell_config(cell)), _defaults(cell))
     if differing:
         raise ConfigError(f"{path} holds the record of another config for cell {cell.key.describe()} "
                           f"({'; '.join(differing[:5])}); give the grid another results folder or delete that record")

@@ -10,14 +10,15 @@ import os
 import shutil
 from pathlib import Path
 
-from lucidrec.config import ConfigError, validate_config
+from lucidrec.config import validate_config
 from lucidrec.data.pipeline import load_split
 from lucidrec.errors import LucidrecError
-from lucidrec.files import read_json, write_json_atomic
+from lucidrec.files import write_json_atomic
 from lucidrec.locks import hold
 from lucidrec.methods import run_index
 from lucidrec.methods.recipe import RECIPES, Recipe, RecipeContext, StageStatus, run_status
 from lucidrec.train import run as runs
+from lucidrec.train.migrate import saved_run_config
 from lucidrec.train.run import RunConfig
 
 
@@ -107,9 +108,7 @@ def _remember(config: RunConfig, out: Path) -> None:
 def status(run: Path) -> list[StageStatus]:
     """Each stage of the run's method (or the run alone, for a plain embedding): done, partial, missing."""
     run = Path(run)
-    if not (run / "config.json").is_file():
-        raise ConfigError(f"{run}: not a run folder (no config.json)")
-    config = validate_config(RunConfig, read_json(run / "config.json"), f"{run}/config.json")
+    config = validate_config(RunConfig, saved_run_config(run), f"{run}/config.json")
     recipe = recipe_for(config)
     if recipe is None:
         return [run_status("run", run)]

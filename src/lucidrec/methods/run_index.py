@@ -13,6 +13,7 @@ from pathlib import Path
 from lucidrec.config import validate_config
 from lucidrec.files import read_json, write_json_atomic
 from lucidrec.methods import artifacts
+from lucidrec.train.migrate import saved_run_config
 from lucidrec.train.run import RunConfig, finished_identity
 
 INDEX = "runs"
@@ -46,7 +47,7 @@ def find(config: RunConfig, data_hash: str, root: Path | None = None) -> Path | 
     run = Path(read_json(entry)["run"])
     if not ((run / "metrics.json").is_file() and (run / "item_table.npy").is_file() and (run / "config.json").is_file()):
         return None
-    stored = validate_config(RunConfig, read_json(run / "config.json"), f"{run}/config.json")
+    stored = validate_config(RunConfig, saved_run_config(run), f"{run}/config.json")
     recorded = read_json(run / "data.json").get("data_hash") if (run / "data.json").is_file() else None
     if recorded != data_hash or run_key(stored, data_hash) != run_key(config, data_hash):
         return None

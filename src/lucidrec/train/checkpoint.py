@@ -14,6 +14,7 @@ import torch
 
 from lucidrec.errors import LucidrecError
 from lucidrec.files import atomic_torch_save
+from lucidrec.train.migrate import migrate_run_config, migrate_weights
 
 LAST = "last.pt"
 BEST = "best.pt"
@@ -52,17 +53,6 @@ def _load(path: Path) -> dict:
     except Exception as exc:  # torch raises many types for truncated or foreign files
         raise CheckpointError(f"{path}: cannot read checkpoint ({type(exc).__name__}: {exc}); "
                               "it may be corrupted: delete it to retrain from scratch") from None
-
-
-#: Weights of run folders written before the backbone declared its state hook: GER's user part lived
-#: inside the item embedding (``items.user_delta.weight`` is now ``state_hook.user_delta.weight``).
-_MOVED_TO_STATE_HOOK = ("items.user_delta.", "items.user_prior", "items.has_prior", "items.base_components", "items.base.")
-
-
-def migrate_weights(weights: dict) -> dict:
-    """The one compatibility shim for older run folders: their weights under today's names."""
-    return {("state_hook." + key[len("items."):] if key.startswith(_MOVED_TO_STATE_HOOK) else key): value
-            for key, value in weights.items()}
 
 
 def load_weights(path: Path, model) -> None:
@@ -114,7 +104,7 @@ def continuation_changes(run_dir: Path, payload: dict, identity: dict) -> list[C
             f"{path}: the data changed since the run started (hash {stored.get('data_hash')} -> {identity.get('data_hash')}); "
             "use a new --out folder, or restore the original data"
         )
-    changes = config_changes(stored.get("config", {}), identity.get("config", {}), identity.get("defaults"))
+    changes = config_changes(migrate_run_config(stored.get("config", {})), identity.get("config", {}), identity.get("defaults"))
     done = TrainState(**payload["state"]).epoch if "state" in payload else 0
     refused = [str(c) for c in changes if c.key not in MAY_CHANGE_ON_RESUME]
     for change in changes:

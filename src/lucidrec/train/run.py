@@ -21,12 +21,12 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, Union
 
 import numpy as np
 import torch
 import torch.distributed as dist
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, create_model, model_validator
 from pydantic_core import to_jsonable_python
 
 from lucidrec.config import ConfigError, StrictConfig, apply_overrides, load_toml, validate_config
@@ -40,14 +40,22 @@ from lucidrec.eval.report import write_metrics, write_per_user
 from lucidrec.files import atomic_numpy_save, numpy_default, read_json, write_json_atomic
 from lucidrec.locks import hold
 from lucidrec.models import BACKBONES, make_backbone
-from lucidrec.models.backbone import Backbone, backbone_config
+from lucidrec.models.backbone import Backbone, BackboneConfig, backbone_config
 from lucidrec.train import checkpoint, run_folder
+from lucidrec.train.migrate import BEFORE_THE_OPTION, NESTED_SINCE_FLAT, migrate_run_config, saved_run_config
 from lucidrec.train.presets import load_preset
 from lucidrec.train.trainer import Trainer, TrainConfig, scorer_for
 
 
 class RunConfig(StrictConfig):
-    """Everything a training run depends on. ``model``/``embedding`` are ``{"name": ..., **params}``."""
+    """Everything a training run depends on. ``model``/``embedding`` are ``{"name": ..., **params}``: a union
+    of the registered config classes, discriminated by ``name`` (:func:`run_config_schema` draws it).
+
+    The registries are open (a plugin registers a backbone or embedding after this class exists), so each
+    section is validated by its registered class when the config is, rather than by a union fixed at import;
+    its errors name the section, the wrong key and that class's valid keys. The sections are kept as the
+    validated class's dump (what ``config.json`` stores); :meth:`model_settings` and
+    :meth:`embedding_settings` give the typed objects."""
 
     data: DataConfig = Field(default_factory=DataConfig)
     model: dict[str, Any] = Field(default_factory=lambda: {"name": "sasrec"})
@@ -56,15 +64,48 @@ class RunConfig(StrictConfig):
     eval: EvalConfig = Field(default_factory=EvalConfig)
 
     @model_validator(mode="after")
-    def _fill_component_defaults(self):
-        name = self.model.get("name", "sasrec")
-        params = {k: v for k, v in self.model.items() if k != "name"}
-        self.__dict__["model"] = {"name": name, **backbone_config(name, params).model_dump()}
-        embedding = self.embedding.get("name", "id")
-        cls = EMBEDDINGS.get(embedding)
-        params = {k: v for k, v in self.embedding.items() if k != "name"}
-        self.__dict__["embedding"] = {"name": embedding, **validate_config(cls.config_class, params, f"embedding '{embedding}'").model_dump()}
+    def _validate_sections(self):
+        self.__dict__["model"] = {"name": self.model.get("name", "sasrec"), **_section_settings(self.model, "model").model_dump()}
+        self.__dict__["embedding"] = {"name": self.embedding.get("name", "id"),
+                                      **_section_settings(self.embedding, "embedding").model_dump()}
         return self
+
+    def model_settings(self) -> BackboneConfig:
+        """The ``model`` section as its backbone's typed config."""
+        return _section_settings(self.model, "model")
+
+    def embedding_settings(self) -> StrictConfig:
+        """The ``embedding`` section as its item embedding's typed config."""
+        return _section_settings(self.embedding, "embedding")
+
+
+#: The registry of each component section and the name it defaults to.
+SECTIONS = {"model": (BACKBONES, "sasrec"), "embedding": (EMBEDDINGS, "id")}
+
+
+def _section_settings(section: dict, kind: str) -> StrictConfig:
+    registry, default = SECTIONS[kind]
+    name = section.get("name", default)
+    params = {k: v for k, v in section.items() if k != "name"}
+    moved = NESTED_SINCE_FLAT.get(name, {}) if kind == "embedding" else {}
+    for key, value in params.items():  # a flat key of the settings before their stage sections
+        if key in moved and not (moved[key][0] == key and isinstance(value, dict)):
+            raise ConfigError(f"{kind} '{name}': '{key}' is now '{'.'.join(moved[key])}' (the settings have a "
+                              f"section per stage: {', '.join(sorted(registry.get(name).config_class.model_fields))})")
+    return validate_config(registry.get(name).config_class, params, f"{kind} '{name}'")
+
+
+def run_config_schema() -> dict:
+    """The JSON schema of a run config, ``model`` and ``embedding`` as ``oneOf`` the registered config classes
+    (each with its ``name`` constant), built from the registries as they are now (plugins included)."""
+    sections = {}
+    for kind, (registry, default) in SECTIONS.items():
+        members = tuple(create_model(f"{kind}_{name}", __base__=registry.get(name).config_class,
+                                     __module__=registry.get(name).config_class.__module__,  # its annotations' names
+                                     name=(Literal[name], Field(default if name == default else ...)))
+                        for name in registry.names())
+        sections[kind] = (Annotated[Union[members], Field(discriminator="name")], ...)  # noqa: UP007
+    return create_model("RunConfig", __base__=RunConfig, **sections).model_json_schema()
 
 
 def _merge(into: dict, values: dict) -> None:
@@ -114,13 +155,6 @@ def _load_model(run: Path) -> Backbone:
 #: resumed run keeps them so it continues the same trajectory.
 NOT_IDENTITY = ("progress",)
 NOT_IDENTITY_WHEN_FINISHED = ("progress", "threads", "ce_implementation")
-
-#: Options whose default changed after runs were saved without them: what the missing key stood for.
-#: Sampled softmax before its options: uniform negatives drawn with replacement, no logQ correction.
-BEFORE_THE_OPTION = {"train": {"ce_implementation": "dense",
-                               "sampled_softmax": {"negatives": "uniform", "alpha": 1.0, "replacement": True,
-                                                   "logq_correction": False}}}
-
 
 def _comparable(values: dict, ignore: tuple[str, ...]) -> dict:
     train = values.get("train", {})
@@ -238,7 +272,7 @@ def train_or_reuse(config: RunConfig, out: Path) -> dict:
     A finished run of another config is an error, never reused; :data:`checkpoint.EVAL_SPEED` do not count."""
     out = Path(out)
     if (out / "metrics.json").is_file():
-        stored = _comparable(_read_json(out / "config.json"), NOT_IDENTITY_WHEN_FINISHED)
+        stored = _comparable(migrate_run_config(_read_json(out / "config.json")), NOT_IDENTITY_WHEN_FINISHED)
         current = _comparable(config.model_dump(mode="json"), NOT_IDENTITY_WHEN_FINISHED)
         changes = [c for c in checkpoint.config_changes(stored, current, config_defaults(config))
                    if c.key not in checkpoint.EVAL_SPEED]
@@ -279,9 +313,7 @@ def _final_evaluation(model: Backbone, split, eval_config: EvalConfig, out: Path
 def load_run(run: Path):
     """Rebuild a trained run: ``(model with best weights, SequenceData, Split, RunConfig)``."""
     run = Path(run)
-    if not (run / "config.json").is_file():
-        raise ConfigError(f"{run}: not a run folder (no config.json)")
-    config = validate_config(RunConfig, _read_json(run / "config.json"), f"{run}/config.json")
+    config = validate_config(RunConfig, saved_run_config(run), f"{run}/config.json")
     data, split = load_split(config.data)
     recorded = _read_json(run / "data.json").get("data_hash")
     if recorded != data.data_hash:

@@ -7,7 +7,7 @@ Item vectors (``dim`` = the backbone's hidden size, ``m`` attributes)::
     reduced: e_i = [ 0               ; R_i ]       the ablation without the guided block
 
 ``R`` is the PCA reduction of a trained base run's item table to ``dim - m`` dims (trainable
-unless ``train_reduced=False``), ``s`` a fixed scale matching the base table, ``alpha`` a
+unless ``base.train_reduced=false``), ``s`` a fixed scale matching the base table, ``alpha`` a
 learnable scalar. Special tokens (BERT4Rec's mask) get their own trainable rows.
 
 User side (:class:`~lucidrec.embeddings.ger.user.GERUserPart`, the backbone's state hook, applied to
@@ -18,7 +18,7 @@ vector ``u_t = prior_t + delta_u``:
   items at or before position t (weights ``decay**k`` for the item k steps back; causal, so a
   training position never sees its own target), times a fixed ``user_scale`` (1 / RMS of the
   training users' profiles, so its coordinates are O(1) like the LayerNorm-ed state), or, with
-  ``user_init="llm"``, the chat model's z-scored scores of the user's training history;
+  ``user.init="llm"``, the chat model's z-scored scores of the user's training history;
 - ``delta_u``: a trainable per-user offset (zero at init; stored divided by
   ``user_lr_multiplier``). Unknown / cold users (id < 0, None or beyond the table) get
   ``delta = 0``: their guided part comes from their history alone.
@@ -63,8 +63,8 @@ class GERItemEmbedding(ItemEmbedding):
         table[0] = 0
         self.register_buffer("guided", table)  # frozen: never a parameter
         self.guided_scale = float(guided_scale)
-        alpha = torch.tensor(float(config.alpha_init))
-        self.alpha = nn.Parameter(alpha) if config.learn_alpha else nn.Buffer(alpha)
+        alpha = torch.tensor(float(config.guided.alpha_init))
+        self.alpha = nn.Parameter(alpha) if config.guided.learn_alpha else nn.Buffer(alpha)
         rest = dim - self.m
         self.lift = nn.Linear(self.m, rest) if self.mode == "guided" and rest > 0 else None
         if self.mode == "guided":
@@ -74,7 +74,7 @@ class GERItemEmbedding(ItemEmbedding):
                 raise ValueError(f"mode '{self.mode}' needs a reduced base table of shape {(guided.shape[0], rest)}")
             values = torch.from_numpy(np.asarray(reduced, dtype=np.float32)).clone()
             values[0] = 0
-            self.reduced = nn.Parameter(values) if config.train_reduced else nn.Buffer(values)
+            self.reduced = nn.Parameter(values) if config.base.train_reduced else nn.Buffer(values)
         self.special = nn.Parameter(torch.randn(extra_tokens, dim) * 0.02) if extra_tokens else None
         # -- user side: the backbone registers this hook (not a submodule here: one copy in state_dict); made
         # here so its parameters are initialised right after the items', as before the hook existed
@@ -144,12 +144,12 @@ class GERItemEmbedding(ItemEmbedding):
         embedding = cls(arrays["guided"], dim, extra_tokens, reduced=arrays.get("reduced"), n_users=context.data.n_users,
                         config=config, guided_scale=float(meta["guided_scale"]), user_prior=arrays.get("user_prior"),
                         attribute_names=attributes.names, user_scale=float(meta.get("user_scale", 1.0)))
-        if config.user_reduced == "base":
+        if config.user.reduced == "base":
             if context.load_model is None:
-                raise ConfigError("user_reduced='base' needs the base run's model: build the run through lucidrec.train.run")
+                raise ConfigError("user.reduced='base' needs the base run's model: build the run through lucidrec.train.run")
             base_model = context.load_model(Path(meta["base"]["run"]))
             if base_model.objective != context.backbone_objective:
-                raise ConfigError(f"user_reduced='base' needs a base model with the run's objective "
+                raise ConfigError(f"user.reduced='base' needs a base model with the run's objective "
                                   f"({context.backbone_objective}), got {type(base_model).__name__} ({base_model.objective})")
             embedding.user_part.attach_base(base_model, arrays["pca_components"])
         return embedding

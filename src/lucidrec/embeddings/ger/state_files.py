@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from lucidrec.embeddings.ger.attributes import AttributeSet, parse_attributes
-from lucidrec.embeddings.ger.config import ACCEPTANCE_FIELDS, TUNING_FIELDS, GERConfig
+from lucidrec.embeddings.ger.config import ACCEPTANCE_FIELDS, TUNING_FIELDS, GERConfig, flat_settings
 from lucidrec.files import atomic_savez_compressed, read_json, write_json_atomic
 
 STATE_DIR = "ger"
@@ -25,8 +25,9 @@ STATE_VERSION = 2
 def fingerprint(config: GERConfig, data_hash: str, dim: int) -> str:
     """What the state depends on: the GER settings, the data and the width."""
     # The tune_* settings count only when tuning is on: runs from before the option keep their fingerprint.
-    excluded = set(ACCEPTANCE_FIELDS) | (set() if config.tune_scorer else set(TUNING_FIELDS))
-    values = config.model_dump(mode="json", exclude=excluded)
+    excluded = set(ACCEPTANCE_FIELDS) | (set() if config.tuning.enabled else set(TUNING_FIELDS))
+    # The flat names of the settings: states made before the stage sections keep their fingerprint.
+    values = {name: value for name, value in flat_settings(config).items() if name not in excluded}
     payload = {"config": values, "data": data_hash, "dim": dim, "v": STATE_VERSION}
     return hashlib.sha1(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 

@@ -1,6 +1,6 @@
 """GER's user guided part: the backbone's state hook that writes the user's attribute profile into the
 first ``m`` coordinates of every sequence state (see :mod:`lucidrec.embeddings.ger.refined` for the
-formula), and with ``user_reduced="base"`` the frozen base model's projected state into the rest."""
+formula), and with ``user.reduced="base"`` the frozen base model's projected state into the rest."""
 
 from __future__ import annotations
 
@@ -20,10 +20,10 @@ class GERUserPart(StateHook):
         # and an intervention on it (the faithfulness check) is seen here too.
         self.__dict__["items"] = items
         self.m, self.mode, self.n_items = items.m, items.mode, items.n_items
-        self.user_window, self.decay = config.user_window, config.recency_decay
-        self.user_scale, self.user_multiplier = float(user_scale), float(config.user_lr_multiplier)
+        self.user_window, self.decay = config.user.window, config.user.recency_decay
+        self.user_scale, self.user_multiplier = float(user_scale), float(config.user.lr_multiplier)
         self.n_users = int(n_users)
-        self.user_delta = nn.Embedding(self.n_users, self.m) if config.user_trainable and self.n_users else None
+        self.user_delta = nn.Embedding(self.n_users, self.m) if config.user.trainable and self.n_users else None
         if self.user_delta is not None:
             nn.init.zeros_(self.user_delta.weight)
         prior = np.zeros((self.n_users, self.m), np.float32) if user_prior is None else np.asarray(user_prior, np.float32)
@@ -68,7 +68,7 @@ class GERUserPart(StateHook):
 
     # -- optional: the frozen base model supplies the users' reduced block ---------------------------
     def attach_base(self, base_model: nn.Module, components: np.ndarray) -> None:
-        """``user_reduced="base"``: the non-attribute block of every state becomes ``V h_base``, the
+        """``user.reduced="base"``: the non-attribute block of every state becomes ``V h_base``, the
         frozen base model's state projected on the item PCA components ``V`` (k, d_base)."""
         for parameter in base_model.parameters():
             parameter.requires_grad_(False)
@@ -93,7 +93,7 @@ class GERUserPart(StateHook):
 
     def forward(self, states: torch.Tensor, seqs: torch.Tensor, users=None) -> torch.Tensor:
         """Replace the guided block of the states by the user guided part (and, with
-        ``user_reduced="base"``, the rest by the projected base state)."""
+        ``user.reduced="base"``, the rest by the projected base state)."""
         rest = self._base_block(seqs).to(states.dtype) if self.base is not None else states[..., self.m:]
         if self.mode == "reduced":
             return torch.cat([states[..., : self.m], rest], dim=-1)

@@ -64,11 +64,12 @@ class LLMEmbEmbedding(FrozenTableEmbedding):
             raise ConfigError(f"{folder}: variant '{config.variant}' aligns with E_cf but the folder holds no cf_table.npy")
         if matrix.shape[0] != n_items + 1:
             raise ConfigError(f"llmemb: item table has {matrix.shape[0]} rows, expected {n_items + 1}")
-        module = cls(matrix, dim, extra_tokens, config.adapter_hidden, config.adapter_dropout, cf, config.align_weight,
-                     config.align_temperature, config.align_loss, config.align_max_items, config.residual_id,
-                     table_scaling=config.table_scaling, adapter_activation=config.adapter_activation,
-                     whitening_shrinkage=config.whitening_shrinkage, trained=trained_rows(context, n_items, extra_tokens),
-                     id_init=config.id_init, id_dropout=config.id_dropout, id_weight_decay=config.id_weight_decay)
+        adapter, id_part, alignment = config.adapter, config.id_part, config.alignment
+        module = cls(matrix, dim, extra_tokens, adapter.hidden, adapter.dropout, cf, alignment.weight,
+                     alignment.temperature, alignment.loss, alignment.max_items, id_part.enabled,
+                     table_scaling=config.table.scaling, adapter_activation=adapter.activation,
+                     whitening_shrinkage=config.table.whitening_shrinkage, trained=trained_rows(context, n_items, extra_tokens),
+                     id_init=id_part.init, id_dropout=id_part.dropout, id_weight_decay=id_part.weight_decay)
         module.info = info
         return module
 

@@ -1,8 +1,8 @@
 """The GER recipe: ``base_run → attribute_scores → refined_run``.
 
 - ``base_run``: the run whose item table is PCA-reduced into the non-attribute block (given as
-  ``embedding.base_run``, or an id-based ``base_model`` run trained and cached; mode ``guided`` needs none);
-- ``attribute_scores``: every item (and with ``user_init="llm"`` every user) scored on the named
+  ``embedding.base.run``, or an id-based ``base.model`` run trained and cached; mode ``guided`` needs none);
+- ``attribute_scores``: every item (and with ``user.init="llm"`` every user) scored on the named
   attributes, z-scored, with the reduced base table: ``<run>/ger/state.npz`` + ``meta.json``, keyed by
   the GER settings, the data and the width (scorer answers and vectors are cached by the LM layer);
 - ``refined_run``: the run itself over the ``ger`` item embedding, which reads ``<run>/ger/``.
@@ -38,7 +38,7 @@ class GERRecipe(Recipe):
             return
         base = None
         if config.mode != "guided":
-            base = Path(config.base_run) if config.base_run else auto_base_run(config, context.config, dim)
+            base = Path(config.base.run) if config.base.run else auto_base_run(config, context.config, dim)
         arrays, meta, _ = compute_state(config, context, dim, base, tuning=(folder / "scorer_tuning", key))
         meta["fingerprint"] = key
         write_state(folder, arrays, meta)
@@ -49,9 +49,9 @@ class GERRecipe(Recipe):
         out = []
         if config.mode == "guided":
             out.append(StageStatus("base_run", StageState.SKIPPED, note="mode 'guided' has no base block"))
-        elif config.base_run:
-            stage = run_status("base_run", Path(config.base_run))
-            out.append(StageStatus(stage.name, stage.state, stage.where, "given (embedding.base_run)"))
+        elif config.base.run:
+            stage = run_status("base_run", Path(config.base.run))
+            out.append(StageStatus(stage.name, stage.state, stage.where, "given (embedding.base.run)"))
         else:
             out.append(run_status("base_run", base_run_config(config, context.config, dim)[1]))
         folder = Path(context.run_dir) / STATE_DIR

@@ -111,7 +111,7 @@ class SlotScorer(_ChatScorer):
 
     def __init__(self, attributes, chat, template: str = "ger_item_slots", variable: str = "item_text", **kwargs):
         if getattr(chat, "backend", None) != "transformers":
-            raise ConfigError(f"llm_method 'slots' needs the transformers backend (logits at several positions of one "
+            raise ConfigError(f"scorer.method 'slots' needs the transformers backend (logits at several positions of one "
                               f"sequence); the {getattr(chat, 'backend', '?')} backend can use 'logprobs' or 'json'")
         super().__init__(attributes, chat, template, variable, **kwargs)
         self._scorer = None
@@ -149,7 +149,7 @@ class SlotScorer(_ChatScorer):
             encode = lambda text: tokenizer.encode(text, add_special_tokens=False)  # noqa: E731
             choices = [encode(str(v)) for v in DIGITS]
             if any(len(c) != 1 for c in choices):
-                raise ConfigError(f"{self.chat.model_id}: the digits 1-9 are not single tokens; use llm_method 'json'")
+                raise ConfigError(f"{self.chat.model_id}: the digits 1-9 are not single tokens; use scorer.method 'json'")
             branches = [encode(f"{name}: ") for name in self.attributes.names]
             self._encode = encode
             self._scorer = Slots(model, encode(prefix), branches, [c[0] for c in choices], tokenizer.pad_token_id or 0)

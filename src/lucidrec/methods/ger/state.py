@@ -43,28 +43,28 @@ def cache_root(config: GERConfig) -> Path:
 def item_texts(data, config: GERConfig) -> tuple[list[str], np.ndarray]:
     """Texts of items 1..n (cut to ``max_text_chars``) and which of them have no text at all."""
     ids = [str(i) for i in data.item_ids[1:]]
-    built = build_item_texts(data.catalog, ids, config.text_form, exclude=config.text_exclude)
+    built = build_item_texts(data.catalog, ids, config.scorer.text_form, exclude=config.scorer.text_exclude)
     missing = np.isin(ids, built.fallback_ids)
-    return [t[: config.max_text_chars] for t in built.texts], missing
+    return [t[: config.scorer.max_text_chars] for t in built.texts], missing
 
 
 def history_texts(data, train, config: GERConfig, users: np.ndarray) -> list[str]:
     """One line per item (title, else the item text) of each user's last ``user_window`` training items."""
     titles = [data.catalog.title(str(i)) or f"item {i}" for i in data.item_ids]
-    return ["\n".join(f"- {titles[i][:120]}" for i in train[int(u)][-config.user_window:]) for u in users]
+    return ["\n".join(f"- {titles[i][:120]}" for i in train[int(u)][-config.user.window:]) for u in users]
 
 
 def score_items(config: GERConfig, attributes: AttributeSet, texts: list[str], missing: np.ndarray):
     """Raw (n, m) scores for the texts (NaN where missing) and the scorer's statistics."""
     todo = np.flatnonzero(~missing)
-    if config.scorer == "encoder":
-        scorer = scorers.EncoderScorer(attributes, model=config.encoder, cache_dir=config.cache_dir)
+    if config.scorer.kind == "encoder":
+        scorer = scorers.EncoderScorer(attributes, model=config.scorer.encoder, cache_dir=config.cache_dir)
     else:
-        chat = scorers.create_chat(config.llm, config.cache_dir)
-        scorer = scorers.make_llm_scorer(attributes, chat, config.llm_method, batch_size=config.llm_batch_size,
-                                         max_reasks=config.max_reasks)
+        chat = scorers.create_chat(config.scorer.llm, config.cache_dir)
+        scorer = scorers.make_llm_scorer(attributes, chat, config.scorer.method, batch_size=config.scorer.batch_size,
+                                         max_reasks=config.scorer.max_reasks)
     result = scorer.score([texts[i] for i in todo])
-    scorers.require_scores(result, scorer, stage="GER item scoring", unit="items", allowed_share=config.llm_max_failed,
+    scorers.require_scores(result, scorer, stage="GER item scoring", unit="items", allowed_share=config.scorer.max_failed,
                            fallback="z = 0 (the attribute mean)")
     raw = np.full((len(texts), len(attributes)), np.nan)
     raw[todo] = result.raw
@@ -76,11 +76,11 @@ def score_users(config: GERConfig, attributes: AttributeSet, data, split) -> tup
     """LLM user priors (z-scored over users) from the training history text; NaN for users without one."""
     prior = np.full((data.n_users, len(attributes)), np.nan)
     users = np.flatnonzero(split.train.lengths() > 0)
-    chat = scorers.create_chat(config.llm, config.cache_dir)
-    scorer = scorers.make_llm_scorer(attributes, chat, config.llm_method, users=True, batch_size=config.llm_batch_size,
-                                     max_reasks=config.max_reasks)
+    chat = scorers.create_chat(config.scorer.llm, config.cache_dir)
+    scorer = scorers.make_llm_scorer(attributes, chat, config.scorer.method, users=True, batch_size=config.scorer.batch_size,
+                                     max_reasks=config.scorer.max_reasks)
     result = scorer.score(history_texts(data, split.train, config, users))
-    scorers.require_scores(result, scorer, stage="GER user scoring", unit="users", allowed_share=config.llm_max_failed,
+    scorers.require_scores(result, scorer, stage="GER user scoring", unit="users", allowed_share=config.scorer.max_failed,
                            fallback="the history prior")
     normalised = zscore(result.raw)
     prior[users[~normalised.missing]] = normalised.z[~normalised.missing]
@@ -103,18 +103,18 @@ def load_base_table(run: Path, data) -> np.ndarray:
 
 
 def base_run_config(config: GERConfig, run_config: RunConfig, dim: int) -> tuple[RunConfig, Path]:
-    """The id-based base run behind a GER run without ``base_run``: its config and cached folder."""
-    model = dict(run_config.model) if run_config.model["name"] == config.base_model else {"name": config.base_model, "hidden": dim}
+    """The id-based base run behind a GER run without ``base.run``: its config and cached folder."""
+    model = dict(run_config.model) if run_config.model["name"] == config.base.model else {"name": config.base.model, "hidden": dim}
     train = run_config.train.model_dump(mode="json")
-    if config.base_epochs:
-        train["epochs"] = config.base_epochs
+    if config.base.epochs:
+        train["epochs"] = config.base.epochs
     values = {"data": run_config.data.model_dump(mode="json"), "model": model, "embedding": {"name": "id"},
               "train": train, "eval": run_config.eval.model_dump(mode="json")}
     base = build_config(values)
     identity = base.model_dump(mode="json")
     identity["train"].pop("progress", None)
     digest = hashlib.sha1(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
-    return base, cache_root(config) / "ger" / "base" / f"{run_config.data.dataset}-{config.base_model}-{digest}"
+    return base, cache_root(config) / "ger" / "base" / f"{run_config.data.dataset}-{config.base.model}-{digest}"
 
 
 def auto_base_run(config: GERConfig, run_config: RunConfig, dim: int) -> Path:
@@ -125,7 +125,7 @@ def auto_base_run(config: GERConfig, run_config: RunConfig, dim: int) -> Path:
     with hold(out, wait=True):  # shared by every run of this data and config: one process trains it, others wait
         if (out / "item_table.npy").is_file() and (out / "metrics.json").is_file():
             return out
-        log.warning("GER: training the base run %s (no embedding.base_run given)", out)
+        log.warning("GER: training the base run %s (no embedding.base.run given)", out)
         state = np.random.get_state()
         with torch.random.fork_rng():  # the refined run's own initialisation must not depend on this
             result = train_run(base, out, resume=checkpoint.exists(out))
@@ -138,7 +138,7 @@ def auto_base_run(config: GERConfig, run_config: RunConfig, dim: int) -> Path:
 def user_profile_scale(guided: np.ndarray, train, config: GERConfig) -> float:
     """1 / RMS of the training users' history profiles (recency-weighted means of z-scores)."""
     histories = [train[u] for u in range(len(train)) if len(train[u])]
-    profiles = history_profiles(guided, histories, config.user_window, config.recency_decay)
+    profiles = history_profiles(guided, histories, config.user.window, config.user.recency_decay)
     rms = float(np.sqrt(np.mean(np.square(profiles)))) if len(profiles) else 0.0
     return 1.0 / rms if rms > 1e-6 else 1.0
 
@@ -147,7 +147,7 @@ def compute_state(config: GERConfig, context, dim: int, base_run: Path | None = 
                   tuning: tuple[Path, str] | None = None):
     """Scores, z-scores, the reduced base and the user priors of a run. ``base_run``: the finished run
     whose item table is reduced (modes refined and reduced); ``tuning`` = (folder, key) of the scorer
-    tuning (``tune_scorer``: its checkpoints and adapter; the key names the run state)."""
+    tuning (``tuning.enabled``: its checkpoints and adapter; the key names the run state)."""
     data, split = context.data, context.split
     run_config = getattr(context, "config", None)
     dataset = run_config.data.dataset if run_config is not None else data.name
@@ -158,7 +158,7 @@ def compute_state(config: GERConfig, context, dim: int, base_run: Path | None = 
         run_dir = getattr(context, "run_dir", None)
         attributes = draft_for_run([t for t, m in zip(texts, missing) if not m], dataset,
                                    Path(run_dir) / "ger" if run_dir is not None else None,
-                                   DraftConfig(encoder=config.encoder, cache_dir=config.cache_dir))
+                                   DraftConfig(encoder=config.scorer.encoder, cache_dir=config.cache_dir))
     m = len(attributes)
     arrays: dict[str, np.ndarray] = {}
     meta: dict = {"attributes": attributes.to_dict(), "mode": config.mode, "dim": dim, "m": m}
@@ -166,22 +166,22 @@ def compute_state(config: GERConfig, context, dim: int, base_run: Path | None = 
     if config.mode == "reduced":  # the ablation without a guided block: nothing to score
         raw = np.full((data.n_items, m), np.nan)
         meta["scoring"] = {"scorer": None}
-    elif config.scores_path:
-        with np.load(config.scores_path) as stored:
+    elif config.scorer.scores_path:
+        with np.load(config.scorer.scores_path) as stored:
             if "raw" not in stored.files:
-                raise DataFormatError(config.scores_path, f"no 'raw' array (has: {', '.join(stored.files)}); "
+                raise DataFormatError(config.scorer.scores_path, f"no 'raw' array (has: {', '.join(stored.files)}); "
                                       "give the scores.npz a GER run wrote", field="raw")
             raw = stored["raw"]
         if raw.shape != (data.n_items, m):
-            raise DataFormatError(config.scores_path, f"scores of shape {raw.shape}, expected {(data.n_items, m)}")
-        meta["scoring"] = {"scorer": "file", "path": config.scores_path}
+            raise DataFormatError(config.scorer.scores_path, f"scores of shape {raw.shape}, expected {(data.n_items, m)}")
+        meta["scoring"] = {"scorer": "file", "path": config.scorer.scores_path}
     else:
         raw, meta["scoring"] = score_items(config, attributes, texts, missing)
     meta["scoring"]["wall_seconds"] = round(time.perf_counter() - started, 3)
     guided, normalised = _normalised(raw, missing, config)
     meta["items"] = {"n": data.n_items, "without_text": int(missing.sum()), "without_score": normalised.n_missing,
                      "fallback": "z = 0 (the attribute mean)"}
-    scale = config.guided_scale
+    scale = config.guided.scale
     if config.mode != "guided":
         if base_run is None:
             raise ValueError(f"GER mode '{config.mode}' needs a base run (the recipe's base_run stage)")
@@ -194,9 +194,9 @@ def compute_state(config: GERConfig, context, dim: int, base_run: Path | None = 
         scale = scale or float(np.sqrt(np.mean(table[1:] ** 2)))
     meta["guided_scale"] = scale or 0.1
     meta["user_scale"] = user_profile_scale(guided, split.train, config)
-    if config.tune_scorer:
+    if config.tuning.enabled:
         if tuning is None:
-            raise ValueError("tune_scorer needs a folder for its checkpoints: build the embedding through build_ger")
+            raise ValueError("tuning.enabled needs a folder for its checkpoints: build the embedding through build_ger")
         folder, key = tuning
         arrays["raw_zero_shot"] = raw
         meta["scoring_zero_shot"] = meta["scoring"]
@@ -207,7 +207,7 @@ def compute_state(config: GERConfig, context, dim: int, base_run: Path | None = 
         meta["items"]["without_score"] = normalised.n_missing
         meta["user_scale"] = user_profile_scale(guided, split.train, config)
     arrays.update(raw=raw, guided=guided, missing=normalised.missing, mean=normalised.mean, std=normalised.std)
-    if config.user_init == "llm" and config.mode != "reduced":
+    if config.user.init == "llm" and config.mode != "reduced":
         arrays["user_prior"], meta["user_scoring"] = score_users(config, attributes, data, split)
     return arrays, meta, attributes
 

@@ -2,7 +2,7 @@
 
 The paper adapts its scoring LLM with LoRA on "a recommendation loss plus a format loss" (methods.md
 §1.2, step 4; the exact L_rec was not retrieved). lucidrec's concrete choice, run once before the
-catalog is scored (``tune_scorer=true``):
+catalog is scored (``tuning.enabled=true``):
 
 - **the score being trained** is the refined model's score at its start: the frozen base run's score
   plus the attribute term, ``s(u, i) = <h_u, e_i> + c * <p_u, g_i(theta)>``. ``h_u`` is the base
@@ -112,25 +112,25 @@ class ScorerTuning:
         self.scale = float(scale)
         model = slots.model
         layers = _n_layers(model)
-        top = list(range(max(0, layers - config.tune_layers), layers)) if config.tune_layers and layers else None
-        lora = LoraConfig(r=config.tune_lora_r, lora_alpha=config.tune_lora_alpha, lora_dropout=0.0,
+        top = list(range(max(0, layers - config.tuning.layers), layers)) if config.tuning.layers and layers else None
+        lora = LoraConfig(r=config.tuning.lora_r, lora_alpha=config.tuning.lora_alpha, lora_dropout=0.0,
                           target_modules=["q_proj", "v_proj"], layers_to_transform=top)
         with torch.random.fork_rng():  # LoRA's initialisation must not move the caller's random stream
-            torch.manual_seed(config.tune_seed)
+            torch.manual_seed(config.tuning.seed)
             # get_peft_model injects the LoRA layers into ``model`` in place: the slot scorer keeps
             # calling the same object and now runs with the adapters.
             self.peft_model = get_peft_model(model, lora)
         self.trainable = {name: p for name, p in self.peft_model.named_parameters() if p.requires_grad}
-        self.optimizer = torch.optim.AdamW(list(self.trainable.values()), lr=config.tune_lr, weight_decay=0.0)
+        self.optimizer = torch.optim.AdamW(list(self.trainable.values()), lr=config.tuning.lr, weight_decay=0.0)
 
     def step_batch(self, step: int) -> tuple[np.ndarray, np.ndarray]:
         """(users, negatives) of a step: a generator seeded by (seed, step), so resume redraws them."""
-        rng = np.random.default_rng([self.config.tune_seed, step])
-        users = rng.choice(len(self.data.targets), size=min(self.config.tune_users, len(self.data.targets)),
+        rng = np.random.default_rng([self.config.tuning.seed, step])
+        users = rng.choice(len(self.data.targets), size=min(self.config.tuning.users, len(self.data.targets)),
                            replace=False)
-        if self.config.tune_negatives_from == "base_top":
+        if self.config.tuning.negatives_from == "base_top":
             return users, self.base_top_negatives(users)
-        negatives = rng.choice(self.data.candidates, size=min(self.config.tune_negatives, len(self.data.candidates)),
+        negatives = rng.choice(self.data.candidates, size=min(self.config.tuning.negatives, len(self.data.candidates)),
                                replace=False)
         return users, negatives
 
@@ -143,7 +143,7 @@ class ScorerTuning:
         for row, user in enumerate(users):
             own = np.append(self.data.history[int(user)], self.data.targets[user])
             scores[row, torch.as_tensor(np.isin(self.data.candidates, own))] = -torch.inf
-        per_user = -(-self.config.tune_negatives // len(users))
+        per_user = -(-self.config.tuning.negatives // len(users))
         top = scores.topk(min(per_user, scores.shape[1]), dim=1).indices
         return np.unique(self.data.candidates[top.reshape(-1).numpy()])
 
@@ -180,7 +180,7 @@ class ScorerTuning:
         start, earlier = self._restore(folder / STATE) if (folder / STATE).is_file() else (0, 0.0)
         trim_log(folder / LOG, "step", start)
         started = time.perf_counter()
-        total, every = self.config.tune_steps, self.config.tune_checkpoint_every
+        total, every = self.config.tuning.steps, self.config.tuning.checkpoint_every
         done_now = 0
         self.peft_model.train()
         with open(folder / LOG, "a") as log_file, tqdm(total=total, initial=start, desc="GER scorer tuning",
@@ -190,7 +190,7 @@ class ScorerTuning:
                     break
                 users, negatives = self.step_batch(step)
                 l_rec, l_format = self.losses(users, negatives)
-                loss = l_rec + self.config.tune_format_weight * l_format
+                loss = l_rec + self.config.tuning.format_weight * l_format
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 self.optimizer.step()
@@ -266,24 +266,24 @@ def tune_and_rescore(config, attributes, texts: list[str], missing: np.ndarray, 
     Returns (raw scores, the rescoring's statistics, the tuning's summary). The chat model is a
     private one: the LoRA layers go into its model object and must not reach other scorers.
     """
-    chat = scorers.create_chat(config.llm, config.cache_dir)
-    scorer = scorers.make_llm_scorer(attributes, chat, "slots", batch_size=config.llm_batch_size)
+    chat = scorers.create_chat(config.scorer.llm, config.cache_dir)
+    scorer = scorers.make_llm_scorer(attributes, chat, "slots", batch_size=config.scorer.batch_size)
     todo = np.flatnonzero(~missing)
     segments = {int(i) + 1: scorer.segment(texts[i]) for i in todo}
     base_model = load_run(base_run)[0]
-    data = tuning_data(base_model, context.split.train, guided, todo + 1, window=config.user_window,
-                       decay=config.recency_decay, user_scale=user_scale)
+    data = tuning_data(base_model, context.split.train, guided, todo + 1, window=config.user.window,
+                       decay=config.user.recency_decay, user_scale=user_scale)
     if not len(data.targets):
         raise ValueError("scorer tuning found no training user whose last training item has text")
     show = bool(getattr(getattr(context, "config", None), "train", None) and context.config.train.progress)
     tuning = ScorerTuning(scorer.prepare(), segments, data, zero_shot.mean, zero_shot.std, scale, config, key)
     summary = tuning.run(folder, progress=show)
     if not summary.get("finished"):
-        raise RuntimeError(f"scorer tuning stopped at step {summary.get('steps')} of {config.tune_steps}")
+        raise RuntimeError(f"scorer tuning stopped at step {summary.get('steps')} of {config.tuning.steps}")
     scorer.variant = f"lora:{summary['weights_digest']}"
     result = scorer.score([texts[i] for i in todo])
     scorers.require_scores(result, scorer, stage="GER rescoring with the tuned scorer", unit="items",
-                           allowed_share=config.llm_max_failed, fallback="z = 0 (the attribute mean)")
+                           allowed_share=config.scorer.max_failed, fallback="z = 0 (the attribute mean)")
     raw = np.full((len(texts), len(attributes)), np.nan)
     raw[todo] = result.raw
     stats = {"scorer": f"{result.scorer}+lora", "range": [result.low, result.high], **result.stats}

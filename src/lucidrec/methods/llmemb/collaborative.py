@@ -28,8 +28,8 @@ from lucidrec.train.run import RunConfig, train_run
 def cf_run_config(run_config: RunConfig, dim: int, config: LLMEmbConfig) -> RunConfig:
     """The id-based SASRec run config behind the alignment target of ``run_config``."""
     train = run_config.train.model_dump()
-    train.update(seed=run_config.train.seed if config.cf_seed is None else config.cf_seed,
-                 epochs=config.cf_epochs or run_config.train.epochs)
+    train.update(seed=run_config.train.seed if config.reference.seed is None else config.reference.seed,
+                 epochs=config.reference.epochs or run_config.train.epochs)
     if run_config.model["name"] == "sasrec":
         model = dict(run_config.model)
     else:  # the paper's E_cf is a SASRec whatever the backbone: the run's width, length and dropout
@@ -53,8 +53,8 @@ def cf_key(cf_config: RunConfig, data_hash: str) -> str:
 
 def cf_folder(config: LLMEmbConfig, run_config: RunConfig, data_hash: str, dim: int) -> tuple[Path, str | None]:
     """``(folder of E_cf's run, its artifact key or None for a given run)``."""
-    if config.collaborative_run:
-        return Path(config.collaborative_run).expanduser(), None
+    if config.reference.run:
+        return Path(config.reference.run).expanduser(), None
     key = cf_key(cf_run_config(run_config, dim, config), data_hash)
     return artifacts.artifact_dir(artifacts.artifacts_root(config.artifacts_dir), "cf", key), key
 

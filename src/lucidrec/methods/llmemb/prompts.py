@@ -43,7 +43,7 @@ class ItemPrompts:
 
 
 def instruction_line(config: LLMEmbConfig) -> str:
-    return config.instruction.strip() if config.instruction else domain_instruction(config.domain)
+    return config.prompts.instruction.strip() if config.prompts.instruction else domain_instruction(config.prompts.domain)
 
 
 def join(segments: Sequence[str], head: str) -> str:
@@ -53,12 +53,12 @@ def join(segments: Sequence[str], head: str) -> str:
 
 
 def item_segments(catalog: ItemCatalog, item_id: str, config: LLMEmbConfig) -> list[str]:
-    if config.text_form == "title":
-        if "title" in config.exclude_fields:
+    if config.prompts.text_form == "title":
+        if "title" in config.prompts.exclude_fields:
             return []
-        title = title_text(catalog, item_id)[: config.max_value_chars].strip()
+        title = title_text(catalog, item_id)[: config.prompts.max_value_chars].strip()
         return [title] if title else []
-    return attribute_pairs(catalog.record(item_id), exclude=config.exclude_fields, max_value_chars=config.max_value_chars)
+    return attribute_pairs(catalog.record(item_id), exclude=config.prompts.exclude_fields, max_value_chars=config.prompts.max_value_chars)
 
 
 def build_prompts(catalog: ItemCatalog, item_ids: Sequence[str], config: LLMEmbConfig) -> ItemPrompts:
@@ -92,7 +92,7 @@ def make_view(segments: Sequence[str], ratio: float, rng: np.random.Generator, w
 
 def make_views(segments: Sequence[str], config: LLMEmbConfig, rng: np.random.Generator) -> tuple[str, str]:
     """The positive pair of one item, as prompt texts."""
-    first = make_view(segments, config.dropout_ratio, rng, config.word_dropout_fallback)
-    second = make_view(segments, config.dropout_ratio, rng, config.word_dropout_fallback)
+    first = make_view(segments, config.tuning.dropout_ratio, rng, config.tuning.word_dropout_fallback)
+    second = make_view(segments, config.tuning.dropout_ratio, rng, config.tuning.word_dropout_fallback)
     head = instruction_line(config)
     return join(first, head), join(second, head)

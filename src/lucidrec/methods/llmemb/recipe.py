@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from lucidrec.config import ConfigError, validate_config
-from lucidrec.embeddings.llmemb.config import LLMEmbConfig
+from lucidrec.embeddings.llmemb.config import LLMEmbConfig, flat_settings
 from lucidrec.embeddings.llmemb.rat import RUN_SUBDIR, read_tables, save_tables
 from lucidrec.lm.models import locate_encoder
 from lucidrec.methods import artifacts
@@ -36,7 +36,7 @@ def llmemb_config(context: RecipeContext) -> LLMEmbConfig:
 
 def chain_key(config: LLMEmbConfig, data, dim: int, run_config, split=None) -> str:
     """What the tables of a run depend on (cheap to compute; identifies the copy kept in the run folder)."""
-    settings = config.model_dump(mode="json")
+    settings = flat_settings(config)  # the flat names: keys of tables made before the stage sections stay valid
     # Settings that cannot change the tables. residual_id, table_scaling, adapter_activation and the id-part
     # and whitening options (applied when the module is built) are left out so that run folders made before
     # they existed keep their key; the adapter fields already in the key stay for that reason.
@@ -50,8 +50,8 @@ def chain_key(config: LLMEmbConfig, data, dim: int, run_config, split=None) -> s
             raise ConfigError("llmemb: tuning='interactions' needs the run's split")
         settings["training_pairs"] = pairs_digest(next_item_pairs(split.train, np.ones(data.n_items + 1, dtype=bool)))
     cf = None
-    if config.needs_alignment and config.collaborative_run:
-        given = Path(config.collaborative_run).expanduser() / "item_table.npy"
+    if config.needs_alignment and config.reference.run:
+        given = Path(config.reference.run).expanduser() / "item_table.npy"
         cf = artifacts.file_digest(given) if given.is_file() else str(given)  # a retrained run is noticed
     elif config.needs_alignment:
         _, cf = cf_folder(config, run_config, data.data_hash, dim)

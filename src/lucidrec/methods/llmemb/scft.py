@@ -59,27 +59,27 @@ def _seed(*parts: int) -> int:
 
 def epoch_batches(items: np.ndarray, config: LLMEmbConfig, epoch: int) -> list[np.ndarray]:
     """The epoch's batches of item rows (or pair rows); a trailing batch of one (no negatives) is dropped."""
-    order = np.random.default_rng([config.scft_seed, epoch]).permutation(items)
-    batches = [order[s:s + config.scft_batch_size] for s in range(0, len(order), config.scft_batch_size)]
+    order = np.random.default_rng([config.tuning.seed, epoch]).permutation(items)
+    batches = [order[s:s + config.tuning.batch_size] for s in range(0, len(order), config.tuning.batch_size)]
     return [b for b in batches if len(b) >= 2]
 
 
 def planned_steps(n_items: int, config: LLMEmbConfig) -> tuple[int, int]:
     """(steps per epoch, total steps)."""
-    per_epoch = sum(1 for s in range(0, n_items, config.scft_batch_size) if min(config.scft_batch_size, n_items - s) >= 2)
-    total = per_epoch * config.scft_epochs
-    return per_epoch, min(total, config.scft_max_steps) if config.scft_max_steps else total
+    per_epoch = sum(1 for s in range(0, n_items, config.tuning.batch_size) if min(config.tuning.batch_size, n_items - s) >= 2)
+    total = per_epoch * config.tuning.epochs
+    return per_epoch, min(total, config.tuning.max_steps) if config.tuning.max_steps else total
 
 
 def learning_rate(step: int, total: int, config: LLMEmbConfig) -> float:
-    warmup = math.ceil(config.scft_warmup_ratio * total)
+    warmup = math.ceil(config.tuning.warmup_ratio * total)
     if step < warmup:
-        return config.scft_lr * (step + 1) / warmup
-    return config.scft_lr * max(0.0, (total - step) / max(1, total - warmup))
+        return config.tuning.lr * (step + 1) / warmup
+    return config.tuning.lr * max(0.0, (total - step) / max(1, total - warmup))
 
 
 def step_views(prompts: ItemPrompts, rows: np.ndarray, config: LLMEmbConfig, epoch: int, index: int) -> tuple[list[str], list[str]]:
-    rng = np.random.default_rng([config.scft_seed, epoch, index])
+    rng = np.random.default_rng([config.tuning.seed, epoch, index])
     pairs = [make_views(prompts.segments[row], config, rng) for row in rows]
     return [a for a, _ in pairs], [b for _, b in pairs]
 
@@ -92,8 +92,8 @@ def pair_views(prompts: ItemPrompts, pairs: np.ndarray) -> tuple[list[str], list
 def with_lora(model, config: LLMEmbConfig):
     from peft import LoraConfig, get_peft_model
 
-    lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-                      target_modules=config.lora_targets)
+    lora = LoraConfig(r=config.tuning.lora_r, lora_alpha=config.tuning.lora_alpha, lora_dropout=config.tuning.lora_dropout,
+                      target_modules=config.tuning.lora_targets)
     return get_peft_model(model, lora)
 
 
@@ -114,12 +114,12 @@ def run_scft(config: LLMEmbConfig, prompts: ItemPrompts, out_dir: Path, *, locat
         raise ConfigError(f"encoder tuning needs at least two {what}, found {len(items)}")
     per_epoch, total = planned_steps(len(items), config)
     model, tokenizer = load_encoder(location)
-    if config.lora:
+    if config.tuning.lora:
         model = with_lora(model, config)
-    tau = torch.nn.Parameter(torch.tensor(config.scft_temperature())) if config.loss == "soft" else None
+    tau = torch.nn.Parameter(torch.tensor(config.tuning.effective_temperature())) if config.tuning.loss == "soft" else None
     trainable = {name: p for name, p in model.named_parameters() if p.requires_grad}
-    optimizer = torch.optim.AdamW([*trainable.values(), *([tau] if tau is not None else [])], lr=config.scft_lr,
-                                  weight_decay=config.scft_weight_decay)
+    optimizer = torch.optim.AdamW([*trainable.values(), *([tau] if tau is not None else [])], lr=config.tuning.lr,
+                                  weight_decay=config.tuning.weight_decay)
     start, earlier = 0, 0.0  # earlier: wall seconds of previous (interrupted) calls
     if (out_dir / STATE).is_file():
         start, earlier = _restore(out_dir / STATE, key, model, trainable, tau, optimizer)
@@ -142,10 +142,10 @@ def run_scft(config: LLMEmbConfig, prompts: ItemPrompts, out_dir: Path, *, locat
             first, second = pair_views(prompts, pairs[batches[index]])
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, total, config)
-        torch.manual_seed(_seed(config.scft_seed, epoch, index, 1))
-        pooled = embed(model, tokenizer, first + second, config.max_seq_length)
+        torch.manual_seed(_seed(config.tuning.seed, epoch, index, 1))
+        pooled = embed(model, tokenizer, first + second, config.prompts.max_seq_length)
         x, y = pooled[: len(first)], pooled[len(first):]
-        loss = contrastive_loss(config.loss, x, y, tau if tau is not None else config.scft_temperature())
+        loss = contrastive_loss(config.tuning.loss, x, y, tau if tau is not None else config.tuning.effective_temperature())
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(list(trainable.values()), GRAD_CLIP)
@@ -157,7 +157,7 @@ def run_scft(config: LLMEmbConfig, prompts: ItemPrompts, out_dir: Path, *, locat
                                      "lr": optimizer.param_groups[0]["lr"], "tau": _tau(tau, config)}) + "\n")
         bar.update(1)
         bar.set_postfix(loss=f"{last_loss:.4f}")
-        if done % config.scft_checkpoint_every == 0 or done == total:
+        if done % config.tuning.checkpoint_every == 0 or done == total:
             _save_state(out_dir / STATE, key, done, trainable, tau, optimizer, wall())
         if stop_after_steps is not None and done - start >= stop_after_steps and done < total:
             bar.close()
@@ -174,7 +174,7 @@ def finish(out_dir: Path) -> None:
 
 
 def _tau(tau, config: LLMEmbConfig) -> float:
-    return float(tau.detach()) if tau is not None else config.scft_temperature()
+    return float(tau.detach()) if tau is not None else config.tuning.effective_temperature()
 
 
 def _save_state(path: Path, key: str, step: int, trainable: dict, tau, optimizer, seconds: float) -> None:
@@ -191,7 +191,7 @@ def _restore(path: Path, key: str, model, trainable: dict, tau, optimizer) -> tu
 
 
 def _save_model(model, tokenizer, target: Path, config: LLMEmbConfig) -> None:
-    if config.lora:
+    if config.tuning.lora:
         model = model.merge_and_unload()
     model.eval()
 

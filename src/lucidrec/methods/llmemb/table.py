@@ -64,7 +64,7 @@ def scft_key(config: LLMEmbConfig, encoder_identity: str, prompts: ItemPrompts, 
 
 def training_pairs(config: LLMEmbConfig, prompts: ItemPrompts, split) -> np.ndarray | None:
     """(item, next item) pairs of the split's training part when the encoder is tuned on interactions."""
-    if config.tuning != "interactions" or not config.needs_scft:
+    if config.tuning.kind != "interactions" or not config.needs_scft:
         return None
     if split is None:
         raise ConfigError("llmemb: tuning='interactions' needs the run's split (build it through a run config)")
@@ -84,8 +84,8 @@ def get_scft(config: LLMEmbConfig, prompts: ItemPrompts, data, *, progress: bool
             single_process_only("the SCFT encoder")
             items = int(len(prompts.with_text()))
             what = f"{items} items" if pairs is None else f"{len(pairs)} training (item, next item) pairs"
-            say(f"{'SCFT' if pairs is None else 'interaction tuning'} of {config.encoder} on {what} ({config.loss}, "
-                f"{config.scft_epochs} epoch(s), batch {config.scft_batch_size}{', LoRA' if config.lora else ''}) "
+            say(f"{'SCFT' if pairs is None else 'interaction tuning'} of {config.encoder} on {what} ({config.tuning.loss}, "
+                f"{config.tuning.epochs} epoch(s), batch {config.tuning.batch_size}{', LoRA' if config.tuning.lora else ''}) "
                 f"-> {folder}", progress)
             result = run_scft(config, prompts, folder, location=location, key=key, progress=progress, pairs=pairs)
             artifacts.write_provenance(folder, {
@@ -109,7 +109,7 @@ def table_key(config: LLMEmbConfig, prompts: ItemPrompts, location, pairs: np.nd
     else:
         source = {"kind": "encoder", "identity": location.identity}
     return artifacts.content_key({"kind": "table", "source": source, "prompts": prompts.digest(),
-                                  "max_seq_length": config.max_seq_length, "pooling": "mean", "normalized": True})
+                                  "max_seq_length": config.prompts.max_seq_length, "pooling": "mean", "normalized": True})
 
 
 def scft_folder(config: LLMEmbConfig, prompts: ItemPrompts, location, pairs: np.ndarray | None = None) -> Path:
@@ -150,17 +150,17 @@ def get_item_table(config: LLMEmbConfig, data, *, progress: bool = True, split=N
                 f"{config.encoder} -> {folder}", progress)
             started = time.perf_counter()
             model, tokenizer = load_encoder(location, folder=weights)
-            vectors = encode_texts(model, tokenizer, prompts.texts, max_length=config.max_seq_length,
-                                   batch_size=config.encode_batch_size, progress=progress)
+            vectors = encode_texts(model, tokenizer, prompts.texts, max_length=config.prompts.max_seq_length,
+                                   batch_size=config.table.encode_batch_size, progress=progress)
             vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
             seconds = time.perf_counter() - started
             matrix = np.zeros((len(prompts.texts) + 1, vectors.shape[1]), dtype=np.float32)
             matrix[1:] = vectors
             fallback = [i for i, s in zip(prompts.item_ids, prompts.segments) if not s]
-            info = ItemMatrixInfo(encoder=identity, text_form=f"llmemb-{config.text_form}",
+            info = ItemMatrixInfo(encoder=identity, text_form=f"llmemb-{config.prompts.text_form}",
                                   item_ids=[str(i) for i in data.item_ids], dim=int(matrix.shape[1]),
                                   data_hash=data.data_hash, dataset=data.name, n_fallback=len(fallback),
-                                  fallback_ids=fallback, domain=config.domain)
+                                  fallback_ids=fallback, domain=config.prompts.domain)
             save_item_matrix(ItemMatrix(matrix, info), folder / TABLE)
             artifacts.write_provenance(folder, {
                 "kind": "table", "key": key, "variant_source": source["kind"], "encoder": location.identity,
@@ -169,14 +169,14 @@ def get_item_table(config: LLMEmbConfig, data, *, progress: bool = True, split=N
                 "scft_steps": scft_info["steps"] if scft_info else 0, "encode_seconds": seconds,
                 "data_hash": data.data_hash, "dataset": data.name, "prompts_digest": prompts.digest(),
                 "n_items": len(prompts.texts), "n_fallback": len(fallback), "dim": int(matrix.shape[1]),
-                "text_form": config.text_form, "domain": config.domain, "instruction": prompts.head, "max_seq_length": config.max_seq_length,
+                "text_form": config.prompts.text_form, "domain": config.prompts.domain, "instruction": prompts.head, "max_seq_length": config.prompts.max_seq_length,
             })
         else:
             say(f"reusing item table {folder}", progress)
     stored = load_item_matrix(folder / TABLE, expect_item_ids=[str(i) for i in data.item_ids])
     matrix = stored.vectors
-    if config.pca_dim:
-        matrix = pca_table(matrix, config.pca_dim, folder)
+    if config.table.pca_dim:
+        matrix = pca_table(matrix, config.table.pca_dim, folder)
     return ItemTable(matrix, artifacts.read_provenance(folder), folder)
 
 
