@@ -13,14 +13,14 @@ variants ``id`` (the base: id embedding, trained by the shared protocol of ``ben
 ``bench/bench_llmemb.py`` with the same ``--out`` reuses these runs), ``llm`` (GER refined, LLM scorer: SmolLM2 single-pass slots by
 default, ``--llm-config FILE.json`` for any chat config, e.g. an OpenAI-compatible endpoint) and
 ``encoder`` (GER refined, MiniLM anchor scorer), optionally ``llm_tuned`` and ``llm_tuned_top`` (the LLM
-scorer LoRA-tuned on the recommendation loss first, ``tune_scorer``, with uniform or base-model top
+scorer LoRA-tuned on the recommendation loss first, ``tuning.enabled``, with uniform or base-model top
 negatives; not in the default grid), and the control ``reduced`` (the same refinement
 training with the guided block zeroed: [0 ; PCA(base)], so any gain of the refined variants over it
 is the attributes' and not the extra fine-tuning of the base). Each refined run uses the base run of the same
-dataset, backbone and seed as its base (``embedding.base_run``), so the comparison is paired.
+dataset, backbone and seed as its base (``embedding.base.run``), so the comparison is paired.
 
 ``--set KEY=VALUE`` changes every run of the call (``embedding.*`` keys only the refined variants, e.g.
-``--set embedding.train_reduced=false``); give such a call its own ``--out`` (with links to the base
+``--set embedding.base.train_reduced=false``); give such a call its own ``--out`` (with links to the base
 runs and ``cache``): a finished folder of another config is an error, never silently reused.
 
 ``--score-only`` scores the catalogs and stops (no training: it can run beside a training job).
@@ -78,17 +78,17 @@ def train(config, out: Path) -> dict:
 
 
 def ger_embedding(args, variant: str, base_run: Path) -> dict:
-    embedding = {"name": "ger", "mode": "reduced" if variant == "reduced" else "refined", "base_run": str(base_run),
+    embedding = {"name": "ger", "mode": "reduced" if variant == "reduced" else "refined", "base": {"run": str(base_run)},
                  "cache_dir": str(args.out / "cache")}
     # One branch per scorer, so no later check can overwrite the choice (an if/else chain here once turned every
     # "llm" variant into the encoder scorer).
     if not variant.startswith("llm"):
-        return {**embedding, "scorer": "encoder"}
-    embedding.update(scorer="llm", llm=args.llm, llm_batch_size=args.llm_batch_size)
+        return {**embedding, "scorer": {"kind": "encoder"}}
+    embedding["scorer"] = {"kind": "llm", "llm": args.llm, "batch_size": args.llm_batch_size}
     if variant.startswith("llm_tuned"):
-        embedding.update(tune_scorer=True, **({"tune_steps": args.tune_steps} if args.tune_steps else {}))
+        embedding["tuning"] = {"enabled": True, **({"steps": args.tune_steps} if args.tune_steps else {})}
         if variant == "llm_tuned_top":
-            embedding.update(tune_negatives_from="base_top")
+            embedding["tuning"]["negatives_from"] = "base_top"
     return embedding
 
 
@@ -99,8 +99,8 @@ def scoring_cost(args, dataset: str, variant: str) -> dict:
     from lucidrec.embeddings.ger.config import GERConfig
     from lucidrec.embeddings.ger.attributes import resolve_attributes
 
-    config = GERConfig(scorer="llm" if variant == "llm" else "encoder", llm=args.llm if variant == "llm" else None,
-                       llm_batch_size=args.llm_batch_size, cache_dir=str(args.out / "cache"))
+    config = GERConfig(scorer={"kind": "llm" if variant == "llm" else "encoder", "llm": args.llm if variant == "llm" else None,
+                               "batch_size": args.llm_batch_size}, cache_dir=str(args.out / "cache"))
     data_config = run_config(args, dataset, "sasrec", protocol.DEFAULT_SEEDS[0], BASE, {"name": "id"}).data
     data, _ = load_split(DataConfig.model_validate(data_config.model_dump()))
     texts, missing = item_texts(data, config)

@@ -2,7 +2,7 @@
 
     python bench/bench_llmemb.py [--datasets amazon-beauty ml-1m] [--models sasrec gru4rec bert4rec]
         [--variants id frozen llmemb] [--seeds 1 2 3] [--epochs 200] [--threads 1]
-        [--out bench/runs/methods] [--set embedding.scft_epochs=2 ...]
+        [--out bench/runs/methods] [--set embedding.tuning.epochs=2 ...]
 
 The grid itself is also a grid file, ``bench/grids/llmemb.toml`` (``lucidrec experiment run``: resumable cells
 and committed result records, ``lucidrec report`` for the tables); this script keeps the commands the recorded
@@ -71,7 +71,7 @@ def run_config(args, dataset: str, model: str, variant: str, seed: int, cf_run: 
         embedding = {"name": "llmemb", "variant": {"llmemb": "full"}.get(variant, variant),
                      "artifacts_dir": str(args.artifacts_dir or args.out / "artifacts")}
         if variant == "llmemb":
-            embedding["collaborative_run"] = str(cf_run)
+            embedding["reference"] = {"run": str(cf_run)}
     # --epochs caps the text-table variants only: the id baseline (and E_cf) always run to early stopping,
     # so a capped comparison reuses the same baseline folders as an uncapped one.
     epochs = 200 if variant == "id" else args.epochs

@@ -34,7 +34,7 @@ COMMON = ["--set", "train.epochs=2", "--set", "train.seed=1", "--set", "train.th
           "--set", "model.dropout=0.5"]
 EMBEDDINGS = {
     "id": [],
-    "llmemb": ["--set", "embedding.scft_max_steps=3", "--set", "embedding.max_seq_length=32"],
+    "llmemb": ["--set", "embedding.tuning.max_steps=3", "--set", "embedding.prompts.max_seq_length=32"],
     "ger": [],
 }
 

@@ -25,8 +25,8 @@ def _config(tiny_movies, cache, embedding):
 
 
 def test_a_ger_run_gets_the_ger_explainer_with_reasons_and_a_payload(tmp_path, tiny_movies):
-    embedding = {"name": "ger", "attributes": "movies", "scorer": "llm", "llm": {"backend": "mock"}, "base_epochs": 1,
-                 "cache_dir": str(tmp_path / "cache")}
+    embedding = {"name": "ger", "attributes": "movies", "scorer": {"kind": "llm", "llm": {"backend": "mock"}},
+                 "base": {"epochs": 1}, "cache_dir": str(tmp_path / "cache")}
     run = tmp_path / "ger"
     train(_config(tiny_movies, tmp_path / "cache", embedding), run)
     explainer = explainer_for(run)

@@ -14,8 +14,8 @@ def test_llm_scored_ger_run_with_user_priors_and_reload_without_rescoring(tmp_pa
     config = build_config({
         "data": {"dataset": "tiny-films", "data_dir": str(tiny_movies)},
         "model": {"name": "gru4rec", "hidden": 12, "max_len": 8},
-        "embedding": {"name": "ger", "attributes": "movies", "scorer": "llm", "llm": {"backend": "mock"},
-                      "user_init": "llm", "base_epochs": 1, "cache_dir": str(cache)},
+        "embedding": {"name": "ger", "attributes": "movies", "scorer": {"kind": "llm", "llm": {"backend": "mock"}},
+                      "user": {"init": "llm"}, "base": {"epochs": 1}, "cache_dir": str(cache)},
         "train": {"epochs": 2, "threads": 1, "progress": False},
     })
     run = tmp_path / "run"
@@ -47,8 +47,8 @@ def test_a_scores_file_without_raw_scores_is_named(tmp_path, tiny_movies):
     config = build_config({
         "data": {"dataset": "tiny-films", "data_dir": str(tiny_movies)},
         "model": {"name": "gru4rec", "hidden": 12, "max_len": 8},
-        "embedding": {"name": "ger", "attributes": "movies", "scores_path": str(tmp_path / "scores.npz"),
-                      "base_epochs": 1, "cache_dir": str(tmp_path / "cache")},
+        "embedding": {"name": "ger", "attributes": "movies", "scorer": {"scores_path": str(tmp_path / "scores.npz")},
+                      "base": {"epochs": 1}, "cache_dir": str(tmp_path / "cache")},
         "train": {"epochs": 1, "threads": 1, "progress": False},
     })
     with pytest.raises(DataFormatError, match=r"scores.npz.*no 'raw' array \(has: other\)"):
@@ -60,8 +60,8 @@ def test_ger_trains_in_bfloat16(tmp_path, tiny_movies):
     config = build_config({
         "data": {"dataset": "tiny-films", "data_dir": str(tiny_movies)},
         "model": {"name": "sasrec", "hidden": 12, "max_len": 8},
-        "embedding": {"name": "ger", "attributes": "movies", "scorer": "llm", "llm": {"backend": "mock"},
-                      "base_epochs": 1, "cache_dir": str(tmp_path / "cache")},
+        "embedding": {"name": "ger", "attributes": "movies", "scorer": {"kind": "llm", "llm": {"backend": "mock"}},
+                      "base": {"epochs": 1}, "cache_dir": str(tmp_path / "cache")},
         "train": {"epochs": 2, "threads": 1, "progress": False, "loss": "ce", "precision": "bfloat16"},
     })
     metrics = train_method(config, tmp_path / "run")

@@ -75,13 +75,13 @@ def test_item_guided_part_frozen_user_part_trainable():
     grad = emb.user_part.user_delta.weight.grad
     assert grad[0].abs().sum() > 0 and grad[2].abs().sum() > 0 and grad[1].abs().sum() == 0  # only batch users
     assert emb.alpha.grad is not None and emb.reduced.grad is not None
-    frozen = make(train_reduced=False, learn_alpha=False)
+    frozen = make(base={"train_reduced": False}, guided={"learn_alpha": False})
     assert set(dict(frozen.named_parameters())) == set()
     assert set(dict(frozen.user_part.named_parameters())) == {"user_delta.weight"}
 
 
 def test_history_profile_is_causal_windowed_and_recency_weighted():
-    emb = make(user_window=2, recency_decay=0.5)
+    emb = make(user={"window": 2, "recency_decay": 0.5})
     seqs = torch.tensor([[0, 1, 2, 3]])
     profile = emb.user_part.history_profile(seqs)[0]
     g = emb.guided
@@ -120,7 +120,7 @@ def test_llm_prior_replaces_history_profile_for_users_that_have_one():
     rng = np.random.default_rng(1)
     guided = np.vstack([np.zeros((1, 4)), rng.normal(size=(20, 4))]).astype(np.float32)
     emb = GERItemEmbedding(guided, 8, reduced=np.zeros((21, 4), np.float32), n_users=3,
-                           config=GERConfig(user_init="llm"), user_prior=prior)
+                           config=GERConfig(user={"init": "llm"}), user_prior=prior)
     seqs = torch.tensor([[3, 4], [3, 4], [3, 4]])
     out = emb.user_part.user_guided(seqs, torch.tensor([0, 1, 2]))
     torch.testing.assert_close(out[0, 1], torch.tensor([1.0, 2, 3, 4]))
@@ -134,7 +134,7 @@ def test_user_reduced_base_projects_the_frozen_base_state():
     torch.manual_seed(0)
     base = make_backbone("sasrec", {"hidden": 10, "max_len": 4, "layers": 1, "dropout": 0.5}, IdEmbedding(20, 10))
     components = np.linalg.qr(np.random.default_rng(0).normal(size=(10, 8)))[0].T  # (8, 10) orthonormal rows
-    emb = make(user_reduced="base")
+    emb = make(user={"reduced": "base"})
     emb.user_part.attach_base(base, components)
     model = make_backbone("sasrec", {"hidden": 12, "max_len": 6, "layers": 1}, emb)
     model.train()
@@ -154,8 +154,8 @@ def test_user_reduced_base_projects_the_frozen_base_state():
 
 def test_an_api_key_in_the_llm_config_is_refused_so_it_never_reaches_config_json():
     with pytest.raises(ValidationError, match="api_key_env"):
-        GERConfig(scorer="llm", llm={"backend": "openai", "model": "m", "api_key": "sk-secret"})
-    assert GERConfig(scorer="llm", llm={"backend": "openai", "model": "m", "api_key_env": "MY_KEY"}).llm["api_key_env"] == "MY_KEY"
+        GERConfig(scorer={"kind": "llm", "llm": {"backend": "openai", "model": "m", "api_key": "sk-secret"}})
+    assert GERConfig(scorer={"kind": "llm", "llm": {"backend": "openai", "model": "m", "api_key_env": "MY_KEY"}}).scorer.llm["api_key_env"] == "MY_KEY"
 
 
 def test_weights_of_runs_from_before_the_state_hook_load_into_todays_model(tmp_path):

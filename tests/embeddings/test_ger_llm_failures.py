@@ -39,8 +39,10 @@ max_len = 8
 name = "ger"
 mode = "guided"
 attributes = "movies"
-scorer = "llm"
 cache_dir = "{tmp_path / 'cache'}"
+
+[embedding.scorer]
+kind = "llm"
 llm = {{ backend = "openai", base_url = "{url}", model = "scorer-model", max_retries = 0, show_progress = false }}
 
 [train]
@@ -62,9 +64,10 @@ def _config(tmp_path, tiny_movies, **embedding):
     return build_config({
         "data": {"dataset": "tiny-films", "data_dir": str(tiny_movies)},
         "model": {"name": "gru4rec", "hidden": 12, "max_len": 8},
-        "embedding": {"name": "ger", "mode": "guided", "attributes": "movies", "scorer": "llm", "llm_method": "json",
-                      "llm": {"backend": "mock", "show_progress": False}, "cache_dir": str(tmp_path / "cache"),
-                      **embedding},
+        "embedding": {"name": "ger", "mode": "guided", "attributes": "movies", "cache_dir": str(tmp_path / "cache"),
+                      **embedding,
+                      "scorer": {"kind": "llm", "method": "json", "llm": {"backend": "mock", "show_progress": False},
+                                 **embedding.get("scorer", {})}},
         "train": {"epochs": 1, "threads": 1, "progress": False},
     })
 
@@ -98,9 +101,9 @@ def test_items_left_without_a_score_stop_the_run_and_a_rerun_asks_only_for_them(
 def test_a_share_of_fallbacks_allowed_by_the_user_goes_on_and_is_recorded(tmp_path, tiny_movies, monkeypatch):
     _mock(monkeypatch, tmp_path, refuse=("Film number 3",))
     with pytest.raises(LLMStageError, match="1 of 14 items"):
-        train_run(_config(tmp_path, tiny_movies, llm_max_failed=0.05), tmp_path / "strict")
+        train_run(_config(tmp_path, tiny_movies, scorer={"max_failed": 0.05}), tmp_path / "strict")
     run = tmp_path / "lenient"
-    assert train_run(_config(tmp_path, tiny_movies, llm_max_failed=0.1), run)["status"] == "done"
+    assert train_run(_config(tmp_path, tiny_movies, scorer={"max_failed": 0.1}), run)["status"] == "done"
     meta = json.loads((run / "ger" / "meta.json").read_text())
     assert meta["scoring"]["failures"] == 1 and meta["items"]["without_score"] == 2  # + the item without text
 
@@ -108,4 +111,4 @@ def test_a_share_of_fallbacks_allowed_by_the_user_goes_on_and_is_recorded(tmp_pa
 def test_users_left_without_a_prior_stop_the_run(tmp_path, tiny_movies, monkeypatch):
     _mock(monkeypatch, tmp_path, refuse=("Film number 0",), template="ger_user_scores")  # histories holding film 0
     with pytest.raises(LLMStageError, match=r"GER user scoring: \d+ of 12 users got no score"):
-        train_run(_config(tmp_path, tiny_movies, user_init="llm"), tmp_path / "run")
+        train_run(_config(tmp_path, tiny_movies, user={"init": "llm"}), tmp_path / "run")

@@ -38,9 +38,8 @@ def toy_problem(seed: int = 0) -> tuple[TuningData, dict]:
 
 
 def config(**overrides) -> GERConfig:
-    values = dict(scorer="llm", tune_scorer=True, tune_layers=1, tune_steps=12, tune_users=3, tune_negatives=4,
-                  tune_lr=0.05, tune_checkpoint_every=2)
-    return GERConfig(**{**values, **overrides})
+    tuning = dict(enabled=True, layers=1, steps=12, users=3, negatives=4, lr=0.05, checkpoint_every=2)
+    return GERConfig(scorer={"kind": "llm"}, tuning={**tuning, **overrides})
 
 
 def tuner(cfg: GERConfig, key: str = "k") -> ScorerTuning:
@@ -58,11 +57,11 @@ def test_the_differentiable_path_equals_the_inference_path():
 
 
 def test_tuning_lowers_the_loss_and_moves_only_lora_weights(tmp_path):
-    cfg = config(tune_steps=30)
+    cfg = config(steps=30)
     tuning = tuner(cfg)
     frozen = {n: p.detach().clone() for n, p in tuning.peft_model.named_parameters() if not p.requires_grad}
     assert tuning.trainable and all("lora_" in n for n in tuning.trainable)
-    assert all(".layers.1." in n for n in tuning.trainable)  # tune_layers=1: the top layer only
+    assert all(".layers.1." in n for n in tuning.trainable)  # tuning.layers=1: the top layer only
     users, negatives = np.arange(6), np.arange(1, 9)  # the whole toy problem
     before = float(tuning.losses(users, negatives)[0])
     result = tuning.run(tmp_path)
@@ -108,7 +107,7 @@ def test_base_top_negatives_are_each_users_best_rivals_outside_its_history():
     table[1:, 1] = torch.tensor([1.0, 2, 3, 4, 5, 6])  # item 6 highest on dimension 1
     data = TuningData(states=torch.tensor([[1.0, 0], [0, 1]]), profiles=torch.zeros(2, 3), targets=np.array([2, 6]),
                       base_table=table, candidates=np.arange(1, 7), history=Ragged.from_lists([[1], [3, 5]]))
-    cfg = config(tune_negatives_from="base_top", tune_users=2, tune_negatives=4)
+    cfg = config(negatives_from="base_top", users=2, negatives=4)
     tuning = ScorerTuning(SlotScorer(tiny_llama(), PREFIX, BRANCHES, CHOICES), {}, data, np.zeros(3), np.ones(3), 1.0,
                           cfg, "k")
     # user 0: best 1 (history), 2 (target), then 3, 4; user 1: best 6 (target), 5 and 3 (history), then 4, 2
@@ -127,17 +126,17 @@ def test_defaults_keep_the_fingerprints_of_runs_written_before_the_option():
     from lucidrec.embeddings.ger.state_files import fingerprint
 
     assert fingerprint(GERConfig(), "abc", 64) == "3bb8f7d32c8e6bbe"
-    assert fingerprint(GERConfig(scorer="llm", user_init="llm"), "abc", 64) == "9f64bdcf4aa97ee8"
-    assert fingerprint(config(), "abc", 64) != fingerprint(config(tune_steps=13), "abc", 64)
+    assert fingerprint(GERConfig(scorer={"kind": "llm"}, user={"init": "llm"}), "abc", 64) == "9f64bdcf4aa97ee8"
+    assert fingerprint(config(), "abc", 64) != fingerprint(config(steps=13), "abc", 64)
 
 
 def test_tuning_needs_the_llm_slot_scorer_on_a_refined_embedding():
-    with pytest.raises(ValueError, match="scorer='encoder'"):
-        GERConfig(tune_scorer=True)
+    with pytest.raises(ValueError, match="scorer.kind='encoder'"):
+        GERConfig(tuning={"enabled": True})
     with pytest.raises(ValueError, match="mode='reduced'"):
-        GERConfig(tune_scorer=True, scorer="llm", mode="reduced")
-    with pytest.raises(ValueError, match="llm_method='json'"):
-        GERConfig(tune_scorer=True, scorer="llm", llm_method="json")
+        GERConfig(tuning={"enabled": True}, scorer={"kind": "llm"}, mode="reduced")
+    with pytest.raises(ValueError, match="scorer.method='json'"):
+        GERConfig(tuning={"enabled": True}, scorer={"kind": "llm", "method": "json"})
 
 
 @pytest.mark.slow
@@ -148,9 +147,9 @@ def test_a_ger_run_with_a_tuned_smollm2_scorer(tmp_path, tiny_movies):
     cache = tmp_path / "cache"
     values = {"data": {"dataset": "tiny-films", "data_dir": str(tiny_movies)},
               "model": {"name": "sasrec", "hidden": 16, "max_len": 6},
-              "embedding": {"name": "ger", "attributes": "movies", "scorer": "llm", "base_epochs": 1,
-                            "cache_dir": str(cache), "llm": {"backend": "transformers", "show_progress": False},
-                            "tune_scorer": True, "tune_steps": 2, "tune_users": 2, "tune_negatives": 2},
+              "embedding": {"name": "ger", "attributes": "movies", "base": {"epochs": 1}, "cache_dir": str(cache),
+                            "scorer": {"kind": "llm", "llm": {"backend": "transformers", "show_progress": False}},
+                            "tuning": {"enabled": True, "steps": 2, "users": 2, "negatives": 2}},
               "train": {"epochs": 1, "threads": 1, "progress": False}}
     run = tmp_path / "run"
     assert train_run(build_config(values), run)["status"] == "done"

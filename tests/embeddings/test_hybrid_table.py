@@ -127,8 +127,8 @@ def test_id_weight_decay_is_an_l2_penalty_over_the_trained_id_vectors():
 def test_id_options_without_the_id_part_are_an_error():
     with pytest.raises(ConfigError, match="id_dropout only apply with residual_id=true"):
         build_config({"embedding": {"name": "frozen", "path": "x.npy", "id_dropout": 0.2}})
-    with pytest.raises(ConfigError, match="id_init only apply with residual_id=true"):
-        build_config({"embedding": {"name": "llmemb", "id_init": "zero"}})
+    with pytest.raises(ConfigError, match="'id_part': init only apply with enabled=true"):
+        build_config({"embedding": {"name": "llmemb", "id_part": {"init": "zero"}}})
     hybrid = build_config({"embedding": {"name": "hybrid", "path": "x.npy"}})
     assert hybrid.embedding["residual_id"] is True and hybrid.embedding["id_init"] == "zero"
 

@@ -39,7 +39,7 @@ def calls(monkeypatch, tmp_path):
         counted.scft += 1
         counted.pairs = pairs
         (folder / "model").mkdir(parents=True, exist_ok=True)
-        return SCFTResult(folder / "model", 3, 1.5, 0.25, config.scft_temperature())
+        return SCFTResult(folder / "model", 3, 1.5, 0.25, config.tuning.effective_temperature())
 
     def fake_load(location, folder=None):
         counted.load += 1
@@ -73,7 +73,8 @@ def _config(data_dir, artifacts, model="sasrec", **embedding):
     return build_config({
         "data": {"dataset": "cyclic", "data_dir": str(data_dir)},
         "model": {"name": model, "hidden": 8, "max_len": 6, **({"heads": 1} if model != "gru4rec" else {})},
-        "embedding": {"name": "llmemb", "artifacts_dir": str(artifacts), "cf_epochs": 1, **embedding},
+        "embedding": {"name": "llmemb", "artifacts_dir": str(artifacts), **embedding,
+                      "reference": {"epochs": 1, **embedding.get("reference", {})}},
         "train": {"epochs": 1, "batch_size": 16, "progress": False, "loss": "ce"},
     })
 
@@ -105,9 +106,9 @@ def test_second_build_reuses_everything(cyclic_dir, tmp_path, calls):
     assert second.items.info["collaborative"]["auto_trained"] is True
 
     # a PCA or adapter change reuses SCFT and the encoded table; an SCFT change re-tunes and re-encodes
-    _build(_config(cyclic_dir, tmp_path / "art", pca_dim=4, adapter_hidden=3), tmp_path / "run3")
+    _build(_config(cyclic_dir, tmp_path / "art", table={"pca_dim": 4}, adapter={"hidden": 3}), tmp_path / "run3")
     assert (calls.scft, calls.encode, calls.cf) == (1, 1, 1)
-    _build(_config(cyclic_dir, tmp_path / "art", scft_lr=1e-4), tmp_path / "run4")
+    _build(_config(cyclic_dir, tmp_path / "art", tuning={"lr": 1e-4}), tmp_path / "run4")
     assert (calls.scft, calls.encode, calls.cf) == (2, 2, 1)
     # the frozen variant needs neither SCFT nor E_cf
     frozen = _build(_config(cyclic_dir, tmp_path / "art", variant="frozen"), tmp_path / "run5")
@@ -150,12 +151,12 @@ def test_given_collaborative_run_is_used_and_checked(cyclic_dir, tmp_path, calls
     train_run(build_config({"data": {"dataset": "cyclic", "data_dir": str(cyclic_dir)},
                             "model": {"name": "sasrec", "hidden": 8, "max_len": 6, "heads": 1},
                             "train": {"epochs": 1, "progress": False}}), cf)
-    config = _config(cyclic_dir, tmp_path / "art", collaborative_run=str(cf))
+    config = _config(cyclic_dir, tmp_path / "art", reference={"run": str(cf)})
     calls.cf = 0
     model = _build(config, tmp_path / "run")
     assert calls.cf == 0
     assert np.array_equal(model.items.collaborative.numpy(), np.load(cf / "item_table.npy"))
-    wrong_width = _config(cyclic_dir, tmp_path / "art", collaborative_run=str(cf))
+    wrong_width = _config(cyclic_dir, tmp_path / "art", reference={"run": str(cf)})
     wrong_width.model["hidden"] = 16
     with pytest.raises(ConfigError, match="E_cf"):
         _build(wrong_width, tmp_path / "run_wrong")
@@ -163,7 +164,7 @@ def test_given_collaborative_run_is_used_and_checked(cyclic_dir, tmp_path, calls
 
 def test_rat_resume_equals_uninterrupted(cyclic_dir, tmp_path, calls):
     # a small align_max_items makes the alignment draw a random subset every step: it must line up too
-    config = _config(cyclic_dir, tmp_path / "art", align_max_items=4, align_weight=0.5)
+    config = _config(cyclic_dir, tmp_path / "art", alignment={"max_items": 4, "weight": 0.5})
     config.train.epochs = 3
     assert_resume_equals_uninterrupted(config, tmp_path, stop_after_epochs=1)
 
@@ -199,7 +200,7 @@ def test_the_reference_run_is_the_runs_own_id_baseline_and_a_recorded_one_is_reu
     values = _config(cyclic_dir, tmp_path / "art").model_dump(mode="json")
     values["model"].update(dropout=0.5, layers=1)
     values["train"].update(seed=7)
-    values["embedding"].pop("cf_epochs")
+    values["embedding"]["reference"].pop("epochs")
     config = build_config(values)
     reference = cf_run_config(config, 8, config_llmemb(config))
     assert reference.model == {**config.model, "name": "sasrec"} and reference.train.seed == 7
@@ -248,7 +249,7 @@ def test_a_resumed_run_goes_on_with_the_tables_it_started_with(cyclic_dir, tmp_p
 
 
 def test_interaction_tuning_uses_training_pairs_only_and_is_cached_by_them(cyclic_dir, tmp_path, calls):
-    config = _config(cyclic_dir, tmp_path / "art", variant="no_align", tuning="interactions")
+    config = _config(cyclic_dir, tmp_path / "art", variant="no_align", tuning={"kind": "interactions"})
     data, split = load_split(config.data)
     _build(config, tmp_path / "run1")
     assert calls.scft == 1 and calls.pairs is not None
@@ -266,12 +267,12 @@ def test_interaction_tuning_uses_training_pairs_only_and_is_cached_by_them(cycli
     assert calls.scft == 3  # other training pairs: tuned again
     assert not np.isin(calls.pairs, held_split.new_items).any()
     with pytest.raises(ConfigError, match="variant 'frozen' does not"):
-        _config(cyclic_dir, tmp_path / "art", variant="frozen", tuning="interactions")
+        _config(cyclic_dir, tmp_path / "art", variant="frozen", tuning={"kind": "interactions"})
 
 
 def test_the_hybrid_id_part_composes_with_the_llmemb_table(cyclic_dir, tmp_path, calls):
-    config = _config(cyclic_dir, tmp_path / "art", residual_id=True, id_init="zero", id_dropout=0.1,
-                     id_weight_decay=0.5, table_scaling="zca_whitened", whitening_shrinkage=0.1)
+    config = _config(cyclic_dir, tmp_path / "art", id_part={"enabled": True, "init": "zero", "dropout": 0.1, "weight_decay": 0.5},
+                     table={"scaling": "zca_whitened", "whitening_shrinkage": 0.1})
     held = build_config({**config.model_dump(mode="json"),
                          "data": {**config.data.model_dump(mode="json"), "split": {"new_items": 0.2}}})
     data, split = load_split(held.data)

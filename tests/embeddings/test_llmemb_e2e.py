@@ -15,8 +15,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 def _train(data_dir, out, artifacts, model):
     settings = ["model.hidden=32", "model.max_len=20", "train.epochs=1", "train.threads=1", "train.loss=ce",
-                "train.progress=false", "embedding.scft_max_steps=3", "embedding.scft_batch_size=16",
-                "embedding.max_seq_length=16", "embedding.encode_batch_size=128", "embedding.cf_epochs=1",
+                "train.progress=false", "embedding.tuning.max_steps=3", "embedding.tuning.batch_size=16",
+                "embedding.prompts.max_seq_length=16", "embedding.table.encode_batch_size=128", "embedding.reference.epochs=1",
                 f"embedding.artifacts_dir={artifacts}"]
     args = ["train", "--dataset", "amazon-scientific", "--data-dir", str(data_dir), "--model", model,
             "--embedding", "llmemb", "--out", str(out)]
@@ -33,7 +33,7 @@ def test_cli_runs_the_whole_chain_then_reuses_it(data_dir, tmp_path, monkeypatch
     metrics = json.loads((tmp_path / "sasrec" / "metrics.json").read_text())
     for key in ("test/full/ndcg@10", "test/full/tail/ndcg@10", "test/full/head/ndcg@10", "test/full/recall@10"):
         assert 0 <= metrics[key] <= 1, key
-    assert metrics["embedding"] == "llmemb" and metrics["config"]["embedding"]["scft_max_steps"] == 3
+    assert metrics["embedding"] == "llmemb" and metrics["config"]["embedding"]["tuning"]["max_steps"] == 3
     kept = json.loads((tmp_path / "sasrec" / "llmemb" / "provenance.json").read_text())
     assert kept["table"]["scft_steps"] == 3 and kept["table"]["n_items"] == 1585
     assert kept["collaborative"]["auto_trained"] and kept["collaborative"]["training_seconds"] > 0

@@ -45,8 +45,8 @@ def _weights(folder):
 
 
 def test_resume_equals_uninterrupted(tmp_path, location, prompts):
-    config = LLMEmbConfig(loss="soft", scft_batch_size=4, scft_max_steps=2, max_seq_length=24, scft_checkpoint_every=1,
-                          scft_lr=1e-3)
+    config = LLMEmbConfig(tuning={"loss": "soft", "batch_size": 4, "max_steps": 2, "checkpoint_every": 1, "lr": 1e-3},
+                          prompts={"max_seq_length": 24})
     straight = run_scft(config, prompts, tmp_path / "a", location=location, key="k", progress=False)
     assert straight.finished and straight.steps == 2
 
@@ -68,7 +68,7 @@ def test_resume_equals_uninterrupted(tmp_path, location, prompts):
 
 
 def test_lora_trains_adapters_and_saves_a_merged_model(tmp_path, location, prompts):
-    config = LLMEmbConfig(lora=True, lora_r=2, scft_batch_size=4, scft_max_steps=1, max_seq_length=24, scft_lr=1e-2)
+    config = LLMEmbConfig(tuning={"lora": True, "lora_r": 2, "batch_size": 4, "max_steps": 1, "lr": 1e-2}, prompts={"max_seq_length": 24})
     result = run_scft(config, prompts, tmp_path, location=location, key="k", progress=False)
     tuned = _weights(result.model_dir)
     assert not any("lora" in k for k in tuned)  # merged into plain weights
@@ -99,7 +99,7 @@ def test_tuning_on_interaction_pairs_trains_on_the_pairs_prompts(tmp_path, locat
     has_text = np.array([False] + [True] * 7 + [False])
     pairs = next_item_pairs(train, has_text)
     assert pairs.tolist() == [[1, 2], [2, 3], [3, 4], [5, 6]]
-    config = LLMEmbConfig(tuning="interactions", scft_batch_size=4, scft_max_steps=1, max_seq_length=24, scft_lr=1e-3)
+    config = LLMEmbConfig(tuning={"kind": "interactions", "batch_size": 4, "max_steps": 1, "lr": 1e-3}, prompts={"max_seq_length": 24})
     result = run_scft(config, prompts, tmp_path, location=location, key="k", progress=False, pairs=pairs)
     assert result.finished and result.steps == 1
     tuned, base = _weights(result.model_dir), load_file(str(location.path + "/model.safetensors"))

@@ -35,14 +35,14 @@ def catalog():
 # -- prompts and views ------------------------------------------------------------------------
 
 def test_unaugmented_prompt_is_the_catalog_text_unchanged(catalog):
-    config = LLMEmbConfig(domain="beauty item")
+    config = LLMEmbConfig(prompts={"domain": "beauty item"})
     prompts = build_prompts(catalog, ["a", "b", "c"], config)
     assert prompts.texts[0] == ("The beauty item has the following attributes:\n"
                                 "title is Rose Lip Balm; brand is Acme; categories is Beauty, Lips; color is red; size is 10 ml")
     assert prompts.texts[0] == attribute_text(catalog, "a", domain="beauty item")
     assert prompts.texts[2] == "item c" and prompts.segments[2] == []  # no text: fallback, not tuned on
     assert list(prompts.with_text()) == [0, 1]
-    custom = build_prompts(catalog, ["b"], LLMEmbConfig(domain="beauty item", instruction="Describe this product:"))
+    custom = build_prompts(catalog, ["b"], LLMEmbConfig(prompts={"domain": "beauty item", "instruction": "Describe this product:"}))
     assert custom.texts == ["Describe this product:\ntitle is Night Cream For Dry Skin"]
     assert build_prompts(catalog, ["b"], LLMEmbConfig()).texts == ["title is Night Cream For Dry Skin"]
     # building views never modifies the segments the table is encoded from
@@ -83,7 +83,7 @@ def test_word_dropout_fallback_only_when_no_attribute_would_be_dropped():
 
 def test_title_form():
     catalog = ItemCatalog(pd.DataFrame({"item_id": ["x"], "title": ["Gorilla Glue Original"], "brand": ["G"]}))
-    prompts = build_prompts(catalog, ["x"], LLMEmbConfig(text_form="title"))
+    prompts = build_prompts(catalog, ["x"], LLMEmbConfig(prompts={"text_form": "title"}))
     assert prompts.texts == ["Gorilla Glue Original"] and prompts.segments == [["Gorilla Glue Original"]]
 
 
@@ -213,14 +213,14 @@ def test_residual_id_adds_a_trainable_id_vector_that_alignment_and_training_reac
     grad = items.residual.weight.weight.grad
     assert grad[[1, 2, 3]].abs().sum() > 0 and grad[[0, 4, 5, 6]].abs().sum() == 0
     assert items.frozen.grad is None
-    config = build_config({"embedding": {"name": "llmemb", "residual_id": True}})
-    assert config.embedding["residual_id"] is True
+    config = build_config({"embedding": {"name": "llmemb", "id_part": {"enabled": True}}})
+    assert config.embedding["id_part"]["enabled"] is True
     # The tables do not depend on it: runs made before the option keep the key of their table copy.
     from types import SimpleNamespace
 
     from lucidrec.methods.llmemb.recipe import chain_key
     data = SimpleNamespace(data_hash="h")
-    keys = {chain_key(LLMEmbConfig(variant="frozen", residual_id=flag), data, 4, None) for flag in (False, True)}
+    keys = {chain_key(LLMEmbConfig(variant="frozen", id_part={"enabled": flag}), data, 4, None) for flag in (False, True)}
     assert len(keys) == 1
     assert "residual_id" in EMBEDDINGS.get("frozen").config_class.model_fields
 
@@ -236,9 +236,9 @@ def test_table_scaling_reaches_the_adapter_input_and_not_the_table_key():
     assert torch.equal(standardized.frozen[7], torch.zeros(8))  # the mask row stays on the bias path
     assert torch.equal(raw.collaborative, standardized.collaborative)  # E_cf is never rescaled
     data = SimpleNamespace(data_hash="h")
-    keys = {chain_key(LLMEmbConfig(variant="frozen", table_scaling=s), data, 4, None) for s in ("raw", "standardized")}
+    keys = {chain_key(LLMEmbConfig(variant="frozen", table={"scaling": s}), data, 4, None) for s in ("raw", "standardized")}
     assert len(keys) == 1  # the stored table is the raw one; scaling happens when the module is built
-    assert build_config({"embedding": {"name": "llmemb", "table_scaling": "centered"}}).embedding["table_scaling"] == "centered"
+    assert build_config({"embedding": {"name": "llmemb", "table": {"scaling": "centered"}}}).embedding["table"]["scaling"] == "centered"
 
 
 def test_gelu_adapter_is_nonlinear_and_the_default_stays_linear():
@@ -258,11 +258,12 @@ def test_wrong_collaborative_shape_is_a_clear_error():
 
 def test_config_is_strict_and_fills_defaults():
     config = build_config({"embedding": {"name": "llmemb", "variant": "no_align"}})
-    assert config.embedding["dropout_ratio"] == 0.4 and config.embedding["max_seq_length"] == 64
-    assert config.embedding["scft_batch_size"] == 64 and config.embedding["scft_epochs"] == 1
+    assert config.embedding["tuning"]["dropout_ratio"] == 0.4 and config.embedding["prompts"]["max_seq_length"] == 64
+    assert config.embedding["tuning"]["batch_size"] == 64 and config.embedding["tuning"]["epochs"] == 1
     with pytest.raises(ConfigError, match="embedding 'llmemb': unknown key 'dropout'"):
         build_config({"embedding": {"name": "llmemb", "dropout": 0.4}})
     with pytest.raises(ConfigError):
         build_config({"embedding": {"name": "llmemb", "variant": "half"}})
-    assert LLMEmbConfig(loss="soft").scft_temperature() == 3.0 and LLMEmbConfig().scft_temperature() == 0.05
+    assert LLMEmbConfig(tuning={"loss": "soft"}).tuning.effective_temperature() == 3.0
+    assert LLMEmbConfig().tuning.effective_temperature() == 0.05
     assert not LLMEmbConfig(variant="frozen").needs_scft and not LLMEmbConfig(variant="no_align").needs_alignment

@@ -17,8 +17,8 @@ def _ger(tiny_movies, cache, **embedding):
     return build_config({
         "data": {"dataset": "tiny-films", "data_dir": str(tiny_movies)},
         "model": {"name": "sasrec", "hidden": 12, "max_len": 8},
-        "embedding": {"name": "ger", "attributes": "movies", "scorer": "llm", "llm": {"backend": "mock"},
-                      "base_epochs": 1, "cache_dir": str(cache), **embedding},
+        "embedding": {"name": "ger", "attributes": "movies", "scorer": {"kind": "llm", "llm": {"backend": "mock"}},
+                      "base": {"epochs": 1}, "cache_dir": str(cache), **embedding},
         "train": {"epochs": 1, "threads": 1, "progress": False},
     })
 

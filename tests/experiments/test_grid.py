@@ -83,7 +83,7 @@ set = { "embedding.path" = "{run:embedding=id,variant=default,seed=1}" }
     ('datasets = ["cyclic"]\nmodels = ["sasrek"]\n', "unknown model 'sasrek'; valid: bert4rec, caser, cooc, gru4rec, pop, sasrec"),
     ('datasets = ["cyclic"]\nmodels = ["sasrec"]\nembeddings = ["idd"]\n', "unknown embedding 'idd'"),
     ('datasets = ["cyclic"]\nmodels = ["sasrec"]\nbaseline = "sasrec/id/wide"\n', "unknown baseline row 'sasrec/id/wide'; valid: sasrec/id"),
-    ('datasets = ["cyclic"]\nmodels = ["sasrec"]\n[variants.a]\nset = { "embedding.base_run" = "{run:variant=b}" }\n',
+    ('datasets = ["cyclic"]\nmodels = ["sasrec"]\n[variants.a]\nset = { "embedding.base.run" = "{run:variant=b}" }\n',
      "unknown run reference 'variant=b'"),
     ('datasets = ["cyclic"]\nmodels = ["sasrec"]\n[variants.a]\nset = { "model.hiden" = 3 }\n', "unknown key 'hiden'"),
     ('datasets = ["cyclic"]\nmodels = ["sasrec"]\n[variants.a]\nembeddings = ["ger"]\n', "unknown embedding (the grid's) 'ger'; valid: id"),

@@ -212,8 +212,8 @@ def test_a_method_cell_runs_its_recipe(tmp_path, monkeypatch):
     # A GER cell: the recipe's stages (base run, attribute scores) run before the cell's own run.
     write_cyclic(tmp_path / "data")
     body = ('datasets = ["cyclic"]\nmodels = ["sasrec"]\nembeddings = ["ger"]\nseeds = [1]\nbaseline = "sasrec/ger"\n'
-            '[variants.default]\nset = { "embedding.attributes" = "movies", "embedding.scorer" = "llm", '
-            '"embedding.llm" = { backend = "mock" }, "embedding.base_epochs" = 1, '
+            '[variants.default]\nset = { "embedding.attributes" = "movies", "embedding.scorer.kind" = "llm", '
+            '"embedding.scorer.llm" = { backend = "mock" }, "embedding.base.epochs" = 1, '
             f'"embedding.cache_dir" = "{tmp_path / "cache"}" }}\n')
     grid = _load(tmp_path, write_grid(tmp_path, body))
     outcome = runner.run_grid(grid, live=False)

@@ -185,7 +185,7 @@ def test_ger_on_a_titles_only_dataset_drafts_its_attributes_in_one_command(tmp_p
 
     save(titles_only_dataset(), tmp_path / "data" / "my-shop")
     tiny = ["model.hidden=16", "model.max_len=10", "model.layers=1", "train.epochs=1", "train.threads=1",
-            "train.progress=false", "embedding.base_epochs=1", f"embedding.cache_dir={tmp_path / 'cache'}"]
+            "train.progress=false", "embedding.base.epochs=1", f"embedding.cache_dir={tmp_path / 'cache'}"]
     args = ["train", "--dataset", "my-shop", "--data-dir", str(tmp_path / "data"), "--embedding", "ger"]
     for item in tiny:
         args += ["--set", item]

@@ -21,7 +21,7 @@ def test_train_ger_then_explain_json_plot_and_check(tmp_path, data_dir):
     run = tmp_path / "run"
     tiny = ["data.prepare.min_item_interactions=200", "data.prepare.min_user_interactions=5",
             "model.hidden=16", "model.max_len=20", "model.layers=1", "train.epochs=2", "train.threads=1",
-            "train.progress=false", "train.batch_size=256", "embedding.scorer=encoder", "embedding.base_epochs=1",
+            "train.progress=false", "train.batch_size=256", "embedding.scorer.kind=encoder", "embedding.base.epochs=1",
             f"embedding.cache_dir={tmp_path / 'cache'}"]
     args = ["train", "--dataset", "ml-100k", "--data-dir", data_dir, "--model", "sasrec", "--embedding", "ger",
             "--out", run]

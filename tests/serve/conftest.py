@@ -8,7 +8,7 @@ import pytest
 
 TINY_RUN = ["data.prepare.min_item_interactions=200", "data.prepare.min_user_interactions=5", "model.hidden=16",
             "model.max_len=20", "model.layers=1", "train.epochs=2", "train.threads=1", "train.progress=false",
-            "train.batch_size=256", "embedding.scorer=encoder", "embedding.base_epochs=1"]
+            "train.batch_size=256", "embedding.scorer.kind=encoder", "embedding.base.epochs=1"]
 
 
 @pytest.fixture(scope="session")

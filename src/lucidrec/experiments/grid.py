@@ -23,7 +23,7 @@ A grid is a TOML file::
     [variants.gelu]
     embeddings = ["llmemb"]             # only these embeddings (default: all of the grid)
     seeds = [1]                         # only these seeds (default: the grid's)
-    set = { "embedding.adapter_activation" = "gelu" }
+    set = { "embedding.adapter.activation" = "gelu" }
 
 A ``set`` value ``"{run:embedding=id,variant=default}"`` is the run folder of another cell of the same
 dataset (keys left out: the cell's own model, embedding, variant, seed), so a method cell can use the id

@@ -307,7 +307,7 @@ class JsonScorer(_ChatScorer):
 
 def require_scores(result: ScoreResult, scorer, *, stage: str, unit: str, allowed_share: float, fallback: str) -> None:
     """The LLM-stage rule (:func:`lucidrec.lm.failures.require_answers`) for a scorer's result: every text
-    given to ``scorer`` must have a score, unless ``embedding.llm_max_failed`` allows a share to fall back."""
+    given to ``scorer`` must have a score, unless ``embedding.scorer.max_failed`` allows a share to fall back."""
     from lucidrec.lm.failures import require_answers
 
     chat = getattr(scorer, "chat", None)
@@ -315,7 +315,7 @@ def require_scores(result: ScoreResult, scorer, *, stage: str, unit: str, allowe
         return
     require_answers(stage, int((~result.valid).sum()), len(result.raw), allowed_share=allowed_share,
                     endpoint=chat.endpoint, unit=unit, first_error=result.stats.get("first_error"),
-                    setting="embedding.llm_max_failed", fallback=fallback)
+                    setting="embedding.scorer.max_failed", fallback=fallback)
 
 
 ITEM_TEMPLATES = {"slots": ("ger_item_slots", SlotScorer), "logprobs": ("ger_item_attribute", LogprobScorer),

@@ -108,7 +108,7 @@ class LLMEmbRecipe(Recipe):
                                                 context.config.model["hidden"])
             stage = run_status("collaborative_run", folder)
             if key is None or reused:
-                note = "given (embedding.collaborative_run)" if key is None else "the recorded id run of these settings"
+                note = "given (embedding.reference.run)" if key is None else "the recorded id run of these settings"
                 stage = StageStatus(stage.name, stage.state, stage.where, note)
             out.append(stage)
         final = run_status("rat_run", context.run_dir)
