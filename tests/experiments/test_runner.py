@@ -221,6 +221,22 @@ def test_a_method_cell_runs_its_recipe(tmp_path, monkeypatch):
     run = tmp_path / "runs" / "cyclic" / "sasrec" / "ger" / "default" / "seed1"
     assert (run / "ger" / "meta.json").is_file() and (run / "metrics.json").is_file()
 
+    # The record written in the flat GER shape (before the stage sections) is still this cell's.
+    from lucidrec.embeddings.ger.config import FLAT_KEYS
+
+    path = next(p for p in (tmp_path / "results").glob("*.json") if "__ger__" in p.name)
+    record = json.loads(path.read_text())
+    nested = record["config"]["embedding"]
+    sections = {section for section, _ in FLAT_KEYS.values()}
+    flat = {key: value for key, value in nested.items() if key not in sections}
+    flat.update({old: nested[section][field] for old, (section, field) in FLAT_KEYS.items()
+                 if field in nested.get(section, {})})
+    assert flat["scorer"] == "llm" and flat["base_epochs"] == 1
+    record["config"]["embedding"] = flat
+    path.write_text(json.dumps(record))
+    calls = _spy(monkeypatch)
+    assert runner.run_grid(_load(tmp_path, write_grid(tmp_path, body)), live=False).ok and calls == []
+
 
 def test_killing_the_grid_process_ends_its_workers(tmp_path):
     """A SIGKILLed `experiment run` must not leave pool workers training on (and holding the run folders)."""
