@@ -46,7 +46,7 @@ def whitening_transform(rows: torch.Tensor, method: WhiteningMethod, shrinkage: 
         reason = (f"the catalog has {n} item rows for {dim} dimensions" if n <= dim
                   else f"the covariance of the {n} item rows is singular")
         raise ConfigError(f"cannot whiten the text table: {reason}; set a whitening shrinkage > 0 "
-                          "(e.g. embedding.whitening_shrinkage=0.1) or reduce the table's width first")
+                          "(e.g. embedding.whitening_shrinkage=0.1, on llmemb embedding.table.whitening_shrinkage) or reduce the table's width first")
     transform = vectors / values.sqrt()
     if method == "zca":
         transform = transform @ vectors.T
