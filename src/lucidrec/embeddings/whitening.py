@@ -45,8 +45,9 @@ def whitening_transform(rows: torch.Tensor, method: WhiteningMethod, shrinkage: 
     if values[0] <= RANK_TOLERANCE * values[-1].clamp_min(1e-300):
         reason = (f"the catalog has {n} item rows for {dim} dimensions" if n <= dim
                   else f"the covariance of the {n} item rows is singular")
-        raise ConfigError(f"cannot whiten the text table: {reason}; set a whitening shrinkage > 0 "
-                          "(e.g. embedding.whitening_shrinkage=0.1, on llmemb embedding.table.whitening_shrinkage) or reduce the table's width first")
+        raise ConfigError(f"cannot whiten the text table: {reason}; set a whitening shrinkage > 0 (e.g. "
+                          "embedding.whitening_shrinkage=0.1, on llmemb embedding.table.whitening_shrinkage) "
+                          "or reduce the table's width first")
     transform = vectors / values.sqrt()
     if method == "zca":
         transform = transform @ vectors.T
