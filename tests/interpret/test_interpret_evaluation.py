@@ -32,6 +32,9 @@ def test_likelihood_ranks_equal_a_brute_force_loop_over_the_catalog():
             scores.append(float(picked.sum()))
         order = sorted(range(len(CATALOG)), key=lambda k: -scores[k])
         assert ranks[i] == order.index(targets[i])
+    capped = likelihood_ranks(interpreter, states, rows, targets, candidates, TEMPLATES, chunk=4, desc="", progress=False,
+                              cap=2)
+    assert capped.tolist() == np.minimum(ranks, 2).tolist()
 
 
 def test_derangement_moves_every_row():

@@ -23,7 +23,8 @@ def test_adapter_shapes_and_conv_starts_as_last():
     last = StateAdapter(16, 32)
     conv = StateAdapter(16, 32, pool="conv", window=10)
     conv.project.load_state_dict(last.project.state_dict())
-    assert last(states[:, :, -1:]).shape == (3, 2, 32)
+    assert last(states[:, :, -1:]).shape == (3, 2, 1, 32)
+    assert StateAdapter(16, 32, tokens=4, hidden=8)(states[:, :, -1:]).shape == (3, 2, 4, 32)
     assert torch.allclose(conv(states), last(states[:, :, -1:]))
     with pytest.raises(ValueError, match="must end with shape"):
         last(states)

@@ -59,6 +59,24 @@ def test_rank_candidates_equals_a_brute_force_loop():
     assert len({round(float(v), 3) for v in fast[0]}) == len(TITLES)  # candidates really differ
 
 
+def test_candidate_ranks_equal_the_ranks_of_the_full_scores_and_skip_hopeless_candidates():
+    lm = tiny_soft_lm()
+    layout = lm.layout(PROMPT)
+    torch.manual_seed(2)
+    soft = torch.randn(4, 2, lm.dim) * 0.05
+    candidates = [lm.encode_answer(t) for t in TITLES]
+    full = lm.rank_candidates(layout, soft, candidates, chunk=2)
+    for targets in ([0, 1, 2, 3], [int(full[r].argmax()) for r in range(4)], [int(full[r].argmin()) for r in range(4)]):
+        expected = [int((full[r] > full[r, targets[r]] + 1e-9).sum()) for r in range(4)]
+        run = []
+        ranks = lm.candidate_ranks(layout, soft, candidates, targets, chunk=2, progress=run.append)
+        assert ranks.tolist() == expected
+        capped = lm.candidate_ranks(layout, soft, candidates, targets, chunk=1, cap=1)
+        assert capped.tolist() == [min(e, 1) for e in expected]
+        if targets[0] == int(full[0].argmax()):  # a top-ranked target: no candidate can beat its first token
+            assert sum(run) < 4 * sum(len(c) - 1 for c in candidates)
+
+
 def test_loss_counts_answer_tokens_only():
     lm = tiny_soft_lm()
     layout = lm.layout(PROMPT)

@@ -15,6 +15,15 @@ class AdapterConfig(StrictConfig):
     pool: Literal["last", "conv"] = Field(
         "last", description="last: the final position's state; conv: a learned weighting of the last `window` positions")
     window: int = Field(10, ge=1, description="positions pooled by pool=conv")
+    tokens: int = Field(1, ge=1, description="soft tokens per state (the paper: 1)")
+    hidden: int | None = Field(None, ge=1, description="width of one GELU layer before the output map (None: the paper's Linear)")
+    init: Literal["random", "titles"] = Field(
+        "random", description="random: torch's default Linear init; titles: a ridge fit of the soft tokens to the LM's "
+                              "embeddings of the title of each state's last item before the LM loss (warmup.py)")
+    init_penalty: float = Field(1.0, gt=0, description="ridge penalty of init=titles (Linear adapter: closed form)")
+    init_epochs: int = Field(60, ge=1, description="init=titles with hidden: epochs of mean-squared-error fitting (AdamW)")
+    init_lr: float = Field(1e-3, gt=0)
+    init_batch_size: int = Field(256, ge=1)
 
 
 class ExamplesConfig(StrictConfig):
@@ -42,6 +51,9 @@ class EvaluationConfig(StrictConfig):
     rank_users: int | None = Field(200, ge=1, description="held-out users ranked by likelihood (fixed random sample; None: all)")
     generate_users: int | None = Field(None, ge=1, description="held-out users answered by generation (None: all)")
     rank_chunk: int = Field(64, ge=1, description="candidate titles per forward pass behind the cached prompt")
+    rank_cap: int | None = Field(
+        10, ge=1, description="stop scoring a user's titles once this many beat the answer (exact top-k for k <= cap; "
+                              "None: exact ranks and the mean rank, at up to the whole catalog per user)")
     generate_batch: int = Field(16, ge=1)
     max_new_tokens: int | None = Field(None, ge=1, description="None: 32 for residual, 24 per recovered title")
     f1_threshold: float = Field(0.8, gt=0, le=1)

@@ -76,8 +76,9 @@ def generate_answers(interpreter: Interpreter, states: torch.Tensor, rows: np.nd
 
 def likelihood_ranks(interpreter: Interpreter, states: torch.Tensor, rows: np.ndarray, targets: np.ndarray,
                      candidates: list[list[int]], templates: tuple[str, ...], chunk: int, desc: str,
-                     progress: bool) -> np.ndarray:
-    """0-based rank of each row's target among the candidates (number of candidates scored higher)."""
+                     progress: bool, cap: int | None = None) -> np.ndarray:
+    """0-based rank of each row's target among the candidates (number of candidates scored higher;
+    ``cap`` when at least ``cap`` are)."""
     ranks = np.empty(len(rows), dtype=np.int64)
     bar = tqdm(total=len(rows), desc=desc, disable=not progress, unit="user")
     started, tokens = time.perf_counter(), [0]
@@ -88,16 +89,21 @@ def likelihood_ranks(interpreter: Interpreter, states: torch.Tensor, rows: np.nd
 
     for i, row in enumerate(rows):
         template = test_template(templates, int(row))
-        scores = interpreter.rank(template, states[int(row):int(row) + 1], candidates, chunk, count)[0].numpy()
-        ranks[i] = int((scores > scores[targets[i]]).sum())
+        ranks[i] = int(interpreter.target_ranks(template, states[int(row):int(row) + 1], candidates, [int(targets[i])],
+                                                chunk, cap, count)[0])
         bar.update(1)
     bar.close()
     return ranks
 
 
-def rank_metrics(prefix: str, ranks: np.ndarray, n_candidates: int) -> dict:
-    return {f"{prefix}/top1": float(np.mean(ranks < 1)), f"{prefix}/top10": float(np.mean(ranks < 10)),
-            f"{prefix}/mean_rank": float(np.mean(ranks + 1)), f"{prefix}/n_users": int(len(ranks))}
+def rank_metrics(prefix: str, ranks: np.ndarray, n_candidates: int, cap: int | None = None) -> dict:
+    """top-1 / top-10 (exact when ``cap`` is None or >= 10); the mean rank only from uncapped ranks."""
+    metrics = {f"{prefix}/top1": float(np.mean(ranks < 1)), f"{prefix}/n_users": int(len(ranks))}
+    if cap is None or cap >= 10:
+        metrics[f"{prefix}/top10"] = float(np.mean(ranks < 10))
+    if cap is None:
+        metrics[f"{prefix}/mean_rank"] = float(np.mean(ranks + 1))
+    return metrics
 
 
 def recovery_counts(answers: dict[int, str], targets: list[list[int]], titles: CatalogTitles) -> np.ndarray:
@@ -146,12 +152,13 @@ def evaluate_interpreter(interpreter: Interpreter, task: str, heldout: Examples,
         targets = np.asarray([title_index[heldout.targets[r][0]] for r in rank_rows])
         started = time.perf_counter()
         ranks = likelihood_ranks(interpreter, states, rank_rows, targets, candidates, templates, config.rank_chunk,
-                                 "rank titles", progress)
+                                 "rank titles", progress, config.rank_cap)
         control_ranks = likelihood_ranks(interpreter, shuffled, rank_rows, targets, candidates, templates,
-                                         config.rank_chunk, "rank titles (shuffled)", progress)
+                                         config.rank_chunk, "rank titles (shuffled)", progress, config.rank_cap)
         metrics["seconds/likelihood"] = time.perf_counter() - started
-        metrics.update(rank_metrics("residual/likelihood", ranks, len(distinct)))
-        metrics.update(rank_metrics("shuffled/likelihood", control_ranks, len(distinct)))
+        metrics.update(rank_metrics("residual/likelihood", ranks, len(distinct), config.rank_cap))
+        metrics.update(rank_metrics("shuffled/likelihood", control_ranks, len(distinct), config.rank_cap))
+        metrics["likelihood_rank_cap"] = config.rank_cap
         metrics.update({"chance/top1": 1 / len(distinct), "chance/top10": min(1.0, 10 / len(distinct)),
                         "candidates": len(distinct), "likelihood_users_sampled": bool(len(rank_rows) < n)})
         rank_of = dict(zip(rank_rows.tolist(), ranks.tolist()))

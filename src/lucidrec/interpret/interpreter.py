@@ -17,12 +17,13 @@ class Interpreter:
 
     def layout(self, template: str) -> PromptLayout:
         if template not in self._layouts:
-            self._layouts[template] = self.lm.layout(template)
+            self._layouts[template] = self.lm.layout(template, slot_width=self.adapter.tokens)
         return self._layouts[template]
 
     def soft_tokens(self, states: torch.Tensor) -> torch.Tensor:
-        """(B, slots, positions, d_state) -> (B, slots, d_lm)."""
-        return self.adapter(states.to(self.adapter.project.weight.dtype))
+        """(B, slots, positions, d_state) -> (B, slots x tokens, d_lm)."""
+        soft = self.adapter(states.to(self.adapter.project.weight.dtype))
+        return soft.flatten(1, 2)
 
     def loss(self, template: str, states: torch.Tensor, answers: list[list[int]]) -> torch.Tensor:
         return self.lm.loss(self.layout(template), self.soft_tokens(states), answers)
@@ -35,3 +36,9 @@ class Interpreter:
     @torch.no_grad()
     def rank(self, template: str, states: torch.Tensor, candidates: list[list[int]], chunk: int, progress=None) -> torch.Tensor:
         return self.lm.rank_candidates(self.layout(template), self.soft_tokens(states), candidates, chunk, progress)
+
+    @torch.no_grad()
+    def target_ranks(self, template: str, states: torch.Tensor, candidates: list[list[int]], targets: list[int],
+                     chunk: int, cap: int | None = None, progress=None) -> torch.Tensor:
+        return self.lm.candidate_ranks(self.layout(template), self.soft_tokens(states), candidates, targets, chunk, cap,
+                                       progress)

@@ -28,7 +28,8 @@ from lucidrec.interpret.evaluation import evaluate_interpreter
 from lucidrec.interpret.interpreter import Interpreter
 from lucidrec.interpret.templates import TemplateSet, load_templates, recovery_answer
 from lucidrec.interpret.titles import CatalogTitles
-from lucidrec.interpret.training import ADAPTER, train_adapter
+from lucidrec.interpret.training import ADAPTER, CHECKPOINT, train_adapter
+from lucidrec.interpret.warmup import fit_to_titles
 from lucidrec.lm.soft_prompt import SoftPromptLM
 from lucidrec.train.checkpoint import CheckpointError
 from lucidrec.train.run import load_run
@@ -70,7 +71,8 @@ def _load(run: Path, config: InterpretConfig, lm: SoftPromptLM | None) -> Loaded
     titles = CatalogTitles.from_data(data, config.examples.title_field)
     users = ex.split_users(split, config.examples.heldout_fraction, config.examples.split_seed)
     d_state = int(model.item_table().shape[1])
-    adapter = StateAdapter(d_state, lm.dim, config.adapter.pool, config.adapter.window)
+    a = config.adapter
+    adapter = StateAdapter(d_state, lm.dim, a.pool, a.window, a.tokens, a.hidden)
     return Loaded(config, model, data, split, titles, users, load_templates(config.task, config.templates),
                   Interpreter(lm, adapter), fs.run_identity(run))
 
@@ -118,6 +120,9 @@ def train(run: Path, out: Path, config: InterpretConfig, *, lm: SoftPromptLM | N
     states = ex.example_states(loaded.model, train_examples, loaded.interpreter.adapter.positions)
     state_seconds = time.perf_counter() - started
     lm_ = loaded.interpreter.lm
+    warmup = {}
+    if config.adapter.init == "titles" and not (out / CHECKPOINT).is_file():  # a resumed run loads its checkpoint
+        warmup = _fit_to_titles(loaded, train_examples, states)
     answers = [lm_.encode_answer(_answer_text(config.task, loaded.titles, t)) for t in train_examples.targets]
     result = train_adapter(loaded.interpreter, states, answers, loaded.templates.train, config.optim, out, progress,
                            stop_after_steps)
@@ -125,9 +130,23 @@ def train(run: Path, out: Path, config: InterpretConfig, *, lm: SoftPromptLM | N
         return {"status": "interrupted", "steps": result.steps}
     manifest.update(status=result.status, training={
         "status": result.status, "steps": result.steps, "seconds": result.seconds, "state_seconds": state_seconds,
-        "tokens_per_second": result.tokens_per_second, "final_loss": result.final_loss, "examples": len(train_examples)})
+        "tokens_per_second": result.tokens_per_second, "final_loss": result.final_loss, "examples": len(train_examples),
+        **warmup})
     fs.write_manifest(out, manifest)
     return manifest["training"]
+
+
+def _fit_to_titles(loaded: Loaded, examples: ex.Examples, states: torch.Tensor) -> dict:
+    """init=titles: the adapter's closed-form start (every prefix state -> its last item's title tokens)."""
+    started = time.perf_counter()
+    lm = loaded.interpreter.lm
+    rows = states.reshape(-1, *states.shape[2:])
+    last_items = [int(examples.prefixes[r][-1]) for r in range(len(examples.prefixes))]
+    token_ids = [lm.encode_answer(loaded.titles[i])[:-1] for i in last_items]
+    a = loaded.config.adapter
+    error = fit_to_titles(loaded.interpreter.adapter, rows, token_ids, lm.model.get_input_embeddings().weight,
+                          a.init_penalty, a.init_epochs, a.init_lr, a.init_batch_size, loaded.config.optim.seed)
+    return {"init_seconds": time.perf_counter() - started, "init_mse": error}
 
 
 def _open(folder: Path, run: Path | None, lm: SoftPromptLM | None) -> tuple[Loaded, dict]:

@@ -256,6 +256,69 @@ class SoftPromptLM:
         return out
 
     # -- ranking fixed candidates -----------------------------------------------------------------
+    def _score_chunk(self, layout: PromptLayout, cache, first: torch.Tensor, candidates: list[list[int]],
+                     members: list[int]) -> list[float]:
+        """log P(candidate) for ``members`` behind one row's prompt cache (``first``: the prompt's last log-probs)."""
+        width = max(len(candidates[k]) for k in members) - 1
+        if width == 0:  # single-token candidates: the prompt's last logits are all there is
+            return [float(first[candidates[k][0]]) for k in members]
+        ids = torch.full((len(members), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for i, k in enumerate(members):
+            ids[i, :len(candidates[k]) - 1] = torch.tensor(candidates[k][:-1])
+            mask[i, :len(candidates[k]) - 1] = 1
+        expanded = copy.deepcopy(cache)
+        expanded.batch_repeat_interleave(len(members))
+        steps, _ = self._forward(layout, self.embed_ids(ids), mask, keep=width, cache=expanded)
+        steps = torch.log_softmax(steps.float(), dim=-1).cpu()
+        scores = []
+        for i, k in enumerate(members):
+            target = candidates[k]
+            tail = steps[i, torch.arange(len(target) - 1), torch.tensor(target[1:])].double().sum()
+            scores.append(float(first[target[0]]) + float(tail))
+        return scores
+
+    def _prompt_state(self, layout: PromptLayout, body_row: torch.Tensor):
+        logits, cache = self._forward(layout, body_row[None], torch.ones(1, body_row.shape[0], dtype=torch.long), keep=1)
+        return torch.log_softmax(logits[0, -1].float(), dim=-1).cpu(), cache
+
+    @torch.no_grad()
+    def candidate_ranks(self, layout: PromptLayout, soft: torch.Tensor, candidates: list[list[int]],
+                        targets: list[int], chunk: int = 64, cap: int | None = None, progress=None) -> torch.Tensor:
+        """(B,) 0-based rank of candidate ``targets[b]`` (candidates with a strictly higher log P), exactly as
+        from :meth:`rank_candidates`, but scoring only the candidates that can beat the target.
+
+        A candidate's log-probability is at most that of its first token, which the prompt's last logits
+        give for free: candidates whose first token is already less likely than the whole target cannot
+        outrank it and are never run. The others are run best first token first; with ``cap``, a row stops
+        once ``cap`` candidates beat its target (its rank is then reported as ``cap``: enough for top-k
+        with k <= cap)."""
+        if any(len(c) == 0 for c in candidates):
+            raise ValueError("every candidate needs at least one token")
+        if len(targets) != soft.shape[0]:
+            raise ValueError(f"{len(targets)} targets for {soft.shape[0]} rows of soft tokens")
+        body = self.body_embeddings(layout, soft)
+        ranks = torch.empty(body.shape[0], dtype=torch.long)
+        firsts = torch.tensor([c[0] for c in candidates])
+        for row in range(body.shape[0]):
+            first, cache = self._prompt_state(layout, body[row])
+            target = int(targets[row])
+            target_score = self._score_chunk(layout, cache, first, candidates, [target])[0]
+            bounds = first[firsts].double()
+            hopeful = [k for k in torch.argsort(bounds, descending=True, stable=True).tolist()
+                       if k != target and float(bounds[k]) > target_score]
+            above = 0
+            for start in range(0, len(hopeful), chunk):
+                members = hopeful[start:start + chunk]
+                above += sum(s > target_score for s in self._score_chunk(layout, cache, first, candidates, members))
+                if progress is not None:
+                    progress(sum(len(candidates[k]) - 1 for k in members))
+                if cap is not None and above >= cap:
+                    above = cap
+                    break
+            ranks[row] = above
+        return ranks
+
     @torch.no_grad()
     def rank_candidates(self, layout: PromptLayout, soft: torch.Tensor, candidates: list[list[int]],
                         chunk: int = 64, progress=None) -> torch.Tensor:
@@ -269,28 +332,11 @@ class SoftPromptLM:
         body = self.body_embeddings(layout, soft)
         out = torch.empty(body.shape[0], len(candidates), dtype=torch.float64)
         for row in range(body.shape[0]):
-            logits, cache = self._forward(layout, body[row:row + 1], torch.ones(1, body.shape[1], dtype=torch.long), keep=1)
-            first = torch.log_softmax(logits[0, -1].float(), dim=-1).cpu()
+            first, cache = self._prompt_state(layout, body[row])
             for start in range(0, len(order), chunk):
                 members = order[start:start + chunk]
-                width = max(len(candidates[k]) for k in members) - 1
-                if width == 0:  # single-token candidates: the prompt's last logits are all there is
-                    for k in members:
-                        out[row, k] = float(first[candidates[k][0]])
-                    continue
-                ids = torch.full((len(members), width), self.pad_id, dtype=torch.long)
-                mask = torch.zeros_like(ids)
-                for i, k in enumerate(members):
-                    ids[i, :len(candidates[k]) - 1] = torch.tensor(candidates[k][:-1])
-                    mask[i, :len(candidates[k]) - 1] = 1
-                expanded = copy.deepcopy(cache)
-                expanded.batch_repeat_interleave(len(members))
-                steps, _ = self._forward(layout, self.embed_ids(ids), mask, keep=width, cache=expanded)
-                steps = torch.log_softmax(steps.float(), dim=-1).cpu()
-                for i, k in enumerate(members):
-                    target = candidates[k]
-                    tail = steps[i, torch.arange(len(target) - 1), torch.tensor(target[1:])].double().sum()
-                    out[row, k] = float(first[target[0]]) + float(tail)
+                for k, score in zip(members, self._score_chunk(layout, cache, first, candidates, members)):
+                    out[row, k] = score
                 if progress is not None:
-                    progress(int(mask.sum()))
+                    progress(sum(len(candidates[k]) - 1 for k in members))
         return out
