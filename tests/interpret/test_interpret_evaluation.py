@@ -69,3 +69,22 @@ def test_recovery_counts_and_named_titles():
     assert named_title("It is The Usual Suspects", titles) == 3
     assert named_title("Star Wars: A New Hope", titles) == 4
     assert named_title("zzz", titles) is None
+
+
+def test_item_probe_finds_the_item_a_state_holds_linearly():
+    from lucidrec.interpret.config import EvaluationConfig
+    from lucidrec.interpret.evaluation import _item_probe
+    from lucidrec.interpret.examples import Examples
+
+    rng = np.random.default_rng(1)
+    table = rng.normal(size=(31, 8))  # row 0 is padding
+    def examples(n):
+        items = rng.integers(1, 31, size=n)
+        states = np.stack([rng.normal(size=(n, 8)), table[items] @ np.diag(np.arange(1, 9))], axis=1)[:, :, None, :]
+        return Examples(np.arange(n), None, [[int(i)] for i in items], 2), torch.as_tensor(states)
+    train, train_states = examples(300)
+    held, held_states = examples(40)
+    metrics = _item_probe(held, held_states, train, train_states, table, EvaluationConfig(probe_ridge=1e-6))
+    assert metrics["probe_items/top1"] == 1.0 and metrics["probe_items/n_users"] == 40
+    shuffled = _item_probe(held, held_states[torch.randperm(40)], train, train_states, table, EvaluationConfig(probe_ridge=1e-6))
+    assert shuffled["probe_items/top1"] < 0.5

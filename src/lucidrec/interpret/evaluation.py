@@ -5,7 +5,8 @@
   chance 1/K and 10/K, K = distinct titles), on a fixed random sample of held-out users;
 - recovery: correct titles per generated answer (distribution, mean, share above 5);
 - controls: the same adapter fed the states of another held-out user (a fixed derangement: it should
-  fall to chance), and the linear probe from states to sentence-encoder title vectors;
+  fall to chance), and the linear probe from states to sentence-encoder title vectors; for reference,
+  the same probe onto the recommender's own item vectors (does the state hold the item at all?);
 - instantiation (residual): the backbone's next-item state fed as the "after" state; how often the
   title the LM names is the backbone's top-1 / in its top-10 (and, for reference, the last item).
 """
@@ -124,10 +125,12 @@ def evaluate_interpreter(interpreter: Interpreter, task: str, heldout: Examples,
                          train: Examples, train_states: torch.Tensor, titles: CatalogTitles,
                          templates: tuple[str, ...], config: EvaluationConfig, *, title_vectors=None,
                          instantiation_states: torch.Tensor | None = None, backbone_top: np.ndarray | None = None,
-                         last_items: np.ndarray | None = None, progress: bool = True) -> Evaluation:
+                         last_items: np.ndarray | None = None, item_vectors: np.ndarray | None = None,
+                         progress: bool = True) -> Evaluation:
     """``title_vectors``: a callable texts -> (n, e) array for the probe (None: the configured encoder).
     ``instantiation_states`` (B, 2, positions, d) with ``backbone_top`` (B, 10) item indices: the
-    residual prompt fed with the backbone's next-item state, for the first B held-out rows."""
+    residual prompt fed with the backbone's next-item state, for the first B held-out rows.
+    ``item_vectors`` (n_items + 1, d): the backbone's item table, for the item-vector probe (residual)."""
     result = Evaluation()
     metrics = result.metrics
     k_recovery = max(len(t) for t in heldout.targets)
@@ -177,6 +180,8 @@ def evaluate_interpreter(interpreter: Interpreter, task: str, heldout: Examples,
     if config.probe:
         metrics.update(_probe(task, heldout, states, train, train_states, titles, distinct, title_index, config,
                               title_vectors, k_recovery))
+        if task == "residual" and item_vectors is not None:
+            metrics.update(_item_probe(heldout, states, train, train_states, item_vectors, config))
     if task == "residual" and instantiation_states is not None:
         metrics.update(_instantiation(interpreter, instantiation_states, backbone_top, last_items, titles, templates,
                                       max_new, config, result, progress))
@@ -207,6 +212,18 @@ def _probe(task, heldout, states, train, train_states, titles, distinct, title_i
     counts = np.asarray([len({title_index[i] for i in t} & set(nearest[row].tolist()))
                          for row, t in enumerate(heldout.targets)])
     return recovery_metrics("probe", counts, k)
+
+
+def _item_probe(heldout, states, train, train_states, item_vectors, config) -> dict:
+    """The probe onto the backbone's item vectors (padding row 0 excluded), ranked over items, not titles."""
+    vectors = np.asarray(item_vectors, dtype=np.float64)
+    probe = LinearProbe(config.probe_ridge).fit(probe_features(train_states.numpy()),
+                                                vectors[[t[0] for t in train.targets]])
+    similarities = probe.similarities(probe_features(states.numpy()), vectors)
+    similarities[:, 0] = -np.inf
+    targets = np.asarray([t[0] for t in heldout.targets])
+    ranks = (similarities > similarities[np.arange(len(targets)), targets][:, None]).sum(axis=1)
+    return rank_metrics("probe_items", ranks, len(vectors) - 1)
 
 
 def named_title(answer: str, titles: CatalogTitles) -> int | None:

@@ -204,7 +204,8 @@ def evaluate(folder: Path, *, run: Path | None = None, lm: SoftPromptLM | None =
     started = time.perf_counter()
     result = evaluate_interpreter(loaded.interpreter, config.task, heldout, states, train_examples, train_states,
                                   loaded.titles, loaded.templates.test, eval_config, title_vectors=title_vectors,
-                                  instantiation_states=inst_states, backbone_top=top, last_items=last, progress=progress)
+                                  instantiation_states=inst_states, backbone_top=top, last_items=last,
+                                  item_vectors=loaded.model.item_table().detach().float().numpy(), progress=progress)
     metrics = {**result.metrics, "seconds/evaluation": time.perf_counter() - started, "task": config.task,
                "lm": manifest["lm"], "run": manifest["run"]["path"], "training": manifest.get("training", {})}
     user_ids = [str(loaded.data.user_ids[u]) for u in heldout.users]
