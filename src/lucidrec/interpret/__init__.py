@@ -8,7 +8,8 @@ last items of the sequence (``recovery``). Modules, one concern each:
 - ``config``: the typed settings; ``templates``: paraphrased prompts (separate train and test sets);
 - ``titles``: item titles, their normalisation and matching;
 - ``examples``: the held-out user split, the training/evaluation examples and their states;
-- ``adapter``: Linear(d_state -> d_lm), optionally pooling the last positions;
+- ``adapter``: states -> soft tokens (the paper's Linear, or an MLP writing several tokens per state),
+  optionally pooling the last positions; ``warmup``: its fit to title-token embeddings before the LM;
 - ``training``: the adapter's training loop (resumable); ``probe``: the decoder-free baseline;
 - ``evaluation``: generation, likelihood ranking, recovery counts and the controls;
 - ``folder``: the adapter folder (what was trained on which run and LM) and its checks.
