@@ -20,6 +20,8 @@ the embeddings of text tokens give the same log-likelihoods and the same greedy 
 - :meth:`SoftPromptLM.generate`: greedy answers;
 - :meth:`SoftPromptLM.rank_candidates`: log P(candidate + end) for many fixed candidates (catalog
   titles): the prompt runs once per row and its cache is shared by chunks of candidates.
+- :meth:`SoftPromptLM.candidate_ranks`: the rank of one candidate per row among them, running only
+  the candidates whose first token can still beat it (optionally stopping at a cap).
 """
 
 from __future__ import annotations
