@@ -6,7 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lane_helpers import HashEncoder
+from lucidrec.data.pipeline import load_split
+from lucidrec.methods.lane import LaneRecipe
+from lucidrec.methods.recipe import RecipeContext
+from lucidrec.train.run import build_config, train_run
+
+from lane_helpers import HashEncoder, fixed_answer
 
 
 @pytest.fixture
@@ -27,3 +32,19 @@ def titled_films(tmp_path):
     titles = [f"Film title number {i}" for i in range(14)] + [None]
     pd.DataFrame({"item_id": [f"m{i}" for i in range(15)], "title": titles}).to_parquet(folder / "items.parquet")
     return tmp_path / "data"
+
+
+@pytest.fixture
+def lane_run(tmp_path, titled_films, hash_encoder):
+    config = build_config({
+        "data": {"dataset": "titled-films", "data_dir": str(titled_films)},
+        "model": {"name": "sasrec", "hidden": 16, "max_len": 8},
+        "embedding": {"name": "lane", "llm": {"backend": "mock", "mode": "fixed", "answer": fixed_answer()},
+                      "cache_dir": str(tmp_path / "cache")},
+        "train": {"epochs": 2, "threads": 1, "progress": False},
+    })
+    run = tmp_path / "run"
+    data, split = load_split(config.data)
+    LaneRecipe(encoder=hash_encoder).prepare(RecipeContext(config, data, split, run))
+    assert train_run(config, run)["status"] == "done"
+    return run

@@ -10,32 +10,13 @@ import pytest
 from typer.testing import CliRunner
 
 from lucidrec.cli import app
-from lucidrec.data.pipeline import load_split
 from lucidrec.data.sequences import Ragged
 from lucidrec.explain import explainer_for
 from lucidrec.explain.lane import LaneExplainer
 from lucidrec.lm.chat.mock import MockChatModel
-from lucidrec.methods.lane import LaneRecipe
-from lucidrec.methods.recipe import RecipeContext
-from lucidrec.train.run import build_config, load_run, train_run
+from lucidrec.train.run import load_run
 
 from lane_helpers import PREFERENCES, fixed_answer  # noqa: E402  (tests/lane/conftest.py)
-
-
-@pytest.fixture
-def lane_run(tmp_path, titled_films, hash_encoder):
-    config = build_config({
-        "data": {"dataset": "titled-films", "data_dir": str(titled_films)},
-        "model": {"name": "sasrec", "hidden": 16, "max_len": 8},
-        "embedding": {"name": "lane", "llm": {"backend": "mock", "mode": "fixed", "answer": fixed_answer()},
-                      "cache_dir": str(tmp_path / "cache")},
-        "train": {"epochs": 2, "threads": 1, "progress": False},
-    })
-    run = tmp_path / "run"
-    data, split = load_split(config.data)
-    LaneRecipe(encoder=hash_encoder).prepare(RecipeContext(config, data, split, run))
-    assert train_run(config, run)["status"] == "done"
-    return run
 
 
 def test_the_weights_shown_are_the_ones_that_made_the_scores(lane_run):

@@ -24,6 +24,7 @@ _COMMANDS = [
     ("lucidrec.cli.embed", "embed", "embed", False),
     ("lucidrec.cli.lm", "app", "lm", True),
     ("lucidrec.cli.explain", "explain", "explain", False),
+    ("lucidrec.cli.explain_quality", "explain_quality", "explain-quality", False),
     ("lucidrec.cli.experiment", "app", "experiment", True),
     ("lucidrec.cli.report", "report", "report", False),
     ("lucidrec.cli.attributes", "app", "attributes", True),

@@ -9,6 +9,10 @@ from pydantic import Field, field_validator, model_validator
 from lucidrec.config import StrictConfig
 
 
+#: ``item_table`` value: the table starts from the titles' sentence vectors
+TITLES = "titles"
+
+
 class LaneConfig(StrictConfig):
     # -- semantic item table -------------------------------------------------------------------
     encoder: str = Field("all-MiniLM-L6-v2", description="sentence encoder of item titles and preference phrases; "
@@ -18,6 +22,10 @@ class LaneConfig(StrictConfig):
                                 "the catalog (rows rescaled to the encoder rows' mean norm) so a narrow backbone can "
                                 "use them; None: the encoder's width (the paper). Preference phrases keep the "
                                 "encoder's width (the attention's key/value maps read them)")
+    item_table: str = Field("titles", description="what the trainable item table starts from: 'titles' = the titles' "
+                            "sentence vectors (the paper); or the item table of another run on the same data (its "
+                            "folder, whose item_table.npy is read, or a .npy file of (n_items+1, d) rows in the "
+                            "dataset's item order), e.g. an LLMEmb or GER run's, reduced by pca_dim when wider")
     # -- preference extraction -----------------------------------------------------------------
     source: Literal["llm", "recorded", "history"] = Field(
         "llm", description="llm = a chat model over the training history; recorded = one preference text per user "
@@ -56,4 +64,4 @@ class LaneConfig(StrictConfig):
 #: Fields that decide whether a stage may finish, not what it holds: never in fingerprints.
 ACCEPTANCE_FIELDS = ("llm_max_failed", "users_per_call", "cache_dir")
 #: Fields of the alignment module only: the stages' artifacts do not depend on them.
-MODEL_FIELDS = ("heads", "dropout", "pca_dim")
+MODEL_FIELDS = ("heads", "dropout", "pca_dim", "item_table")

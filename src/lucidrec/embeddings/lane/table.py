@@ -19,7 +19,7 @@ from lucidrec.config import ConfigError
 from lucidrec.embeddings.base import EMBEDDINGS, EmbeddingContext, ItemEmbedding, prepared_folder, with_special_rows
 from lucidrec.embeddings.lane.alignment import PreferenceAlignment
 from lucidrec.embeddings.pca import reduce_table
-from lucidrec.embeddings.lane.config import LaneConfig
+from lucidrec.embeddings.lane.config import TITLES, LaneConfig
 from lucidrec.embeddings.lane.state_files import (ITEMS, PREFERENCES, STATE_DIR, items_fingerprint,
                                                  preferences_fingerprint, read_stage, split_identity)
 
@@ -66,16 +66,43 @@ class LaneItemEmbedding(ItemEmbedding):
             missing = "item table" if items is None else "preferences"
             raise ConfigError(f"{folder}: no LANE {missing} for this config (run the LANE recipe: lucidrec train "
                               "--embedding lane with these settings, or lucidrec method status RUN)")
-        vectors = items[0]["vectors"]
-        if config.pca_dim is not None:
+        vectors = items[0]["vectors"] if config.item_table == TITLES else run_item_table(config.item_table, context.data)
+        if config.pca_dim is not None and (config.item_table == TITLES or config.pca_dim < vectors.shape[1]):
             vectors = reduced_table(vectors, config.pca_dim)
         if vectors.shape != (n_items + 1, dim):
-            width = "pca_dim" if config.pca_dim is not None else "the encoder's width"
+            width = ("pca_dim" if config.pca_dim is not None else
+                     "the encoder's width" if config.item_table == TITLES else f"the table of {config.item_table}")
             raise ConfigError(f"LANE's item table is {vectors.shape[1]}-d ({width}) but model.hidden is {dim}: set "
                               f"model.hidden = {vectors.shape[1]} (or embedding.pca_dim = {dim})")
         phrases = read_phrases(folder, context.data)
         return cls(vectors, extra_tokens, preferences=prefs[0]["vectors"], mask=prefs[0]["mask"], config=config,
                    phrases=phrases)
+
+
+def run_item_table(source: str, data) -> np.ndarray:
+    """The item table another run saved (``source``: its folder, or an ``.npy`` file), checked against ``data``:
+    one row per item plus the padding row, and, for a run folder, the same item ids in the same order."""
+    from lucidrec.files import read_json
+
+    path = Path(source).expanduser()
+    folder = path if path.is_dir() else None
+    if folder is not None:
+        path = folder / "item_table.npy"
+    if not path.is_file():
+        raise ConfigError(f"embedding.item_table: {path} not found (give 'titles', a finished run folder or a .npy file)")
+    table = np.load(path)
+    if table.ndim != 2 or table.shape[0] != data.n_items + 1:
+        raise ConfigError(f"embedding.item_table: {path} has shape {table.shape}, expected ({data.n_items + 1}, d) "
+                          f"for the {data.n_items} items of '{data.name}' plus padding")
+    ids_path = (folder or path.parent) / "item_ids.json"
+    if ids_path.is_file():
+        ids = [str(i) for i in read_json(ids_path)]
+        if ids != [str(i) for i in data.item_ids]:
+            raise ConfigError(f"embedding.item_table: {ids_path} lists other items (or another order) than "
+                              f"'{data.name}': the table must come from a run on the same data")
+    table = table.astype(np.float32)
+    table[0] = 0
+    return table
 
 
 def reduced_table(vectors: np.ndarray, width: int) -> np.ndarray:

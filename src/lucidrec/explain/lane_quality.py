@@ -1,0 +1,328 @@
+"""LANE's explanation quality, measured without a human survey.
+
+Over a fixed random sample of users (seeded) of a LANE run, each with the item the model recommends first:
+
+- **weight fidelity**: the preference the chain-of-thought answer ranks first (:func:`ranked_first`) is the
+  one the attention weighs most; rate over the parsed answers, unparseable answers counted apart;
+- **deletion test**: hiding the highest-weight preference lowers the item's score more than hiding a random
+  other one (:func:`lucidrec.explain.lane_deletion.deletion_summary`);
+- **grounding**: the share of preferences whose phrase is supported by the user's training history: its
+  sentence-encoder cosine similarity to the closest training title is above a threshold calibrated on
+  random other users' histories (:func:`calibrate_threshold`);
+- the same metrics for the LLM-only explainer (:mod:`lucidrec.explain.llm_only`: same chat model, history
+  and item, no weights): fidelity maps the preference it names first to the closest of the user's LANE
+  preferences (encoder similarity), grounding reads the preferences it names.
+
+Generation is slow on a local model, so the two generated metrics use the first ``generate`` users of the
+sample; the deletion test and grounding of LANE's preferences use all of them.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from lucidrec.data.sequences import Ragged
+
+_STEP = re.compile(r"step\s*([1-4])\s*[:.)\-]", re.IGNORECASE)
+_WORD = re.compile(r"[a-z0-9][a-z0-9'\-]*")
+_NUMBER = re.compile(r"(?<![\d.])(0(?:\.\d+)?|1(?:\.0+)?|\.\d+)(?![\d.])")
+#: words that say nothing about a preference's content (the rule-based phrases all start "interest in")
+_FILLER = frozenset("""a an and are as at be by for from in into is it its of on or the this to with interest interests
+interested user user's likes like prefers preference enjoys""".split())
+GROUNDING_QUANTILE = 0.95
+FIDELITY_RULE = ("LANE: the first preference named in step 3, else step 2's highest fit rating, else step 2's first "
+                 "named (named = the phrase or all its content words on one line); LLM-only: the LANE preference "
+                 "closest (encoder cosine) to the first preference it names")
+
+
+# -- weight fidelity: which preference does an answer rank first? -----------------------------------------------
+@dataclass
+class RankedFirst:
+    index: int | None  # the preference (index into the phrases) the answer ranks first; None: unparseable
+    how: str  # "step3-first-named" | "step2-highest-fit" | "step2-first-named" | "unparseable"
+
+
+def content_words(phrase: str) -> list[str]:
+    words = [w for w in _WORD.findall(phrase.lower()) if w not in _FILLER]
+    return words or _WORD.findall(phrase.lower())
+
+
+def mention_position(segment: str, phrase: str) -> int | None:
+    """Where ``phrase`` is first named in ``segment`` (case-insensitive): the phrase itself, else the first
+    place where all its content words stand within one line; None when it is not named."""
+    lowered = segment.lower()
+    exact = lowered.find(phrase.lower().strip())
+    if exact >= 0:
+        return exact
+    words = content_words(phrase)
+    if not words:
+        return None
+    offset = 0
+    for line in lowered.splitlines(keepends=True):
+        tokens = set(_WORD.findall(line))
+        if all(w in tokens for w in words):
+            return offset + min(m.start() for w in words for m in re.finditer(rf"(?<![a-z0-9]){re.escape(w)}", line))
+        offset += len(line)
+    return None
+
+
+def step_sections(text: str) -> dict[int, str]:
+    """The text of each 'Step N:' section of an answer (the last occurrence of a step wins)."""
+    marks = list(_STEP.finditer(text))
+    return {int(m.group(1)): text[m.end(): marks[k + 1].start() if k + 1 < len(marks) else len(text)]
+            for k, m in enumerate(marks)}
+
+
+def _mentions(segment: str, phrases: list[str]) -> list[tuple[int, int]]:
+    """(position, phrase index) of every phrase named in ``segment``, first named first; when two phrases are
+    named at the same place the longer one wins."""
+    found = [(pos, -len(p), j) for j, p in enumerate(phrases) if (pos := mention_position(segment, p)) is not None]
+    return [(pos, j) for pos, _, j in sorted(found)]
+
+
+def _fit_ratings(segment: str, phrases: list[str]) -> dict[int, float]:
+    """Per phrase, the first number in [0, 1] after its mention on the same line (step 2's fit rating)."""
+    ratings: dict[int, float] = {}
+    for line in segment.splitlines():
+        for pos, j in _mentions(line, phrases):
+            if j in ratings:
+                continue
+            number = _NUMBER.search(line, pos + 1)
+            if number is not None:
+                ratings[j] = float(number.group(1))
+    return ratings
+
+
+def ranked_first(text: str, phrases: list[str]) -> RankedFirst:
+    """The preference an explanation ranks first, parsed from its step 2/3 text.
+
+    Rule, in order: (1) step 3 (fit x weight -> probability, with a reason) names the preference that drives
+    the verdict first: the first of ``phrases`` it names; (2) else step 2's preference with the highest fit
+    rating (a number in [0, 1] after the preference on its line; ties: first named); (3) else the first
+    preference step 2 names; (4) else unparseable. A preference is named by its phrase or by all of its
+    content words on one line (``interest in Drama`` is named by "Drama"). Answers without step markers are
+    read as one step-3 section.
+    """
+    sections = step_sections(text)
+    step3 = sections.get(3, text if not sections else "")
+    step2 = sections.get(2, "")
+    named = _mentions(step3, phrases)
+    if named:
+        return RankedFirst(named[0][1], "step3-first-named")
+    ratings = _fit_ratings(step2, phrases)
+    if ratings:
+        order = {j: k for k, (_, j) in enumerate(_mentions(step2, phrases))}
+        return RankedFirst(max(ratings, key=lambda j: (ratings[j], -order.get(j, 0))), "step2-highest-fit")
+    named = _mentions(step2, phrases)
+    if named:
+        return RankedFirst(named[0][1], "step2-first-named")
+    return RankedFirst(None, "unparseable")
+
+
+# -- grounding ----------------------------------------------------------------------------------------------
+def _unit(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, np.float64)
+    return x / np.clip(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12, None)
+
+
+def closest_title_similarity(phrase_vectors: np.ndarray, title_vectors: np.ndarray) -> np.ndarray:
+    """(n_phrases,) cosine similarity of each phrase to its closest title (-1 when there is no title)."""
+    if len(phrase_vectors) == 0:
+        return np.zeros(0)
+    if len(title_vectors) == 0:
+        return np.full(len(phrase_vectors), -1.0)
+    return (_unit(phrase_vectors) @ _unit(title_vectors).T).max(axis=1)
+
+
+def calibrate_threshold(phrase_vectors: list[np.ndarray], owners: list[int], histories: dict[int, np.ndarray],
+                        rng: np.random.Generator, quantile: float = GROUNDING_QUANTILE) -> float:
+    """The ``quantile`` of phrase-to-closest-title similarities when the phrases of each user (``owners[k]``
+    wrote ``phrase_vectors[k]``) are matched against the training titles of another user drawn at random from
+    ``histories`` (user -> title vectors; a history the phrases were not written from): a phrase above it is
+    closer to its own history than ``quantile`` of chance matches are."""
+    pool = [u for u, v in histories.items() if len(v)]
+    null = []
+    for owner, vectors in zip(owners, phrase_vectors):
+        choices = [u for u in pool if u != owner]
+        if len(vectors) and choices:
+            null.append(closest_title_similarity(vectors, histories[choices[int(rng.integers(len(choices)))]]))
+    if not null:
+        raise ValueError("grounding calibration needs phrases and another user with a training history")
+    return float(np.quantile(np.concatenate(null), quantile))
+
+
+def grounding(phrase_vectors: list[np.ndarray], title_vectors: list[np.ndarray], threshold: float) -> dict:
+    """The share of phrases (over all users) whose closest own-history title is above ``threshold``."""
+    sims = [closest_title_similarity(p, t) for p, t in zip(phrase_vectors, title_vectors) if len(p)]
+    flat = np.concatenate(sims) if sims else np.zeros(0)
+    per_user = [float(np.mean(s > threshold)) for s in sims]
+    return {"phrases": int(flat.size), "users": len(sims), "threshold": threshold,
+            "rate": float(np.mean(flat > threshold)) if flat.size else None,
+            "mean_user_rate": float(np.mean(per_user)) if per_user else None,
+            "mean_similarity": float(flat.mean()) if flat.size else None}
+
+
+# -- the whole measurement ----------------------------------------------------------------------------------
+def _encode_lists(encoder, lists: list[list[str]]) -> list[np.ndarray]:
+    flat = [t for texts in lists for t in texts]
+    vectors = encoder.encode(flat, show_progress=False) if flat else np.zeros((0, 1))
+    out, row = [], 0
+    for texts in lists:
+        out.append(np.asarray(vectors[row:row + len(texts)]))
+        row += len(texts)
+    return out
+
+
+def sample_users(n_users_with_preferences: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """A fixed random sample (``seed``) of ``n`` of the given user indices, in sampled order."""
+    rng = np.random.default_rng(seed)
+    return rng.permutation(np.asarray(n_users_with_preferences))[:n]
+
+
+def _fidelity(picks: list[int | None], weights: list[np.ndarray], how: list[str]) -> dict:
+    parsed = [(p, w) for p, w in zip(picks, weights) if p is not None]
+    hits = [bool(p == int(np.argmax(w))) for p, w in parsed]
+    chance = [1.0 / len(w) for _, w in parsed]
+    return {"answers": len(picks), "parsed": len(parsed), "unparseable": len(picks) - len(parsed),
+            "rate": float(np.mean(hits)) if hits else None, "chance_rate": float(np.mean(chance)) if chance else None,
+            "how": {h: how.count(h) for h in sorted(set(how))}}
+
+
+def lane_quality(run: Path, *, users: int = 200, generate: int = 40, seed: int = 0, chat=None, encoder=None,
+                 loaded=None, progress=None) -> dict:
+    """The explanation metrics of a LANE run, LANE vs the LLM-only explainer (see the module doc)."""
+    from lucidrec.config import validate_config
+    from lucidrec.embeddings.lane.config import LaneConfig
+    from lucidrec.explain.contributions import all_scores, top_items, user_state
+    from lucidrec.explain.lane import HISTORY_SHOWN, LaneExplainer, chain_of_thought
+    from lucidrec.explain.lane_deletion import deletion_summary
+    from lucidrec.explain.llm_only import llm_only_explanation, named_preferences
+    from lucidrec.train.run import load_run
+
+    say = progress or (lambda message: None)
+    model, data, split, run_config = loaded or load_run(Path(run))
+    config = validate_config(LaneConfig, {k: v for k, v in run_config.embedding.items() if k != "name"},
+                             "embedding 'lane'")
+    if encoder is None:
+        from lucidrec.lm.encoder import TextEncoder
+
+        encoder = TextEncoder(config.encoder, cache_dir=config.cache_dir, show_progress=False)
+    if chat is None and generate > 0:
+        chat = LaneExplainer()._chat(config)
+    phrases_of = model.items.phrases
+    mask = model.state_hook.mask.numpy()
+    candidates = np.array([u for u in range(data.n_users) if mask[u].sum() >= 1 and phrases_of.get(u)])
+    sample = sample_users(candidates, users, seed)
+    title = lambda i: data.catalog.title(str(data.item_ids[i])) or f"item {data.item_ids[i]}"  # noqa: E731
+    train_titles = [[title(i) for i in split.train[int(u)]] for u in range(data.n_users)]
+
+    # The recommendation explained: the first item of the full history, as `lucidrec explain` shows it.
+    histories, items, weights = [], [], []
+    for u in sample:
+        history = [int(i) for i in data.sequences[int(u)]]
+        state = user_state(model, history, int(u))
+        w = model.state_hook.last_weights[0].double().numpy()[: len(phrases_of[int(u)])]
+        histories.append(history)
+        items.append(int(top_items(all_scores(model, state, history), 1)[0]))
+        weights.append(w)
+    say(f"deletion test on {len(sample)} users")
+    deletion = deletion_summary(model, Ragged.from_lists(histories), sample, np.array(items), seed=seed)
+
+    say("grounding calibration")
+    rng = np.random.default_rng(seed + 1)
+    title_vectors_all = {}
+
+    def title_vectors(users_: np.ndarray) -> list[np.ndarray]:
+        missing = [int(u) for u in users_ if int(u) not in title_vectors_all]
+        for u, v in zip(missing, _encode_lists(encoder, [train_titles[u] for u in missing])):
+            title_vectors_all[u] = v
+        return [title_vectors_all[int(u)] for u in users_]
+
+    lane_phrases = [phrases_of[int(u)] for u in sample]
+    lane_vectors = _encode_lists(encoder, lane_phrases)
+    own_titles = title_vectors(sample)
+    # Random users' histories for the null: drawn from every user with a training history.
+    pool = np.flatnonzero(split.train.lengths() > 0)
+    others = rng.choice(pool, size=min(len(pool), max(2 * len(sample), 2)), replace=False)
+    null_titles = title_vectors(others)
+    null_pool = dict(zip((int(u) for u in others), null_titles))
+    lane_threshold = calibrate_threshold(lane_vectors, [int(u) for u in sample], null_pool, rng)
+    lane_grounding = grounding(lane_vectors, own_titles, lane_threshold)
+
+    per_user = [{"user_id": str(data.user_ids[int(u)]), "item_id": str(data.item_ids[i]),
+                 "preferences": {p: float(x) for p, x in zip(lane_phrases[k], weights[k])}}
+                for k, (u, i) in enumerate(zip(sample, items))]
+    result = {"run": str(run), "seed": seed, "users": int(len(sample)),
+              "recommended_item": "the top-1 item from the full history (as lucidrec explain shows it)",
+              "lane": {"deletion": deletion, "grounding": lane_grounding},
+              "grounding_rule": f"phrase supported when its cosine similarity to the closest title of the user's "
+                                f"training history exceeds the {GROUNDING_QUANTILE:.0%} quantile of phrase-to-"
+                                "closest-title similarities against random other users' histories (calibrated per "
+                                "explainer on its own phrases)",
+              "fidelity_rule": FIDELITY_RULE}
+    n_gen = min(generate, len(sample))
+    if n_gen == 0:
+        result["per_user"] = per_user
+        return result
+    lane_picks, lane_how, llm_picks, llm_how, llm_named, gen_weights, seconds = [], [], [], [], [], [], []
+    lane_failed = llm_failed = 0
+    for k in range(n_gen):
+        u, history, phrases, w = int(sample[k]), histories[k], lane_phrases[k], weights[k]
+        shown = [title(i) for i in history[-HISTORY_SHOWN:]]
+        target = title(items[k])
+        full_weights = np.zeros(len(phrases))
+        full_weights[: len(w)] = w
+        started = time.perf_counter()
+        cot = chain_of_thought(chat, shown, phrases, full_weights, target)
+        if "text" in cot:
+            pick = ranked_first(cot["text"], phrases)
+        else:
+            lane_failed, pick = lane_failed + 1, RankedFirst(None, "no answer")
+        lane_picks.append(pick.index)
+        lane_how.append(pick.how)
+        only = llm_only_explanation(chat, shown, target, config.n_preferences)
+        names = named_preferences(only.get("text", "")) if "text" in only else []
+        llm_failed += "text" not in only
+        llm_named.append(names)
+        if names:
+            sims = _unit(encoder.encode(names[:1], show_progress=False)) @ _unit(lane_vectors[k]).T
+            llm_picks.append(int(np.argmax(sims[0])))
+            llm_how.append("closest LANE preference to the first named")
+        else:
+            llm_picks.append(None)
+            llm_how.append("unparseable" if "text" in only else "no answer")
+        gen_weights.append(w)
+        per_user[k]["lane_answer"] = cot.get("text", cot.get("error"))
+        per_user[k]["lane_ranked_first"] = None if pick.index is None else phrases[pick.index]
+        per_user[k]["llm_only_answer"] = only.get("text", only.get("error"))
+        per_user[k]["llm_only_named"] = names
+        seconds.append(time.perf_counter() - started)
+        say(f"generated explanations {k + 1}/{n_gen} ({seconds[-1]:.1f} s)")
+    lane_fidelity = _fidelity(lane_picks, gen_weights, lane_how)
+    lane_fidelity["chat_errors"] = lane_failed
+    llm_fidelity = _fidelity(llm_picks, gen_weights, llm_how)
+    llm_fidelity["chat_errors"] = llm_failed
+    result["generated_users"] = n_gen
+    result["endpoint"] = chat.endpoint
+    result["seconds_per_user_both_explainers"] = float(np.mean(seconds))
+    result["lane"]["fidelity"] = lane_fidelity
+    llm_vectors = _encode_lists(encoder, llm_named)
+    named_users = [k for k in range(n_gen) if len(llm_vectors[k])]
+    llm_result = {"fidelity": llm_fidelity, "users_naming_preferences": len(named_users),
+                  "preferences_named": int(sum(len(n) for n in llm_named))}
+    if named_users:
+        own = [own_titles[k] for k in named_users]
+        named = [llm_vectors[k] for k in named_users]
+        threshold = calibrate_threshold(named, [int(sample[k]) for k in named_users], null_pool,
+                                        np.random.default_rng(seed + 2))
+        llm_result["grounding"] = grounding(named, own, threshold)
+    result["llm_only"] = llm_result
+    # LANE's grounding on the generated users too, for a like-for-like row.
+    result["lane"]["grounding_generated_users"] = grounding(lane_vectors[:n_gen], own_titles[:n_gen], lane_threshold)
+    result["per_user"] = per_user
+    return result
