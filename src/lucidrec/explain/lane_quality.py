@@ -271,21 +271,25 @@ def lane_quality(run: Path, *, users: int = 200, generate: int = 40, seed: int =
         return result
     lane_picks, lane_how, llm_picks, llm_how, llm_named, gen_weights, seconds = [], [], [], [], [], [], []
     lane_failed = llm_failed = 0
+    lane_cpu, llm_cpu = [], []  # CPU seconds of this process per answer (0 for an answer from the chat cache)
     for k in range(n_gen):
         u, history, phrases, w = int(sample[k]), histories[k], lane_phrases[k], weights[k]
         shown = [title(i) for i in history[-HISTORY_SHOWN:]]
         target = title(items[k])
         full_weights = np.zeros(len(phrases))
         full_weights[: len(w)] = w
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         cot = chain_of_thought(chat, shown, phrases, full_weights, target)
+        lane_cpu.append(time.process_time() - cpu_started)
         if "text" in cot:
             pick = ranked_first(cot["text"], phrases)
         else:
             lane_failed, pick = lane_failed + 1, RankedFirst(None, "no answer")
         lane_picks.append(pick.index)
         lane_how.append(pick.how)
+        cpu_started = time.process_time()
         only = llm_only_explanation(chat, shown, target, config.n_preferences)
+        llm_cpu.append(time.process_time() - cpu_started)
         names = named_preferences(only.get("text", "")) if "text" in only else []
         llm_failed += "text" not in only
         llm_named.append(names)
@@ -302,7 +306,8 @@ def lane_quality(run: Path, *, users: int = 200, generate: int = 40, seed: int =
         per_user[k]["llm_only_answer"] = only.get("text", only.get("error"))
         per_user[k]["llm_only_named"] = names
         seconds.append(time.perf_counter() - started)
-        say(f"generated explanations {k + 1}/{n_gen} ({seconds[-1]:.1f} s)")
+        say(f"generated explanations {k + 1}/{n_gen} ({seconds[-1]:.1f} s; CPU {lane_cpu[-1]:.1f} s LANE, "
+            f"{llm_cpu[-1]:.1f} s LLM-only)")
     lane_fidelity = _fidelity(lane_picks, gen_weights, lane_how)
     lane_fidelity["chat_errors"] = lane_failed
     llm_fidelity = _fidelity(llm_picks, gen_weights, llm_how)
@@ -310,6 +315,7 @@ def lane_quality(run: Path, *, users: int = 200, generate: int = 40, seed: int =
     result["generated_users"] = n_gen
     result["endpoint"] = chat.endpoint
     result["seconds_per_user_both_explainers"] = float(np.mean(seconds))
+    result["cpu_seconds_per_answer"] = {"lane": float(np.mean(lane_cpu)), "llm_only": float(np.mean(llm_cpu))}
     result["lane"]["fidelity"] = lane_fidelity
     llm_vectors = _encode_lists(encoder, llm_named)
     named_users = [k for k in range(n_gen) if len(llm_vectors[k])]
