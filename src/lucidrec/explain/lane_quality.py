@@ -178,10 +178,11 @@ def _encode_lists(encoder, lists: list[list[str]]) -> list[np.ndarray]:
     return out
 
 
-def sample_users(n_users_with_preferences: np.ndarray, n: int, seed: int) -> np.ndarray:
-    """A fixed random sample (``seed``) of ``n`` of the given user indices, in sampled order."""
+def sample_users(candidates: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """A fixed random sample (``seed``) of ``n`` of the ``candidates`` (user indices), in sampled order: the
+    first k of a sample of n are the sample of k."""
     rng = np.random.default_rng(seed)
-    return rng.permutation(np.asarray(n_users_with_preferences))[:n]
+    return rng.permutation(np.asarray(candidates))[:n]
 
 
 def _fidelity(picks: list[int | None], weights: list[np.ndarray], how: list[str]) -> dict:
@@ -221,7 +222,7 @@ def lane_quality(run: Path, *, users: int = 200, generate: int = 40, seed: int =
     title = lambda i: data.catalog.title(str(data.item_ids[i])) or f"item {data.item_ids[i]}"  # noqa: E731
     train_titles = [[title(i) for i in split.train[int(u)]] for u in range(data.n_users)]
 
-    # The recommendation explained: the first item of the full history, as `lucidrec explain` shows it.
+    # The recommendation explained: the top item after the full history, as `lucidrec explain` shows it.
     histories, items, weights = [], [], []
     for u in sample:
         history = [int(i) for i in data.sequences[int(u)]]
