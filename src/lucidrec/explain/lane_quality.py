@@ -194,15 +194,59 @@ def _fidelity(picks: list[int | None], weights: list[np.ndarray], how: list[str]
             "how": {h: how.count(h) for h in sorted(set(how))}}
 
 
+@dataclass
+class BothAnswers:
+    """One user's LANE chain of thought and LLM-only answer, what each ranks first, and what they cost."""
+
+    lane_text: str | None  # None: the chat model gave no answer
+    lane_pick: RankedFirst
+    lane_phrases: list[str]
+    llm_text: str | None
+    llm_named: list[str]
+    llm_pick: int | None  # the LANE preference closest to the first one the LLM-only answer names
+    llm_how: str
+    seconds: float
+    cpu_lane: float  # CPU seconds of this process (0 for an answer from the chat cache)
+    cpu_llm: float
+    errors: dict
+
+    def record(self) -> dict:
+        pick = self.lane_pick.index
+        return {"lane_answer": self.lane_text or self.errors.get("lane"),
+                "lane_ranked_first": None if pick is None else self.lane_phrases[pick],
+                "llm_only_answer": self.llm_text or self.errors.get("llm_only"), "llm_only_named": self.llm_named}
+
+
+def _explain_both(chat, encoder, shown: list[str], target: str, phrases: list[str], weights: np.ndarray,
+                  phrase_vectors: np.ndarray, n_preferences: int) -> BothAnswers:
+    from lucidrec.explain.lane import chain_of_thought
+    from lucidrec.explain.llm_only import llm_only_explanation, named_preferences
+
+    started, cpu = time.perf_counter(), time.process_time()
+    cot = chain_of_thought(chat, shown, phrases, weights, target)
+    cpu_lane, cpu = time.process_time() - cpu, time.process_time()
+    only = llm_only_explanation(chat, shown, target, n_preferences)
+    cpu_llm = time.process_time() - cpu
+    lane_text, llm_text = cot.get("text"), only.get("text")
+    pick = ranked_first(lane_text, phrases) if lane_text is not None else RankedFirst(None, "no answer")
+    names = named_preferences(llm_text) if llm_text is not None else []
+    llm_pick, llm_how = None, "unparseable" if llm_text is not None else "no answer"
+    if names:
+        sims = _unit(encoder.encode(names[:1], show_progress=False)) @ _unit(phrase_vectors).T
+        llm_pick, llm_how = int(np.argmax(sims[0])), "closest LANE preference to the first named"
+    errors = {k: v["error"] for k, v in (("lane", cot), ("llm_only", only)) if "error" in v}
+    return BothAnswers(lane_text, pick, phrases, llm_text, names, llm_pick, llm_how, time.perf_counter() - started,
+                       cpu_lane, cpu_llm, errors)
+
+
 def lane_quality(run: Path, *, users: int = 200, generate: int = 40, seed: int = 0, chat=None, encoder=None,
                  loaded=None, progress=None) -> dict:
     """The explanation metrics of a LANE run, LANE vs the LLM-only explainer (see the module doc)."""
     from lucidrec.config import validate_config
     from lucidrec.embeddings.lane.config import LaneConfig
     from lucidrec.explain.contributions import all_scores, top_items, user_state
-    from lucidrec.explain.lane import HISTORY_SHOWN, LaneExplainer, chain_of_thought
+    from lucidrec.explain.lane import HISTORY_SHOWN, LaneExplainer
     from lucidrec.explain.lane_deletion import deletion_summary
-    from lucidrec.explain.llm_only import llm_only_explanation, named_preferences
     from lucidrec.train.run import load_run
 
     say = progress or (lambda message: None)
@@ -270,57 +314,29 @@ def lane_quality(run: Path, *, users: int = 200, generate: int = 40, seed: int =
     if n_gen == 0:
         result["per_user"] = per_user
         return result
-    lane_picks, lane_how, llm_picks, llm_how, llm_named, gen_weights, seconds = [], [], [], [], [], [], []
-    lane_failed = llm_failed = 0
-    lane_cpu, llm_cpu = [], []  # CPU seconds of this process per answer (0 for an answer from the chat cache)
+    answers = []
     for k in range(n_gen):
-        u, history, phrases, w = int(sample[k]), histories[k], lane_phrases[k], weights[k]
-        shown = [title(i) for i in history[-HISTORY_SHOWN:]]
-        target = title(items[k])
-        full_weights = np.zeros(len(phrases))
-        full_weights[: len(w)] = w
-        started, cpu_started = time.perf_counter(), time.process_time()
-        cot = chain_of_thought(chat, shown, phrases, full_weights, target)
-        lane_cpu.append(time.process_time() - cpu_started)
-        if "text" in cot:
-            pick = ranked_first(cot["text"], phrases)
-        else:
-            lane_failed, pick = lane_failed + 1, RankedFirst(None, "no answer")
-        lane_picks.append(pick.index)
-        lane_how.append(pick.how)
-        cpu_started = time.process_time()
-        only = llm_only_explanation(chat, shown, target, config.n_preferences)
-        llm_cpu.append(time.process_time() - cpu_started)
-        names = named_preferences(only.get("text", "")) if "text" in only else []
-        llm_failed += "text" not in only
-        llm_named.append(names)
-        if names:
-            sims = _unit(encoder.encode(names[:1], show_progress=False)) @ _unit(lane_vectors[k]).T
-            llm_picks.append(int(np.argmax(sims[0])))
-            llm_how.append("closest LANE preference to the first named")
-        else:
-            llm_picks.append(None)
-            llm_how.append("unparseable" if "text" in only else "no answer")
-        gen_weights.append(w)
-        per_user[k]["lane_answer"] = cot.get("text", cot.get("error"))
-        per_user[k]["lane_ranked_first"] = None if pick.index is None else phrases[pick.index]
-        per_user[k]["llm_only_answer"] = only.get("text", only.get("error"))
-        per_user[k]["llm_only_named"] = names
-        seconds.append(time.perf_counter() - started)
-        say(f"generated explanations {k + 1}/{n_gen} ({seconds[-1]:.1f} s; CPU {lane_cpu[-1]:.1f} s LANE, "
-            f"{llm_cpu[-1]:.1f} s LLM-only)")
-    lane_fidelity = _fidelity(lane_picks, gen_weights, lane_how)
-    lane_fidelity["chat_errors"] = lane_failed
-    llm_fidelity = _fidelity(llm_picks, gen_weights, llm_how)
-    llm_fidelity["chat_errors"] = llm_failed
+        shown = [title(i) for i in histories[k][-HISTORY_SHOWN:]]
+        answers.append(_explain_both(chat, encoder, shown, title(items[k]), lane_phrases[k], weights[k],
+                                     lane_vectors[k], config.n_preferences))
+        per_user[k].update(answers[-1].record())
+        say(f"generated explanations {k + 1}/{n_gen} ({answers[-1].seconds:.1f} s; CPU {answers[-1].cpu_lane:.1f} s "
+            f"LANE, {answers[-1].cpu_llm:.1f} s LLM-only)")
     result["generated_users"] = n_gen
     result["endpoint"] = chat.endpoint
-    result["seconds_per_user_both_explainers"] = float(np.mean(seconds))
-    result["cpu_seconds_per_answer"] = {"lane": float(np.mean(lane_cpu)), "llm_only": float(np.mean(llm_cpu))}
-    result["lane"]["fidelity"] = lane_fidelity
+    result["seconds_per_user_both_explainers"] = float(np.mean([a.seconds for a in answers]))
+    result["cpu_seconds_per_answer"] = {"lane": float(np.mean([a.cpu_lane for a in answers])),
+                                        "llm_only": float(np.mean([a.cpu_llm for a in answers]))}
+    result["lane"]["fidelity"] = {**_fidelity([a.lane_pick.index for a in answers], weights[:n_gen],
+                                              [a.lane_pick.how for a in answers]),
+                                  "chat_errors": sum(a.lane_text is None for a in answers)}
+    llm_named = [a.llm_named for a in answers]
     llm_vectors = _encode_lists(encoder, llm_named)
     named_users = [k for k in range(n_gen) if len(llm_vectors[k])]
-    llm_result = {"fidelity": llm_fidelity, "users_naming_preferences": len(named_users),
+    llm_result = {"fidelity": {**_fidelity([a.llm_pick for a in answers], weights[:n_gen],
+                                           [a.llm_how for a in answers]),
+                               "chat_errors": sum(a.llm_text is None for a in answers)},
+                  "users_naming_preferences": len(named_users),
                   "preferences_named": int(sum(len(n) for n in llm_named))}
     if named_users:
         own = [own_titles[k] for k in named_users]
@@ -329,7 +345,6 @@ def lane_quality(run: Path, *, users: int = 200, generate: int = 40, seed: int =
                                         np.random.default_rng(seed + 2))
         llm_result["grounding"] = grounding(named, own, threshold)
     result["llm_only"] = llm_result
-    # LANE's grounding on the generated users too, for a like-for-like row.
     result["lane"]["grounding_generated_users"] = grounding(lane_vectors[:n_gen], own_titles[:n_gen], lane_threshold)
     result["per_user"] = per_user
     return result
