@@ -64,6 +64,9 @@ Step 2: You will love it.
 1. not a preference (step 2)"""
     assert named_preferences(answer) == ["Classic science fiction", "Space adventures"]
     assert named_preferences("no list here") == []
+    # Without a "Step 1" marker the list before the next step counts; later steps' lists do not.
+    assert named_preferences("1. Comedy\n2. Crime\n\nStep 3:\n1. Comedy\n2. Cri", limit=5) == ["Comedy", "Crime"]
+    assert named_preferences("1. a\n2. b\n3. c", limit=2) == ["a", "b"]
 
 
 def _unit(rows):

@@ -229,7 +229,7 @@ def _explain_both(chat, encoder, shown: list[str], target: str, phrases: list[st
     cpu_llm = time.process_time() - cpu
     lane_text, llm_text = cot.get("text"), only.get("text")
     pick = ranked_first(lane_text, phrases) if lane_text is not None else RankedFirst(None, "no answer")
-    names = named_preferences(llm_text) if llm_text is not None else []
+    names = named_preferences(llm_text, n_preferences) if llm_text is not None else []
     llm_pick, llm_how = None, "unparseable" if llm_text is not None else "no answer"
     if names:
         sims = _unit(encoder.encode(names[:1], show_progress=False)) @ _unit(phrase_vectors).T

@@ -3,7 +3,8 @@ recommended item, but no preferences and no weights, and names the preferences t
 (most important first) before writing its recommendation text.
 
 :func:`named_preferences` reads them back: the numbered lines ("1. ...", "2) ...", "- ...") of the answer's
-step 1 (the whole answer when it has no step markers), at most ``limit``, duplicates dropped.
+step 1 (without a "Step 1" marker: the text before the first other step marker), at most ``limit``, duplicates
+dropped.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def llm_only_explanation(chat, history: list[str], target: str, n_preferences: i
 def named_preferences(text: str, limit: int = 10) -> list[str]:
     """The preferences an LLM-only answer names, in its order (see the module doc)."""
     marks = list(_STEP.finditer(text))
-    section = text
+    section = text[: marks[0].start()] if marks else text  # no "Step 1:" marker: the list before any later step
     for k, mark in enumerate(marks):
         if mark.group(1) == "1":
             section = text[mark.end(): marks[k + 1].start() if k + 1 < len(marks) else len(text)]
