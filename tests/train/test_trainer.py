@@ -104,6 +104,19 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(cyclic_dir, tmp_path
     assert_resume_equals_uninterrupted(config, tmp_path, stop_after_epochs=2)
 
 
+def test_evaluating_an_unfinished_run_says_so(cyclic_dir, tmp_path, caplog):
+    from lucidrec.train.run import evaluate_run
+
+    config = _config(cyclic_dir, epochs=4)
+    train_run(config, tmp_path / "run", stop_after_epochs=2)  # as if killed after two epochs
+    evaluate_run(tmp_path / "run", out=tmp_path / "eval")
+    assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["unfinished_training"] is True
+    assert "has not finished training" in caplog.text
+    train_run(config, tmp_path / "run", resume=True)
+    evaluate_run(tmp_path / "run", out=tmp_path / "eval2")
+    assert "unfinished_training" not in json.loads((tmp_path / "eval2" / "metrics.json").read_text())
+
+
 def test_resume_forgets_epochs_logged_after_the_last_checkpoint(cyclic_dir, tmp_path):
     # A kill between the log line and the checkpoint repeats that epoch; a kill inside the write cuts a line.
     config = _config(cyclic_dir, epochs=4)

@@ -17,6 +17,7 @@ Folder layout (``save_pretrained`` style)::
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import time
@@ -45,6 +46,8 @@ from lucidrec.train import checkpoint, run_folder
 from lucidrec.train.migrate import BEFORE_THE_OPTION, NESTED_SINCE_FLAT, migrate_run_config, saved_run_config
 from lucidrec.train.presets import load_preset
 from lucidrec.train.trainer import Trainer, TrainConfig, scorer_for
+
+log = logging.getLogger(__name__)
 
 
 class RunConfig(StrictConfig):
@@ -339,13 +342,17 @@ def evaluate_run(run: Path, eval_config: EvalConfig | None = None, out: Path | N
         values["protocols"] = tuple(dict.fromkeys(["full", *values["protocols"], *add_protocols]))
         eval_config = validate_config(EvalConfig, values, "evaluation settings")
     target = Path(out or run)
+    unfinished = not (Path(run) / "metrics.json").is_file()
+    if unfinished:  # a killed or still running training: say so, here and in what is written
+        log.warning("%s has not finished training: these are the metrics of its best checkpoint so far", run)
     with hold(target):  # not while a training process writes the same folder
         context = {}
         if (target / "metrics.json").is_file():
             context = {k: v for k, v in _read_json(target / "metrics.json").items() if "/" not in k and k != "eval_seconds"}
         metrics = _final_evaluation(model, split, eval_config, target)
         context.update(model=config.model["name"], embedding=config.embedding["name"],
-                       config=config.model_dump(mode="json"), data_hash=data.data_hash, reevaluated=True)
+                       config=config.model_dump(mode="json"), data_hash=data.data_hash, reevaluated=True,
+                       **({"unfinished_training": True} if unfinished else {}))
         write_metrics(target, metrics, **context)
     return metrics
 
