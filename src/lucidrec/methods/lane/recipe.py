@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 from lucidrec.config import validate_config
+from lucidrec.data import dataset_folder
 from lucidrec.embeddings.lane.config import LaneConfig
 from lucidrec.embeddings.lane.state_files import (ITEMS, PREFERENCES, STATE_DIR, items_fingerprint,
                                                  preferences_fingerprint, read_stage, split_identity, stage_meta,
@@ -103,7 +104,5 @@ def recorded_file(path: str, data_config) -> Path:
     given = Path(path)
     if given.is_absolute() or given.exists():
         return given
-    from lucidrec.data import dataset_folder
-
     inside = dataset_folder(data_config.dataset, data_config.data_dir) / given
     return inside if inside.exists() else given
