@@ -5,10 +5,12 @@ Each variant is ``IMPLEMENTATION[:PRECISION]`` of ``train.ce_implementation`` (d
 (``bench/protocol.py``): the same batches of epoch 0, each step run with every variant in rotating
 order so all see the same machine load. Prints the median seconds per step (forward, loss, backward,
 Adam step), the speed-up of each variant over the first, the projected training epoch, and the largest
-loss difference from the first variant on identical weights and dropout masks.
+loss difference from the first variant on identical weights and dropout masks. Writes the measurement record
+``results/measurements/ce_loss-<variants>.json`` (``--record`` for another file) and prints its table.
 
-    python bench/bench_ce_loss.py --datasets ml-1m amazon-beauty --models sasrec --steps 12 --threads 1
-    python bench/bench_ce_loss.py --variants chunked chunked:bfloat16 --datasets ml-1m --steps 30
+    python bench/bench_ce_loss.py --datasets ml-1m amazon-beauty --models sasrec gru4rec caser bert4rec --steps 30 --threads 1
+    python bench/bench_ce_loss.py --variants chunked chunked:bfloat16 --datasets ml-1m amazon-beauty \
+        --models sasrec gru4rec caser bert4rec --steps 12 --threads 1
 """
 
 from __future__ import annotations
@@ -16,11 +18,14 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from lucidrec.data.pipeline import load_split
+from lucidrec.experiments.measurements import DEFAULT_FOLDER, build_measurement, write_measurement
+from lucidrec.experiments.report import measurement_markdown
 from lucidrec.train.batches import trainable_users, training_batch
 from lucidrec.train.run import build_config, build_model
 from lucidrec.train.trainer import next_item_step_loss
@@ -76,6 +81,25 @@ def measure(dataset: str, model_name: str, variants: list[str], steps: int, thre
             "seconds": {variant: statistics.median(values) for variant, values in seconds.items()}}
 
 
+def record_table(results: list[dict], variants: list[str]) -> dict:
+    """The measurement table: one row per dataset and model, raw seconds (the report rounds them)."""
+    columns = [{"name": "dataset"}, {"name": "model"}, {"name": "items"}, {"name": "target positions per step", "digits": 0},
+               *({"name": f"{v} s/step", "digits": 3} for v in variants),
+               *({"name": f"{v} speed-up", "digits": 2, "suffix": "×"} for v in variants[1:]),
+               *({"name": f"{v} projected epoch s", "digits": 0} for v in variants),
+               *({"name": f"{v} loss difference, same weights"} for v in variants[1:])]
+    rows = []
+    for r in results:
+        s = r["seconds"]
+        rows.append([r["dataset"], r["model"], r["items"], r["rows_per_step"], *(s[v] for v in variants),
+                     *(s[variants[0]] / s[v] for v in variants[1:]), *(s[v] * r["batches_per_epoch"] for v in variants),
+                     *(r["loss_gap"][v] for v in variants[1:])])
+    return {"title": "Median seconds per training step (forward, loss, backward, Adam step)", "columns": columns,
+            "rows": rows, "note": f"Speed-ups are over {variants[0]}; the same batches of epoch 0, every step run with "
+                                  "every variant in rotating order; the projected epoch is the median step times the "
+                                  "batches of an epoch."}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=["ml-1m"])
@@ -84,21 +108,21 @@ def main() -> None:
                         help="IMPLEMENTATION[:PRECISION]; speed-ups are over the first")
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--record", type=Path, default=None,
+                        help=f"the record to write (default {DEFAULT_FOLDER.as_posix()}/ce_loss-<variants>.json)")
     args = parser.parse_args()
     variants = args.variants
-    print("| dataset | model | items | target positions per step | "
-          + " | ".join(f"{v} s/step" for v in variants) + " | "
-          + " | ".join(f"{v} speed-up" for v in variants[1:]) + " | projected epoch (s) | loss difference, same weights |")
-    print("|---" * (6 + 2 * len(variants) - 1) + "|")
+    results = []
     for dataset in args.datasets:
         for model_name in args.models:
-            r = measure(dataset, model_name, variants, args.steps, args.threads)
-            s = r["seconds"]
-            print(f"| {dataset} | {model_name} | {r['items']:,} | {r['rows_per_step']:,.0f} | "
-                  + " | ".join(f"{s[v]:.3f}" for v in variants) + " | "
-                  + " | ".join(f"**{s[variants[0]] / s[v]:.2f}×**" for v in variants[1:]) + " | "
-                  + " / ".join(f"{s[v] * r['batches_per_epoch']:.0f}" for v in variants) + " | "
-                  + " / ".join(f"{r['loss_gap'][v]:.1e}" for v in variants[1:]) + " |", flush=True)
+            results.append(measure(dataset, model_name, variants, args.steps, args.threads))
+            print(f"{dataset} {model_name}: " + ", ".join(f"{v} {results[-1]['seconds'][v]:.3f} s/step" for v in variants),
+                  flush=True)
+    name = "ce_loss-" + "-".join(v.replace(":", "_") for v in variants)
+    record = build_measurement(name, f"Training step: {' vs '.join(variants)}", [record_table(results, variants)],
+                               threads=args.threads, extra={"steps": args.steps})
+    path = write_measurement(args.record or DEFAULT_FOLDER / f"{name}.json", record)
+    print(measurement_markdown(record, path))
 
 
 if __name__ == "__main__":

@@ -1,18 +1,24 @@
-"""Issue 2 figures: data loading/statistics and full-ranking evaluation cost, with peak memory.
+"""Data loading/statistics and full-ranking evaluation cost, with peak memory: a measurement record.
 
-Run by hand:  python bench/bench_data_eval.py [--datasets ml-1m amazon-beauty]
-Each measurement runs in a fresh subprocess so peak memory (ru_maxrss) belongs to it alone.
-Prints a markdown table for docs/benchmarks.md.
+    python bench/bench_data_eval.py --threads 1 [--datasets ml-1m amazon-beauty] [--record FILE]
+
+Each measurement runs in a fresh subprocess, so peak memory (ru_maxrss) belongs to it alone: `data info`
+(load + statistics), and full-ranking evaluation of the test part for the popularity baseline and for a
+random 64-d dot-product model (what every trained backbone costs to rank). Writes the record
+``results/measurements/data_eval-threads<N>.json`` (``--record`` for another file) and prints its tables;
+``lucidrec report results/measurements --out DIR`` renders every measurement record.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import platform
 import subprocess
 import sys
-import time
+from pathlib import Path
+
+from lucidrec.experiments.measurements import DEFAULT_FOLDER, build_measurement, write_measurement
+from lucidrec.experiments.report import measurement_markdown
 
 CHILD = r"""
 import json, resource, sys, time
@@ -61,25 +67,40 @@ def measure(task: str, name: str, threads: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=["ml-1m", "amazon-beauty"])
     parser.add_argument("--threads", type=int, default=0, help="torch threads in the measured process (0: torch default)")
+    parser.add_argument("--record", type=Path, default=None,
+                        help=f"the record to write (default {DEFAULT_FOLDER.as_posix()}/data_eval-threads<N>.json)")
     args = parser.parse_args()
     import torch
 
     threads = args.threads or torch.get_num_threads()
-    print(f"machine: {platform.processor() or platform.machine()}, {threads} torch threads, "
-          f"python {platform.python_version()}, torch {torch.__version__}; {time.strftime('%Y-%m-%d')}")
-    print("\n| dataset | task | seconds | peak RSS (MB) | result |\n|---|---|---|---|---|")
+    loading, evaluation = [], []
     for name in args.datasets:
         info = measure("info", name, args.threads)
-        print(f"| {name} | `data info` (load + stats) | {info['seconds']:.2f} | {info['peak_rss_mb']:.0f} | "
-              f"{info['users']:,} users × {info['items']:,} items, {info['interactions']:,} interactions |")
-        for task in ("pop", "dot64"):
+        loading.append([name, info["seconds"], info["peak_rss_mb"], info["users"], info["items"], info["interactions"]])
+        for task, label in (("pop", "popularity baseline"), ("dot64", "64-d dot-product model")):
             r = measure(task, name, args.threads)
-            label = "popularity baseline" if task == "pop" else "64-d dot-product model"
-            print(f"| {name} | full-ranking eval, {label} | {r['eval_seconds']:.2f} (+{r['prepare_split_seconds']:.2f} load/split) | "
-                  f"{r['peak_rss_mb']:.0f} | {r['users_ranked']:,} users; Recall@10 {r['recall@10']:.4f}, NDCG@10 {r['ndcg@10']:.4f} |")
+            evaluation.append([name, label, r["eval_seconds"], r["prepare_split_seconds"], r["peak_rss_mb"],
+                               r["users_ranked"], r["recall@10"], r["ndcg@10"]])
+    tables = [
+        {"title": "`data info`: load + statistics",
+         "columns": [{"name": "dataset"}, {"name": "seconds", "digits": 2}, {"name": "peak RSS (MB)", "digits": 0},
+                     {"name": "users"}, {"name": "items"}, {"name": "interactions"}],
+         "rows": loading, "note": "Each in a fresh process; peak RSS is its ru_maxrss."},
+        {"title": "Full-ranking evaluation of the test part",
+         "columns": [{"name": "dataset"}, {"name": "model"}, {"name": "eval seconds", "digits": 2},
+                     {"name": "load + split seconds", "digits": 2}, {"name": "peak RSS (MB)", "digits": 0},
+                     {"name": "users ranked"}, {"name": "Recall@10", "digits": 4}, {"name": "NDCG@10", "digits": 4}],
+         "rows": evaluation,
+         "note": "History items masked, every item a candidate; the dot-product model's vectors are random, so its "
+                 "metrics only show that every user was ranked."},
+    ]
+    record = build_measurement("data_eval", f"Data loading and evaluation cost ({threads} torch thread(s))", tables,
+                               threads=threads)
+    path = write_measurement(args.record or DEFAULT_FOLDER / f"data_eval-threads{threads}.json", record)
+    print(measurement_markdown(record, path))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
-"""Benchmark of the shared language-model layer (run by hand; results go to docs/benchmarks.md, section "Language-model layer").
+"""Benchmark of the shared language-model layer: a measurement record.
 
-    python bench/bench_lm.py [--data-dir DIR] [--threads N] [--json-out FILE]
+    python bench/bench_lm.py --threads 1 [--data-dir DIR] [--record FILE]
 
 Measures, on the machine it runs on:
 1. TextEncoder cold (fresh cache) vs sentence-transformers ``model.encode`` directly, same batch
@@ -8,21 +8,21 @@ Measures, on the machine it runs on:
 2. SmolLM2-135M-Instruct greedy generation throughput at batch 1 vs batch 32 (tokens/s).
 3. Probability-weighted scoring throughput (prompts/s, one forward pass per batch).
 4. A 1,000-prompt generation batch re-run through the response cache: model calls and time.
-Prints a markdown table plus machine, load and date.
+Writes ``results/measurements/lm.json`` (``--record`` for another file): a table of the results as printed and
+every raw figure under ``extra``; prints the table.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import pandas as pd
+
+from lucidrec.experiments.measurements import DEFAULT_FOLDER, build_measurement, write_measurement
+from lucidrec.experiments.report import measurement_markdown
 
 TOPICS = ["the sea", "a mountain village", "autumn leaves", "a busy market", "an old library", "a thunderstorm",
           "a train journey", "a lighthouse", "fresh bread", "a chess game", "a desert night", "a winter garden",
@@ -30,13 +30,6 @@ TOPICS = ["the sea", "a mountain village", "autumn leaves", "a busy market", "an
           "a fishing boat", "a quiet museum", "a street festival", "a bakery", "a volcano", "a coral reef",
           "a windmill", "a night train", "a tea house", "a castle ruin", "a flower market", "a harbour",
           "a meadow", "a rainy street"]
-
-
-def load_average() -> str:
-    try:
-        return " / ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        return "n/a"
 
 
 def timed(fn):
@@ -154,7 +147,8 @@ def main() -> None:
     parser.add_argument("--cache-prompts", type=int, default=1000)
     parser.add_argument("--skip-encoder", action="store_true")
     parser.add_argument("--skip-chat", action="store_true")
-    parser.add_argument("--json-out", type=Path, default=None)
+    parser.add_argument("--record", type=Path, default=None,
+                        help=f"the record to write (default {DEFAULT_FOLDER.as_posix()}/lm.json)")
     args = parser.parse_args()
 
     import torch
@@ -164,25 +158,19 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     data_dir = resolve_data_dir(args.data_dir)
-    started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
-    load_before = load_average()
     rows: list[tuple[str, str, str, str]] = []
     results: dict = {}
     if not args.skip_encoder:
         bench_encoder(data_dir, args.batch_size, rows, results)
     if not args.skip_chat:
         bench_chat(rows, results, args.cache_prompts)
-    machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__} "
-               f"with {torch.get_num_threads()} threads, Python {platform.python_version()}, {platform.system()}")
-    print(f"# lucidrec LM layer benchmark\n\nDate: {started}  \nMachine: {machine}  \n"
-          f"Load average (1/5/15 min) before: {load_before}; after: {load_average()}  \n"
-          f"Command: {' '.join([Path(sys.executable).name, *sys.argv])}\n")
-    print("| part | measurement | result | target |\n|---|---|---|---|")
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
-    if args.json_out:
-        results.update(date=started, machine=machine, load_before=load_before, load_after=load_average())
-        args.json_out.write_text(json.dumps(results, indent=2, default=float))
+    table = {"title": "Language-model layer", "rows": [list(row) for row in rows],
+             "columns": [{"name": "part"}, {"name": "measurement"}, {"name": "result"}, {"name": "target"}],
+             "note": "all-MiniLM-L6-v2 on the amazon-beauty item titles; SmolLM2-135M-Instruct (GGUF, de-quantised "
+                     "to float32); raw figures in the record's `extra`."}
+    record = build_measurement("lm", "Language-model layer", [table], threads=torch.get_num_threads(), extra=results)
+    path = write_measurement(args.record or DEFAULT_FOLDER / "lm.json", record)
+    print(measurement_markdown(record, path))
 
 
 if __name__ == "__main__":

@@ -8,9 +8,10 @@ which is what an epoch costs). A few batches are a noisy sample of an epoch's, s
 computes (rows x batch width, summed over all its batches) are printed too. A step is forward, loss,
 backward and an Adam step. Also times the user states of four of the evaluator's batches (1,024
 validation users each, sorted by history length as the evaluator sorts them, spread from the shortest to
-the longest), padded vs cut, with the cut widths.
+the longest), padded vs cut, with the cut widths. Writes the measurement record
+``results/measurements/padding_loss.json`` (``--record`` for another file) and prints its table.
 
-    nice -n 10 python bench/bench_padding_loss.py --dataset amazon-beauty --max-len 200 50 --steps 10 --threads 1
+    python bench/bench_padding_loss.py --models sasrec gru4rec bert4rec caser --max-len 200 50 --steps 6 --threads 1
 """
 
 from __future__ import annotations
@@ -18,11 +19,14 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from lucidrec.data.pipeline import load_split
+from lucidrec.experiments.measurements import DEFAULT_FOLDER, build_measurement, write_measurement
+from lucidrec.experiments.report import measurement_markdown
 from lucidrec.train.batches import epoch_batches, history_widths, trainable_users, training_batch
 from lucidrec.train.run import build_config, build_model
 from lucidrec.train.trainer import negative_sampler, next_item_step_loss
@@ -109,6 +113,30 @@ def measure(dataset: str, model_name: str, max_len: int, steps: int, batch_size:
             "eval_width": eval_width, "cells": cells}
 
 
+def record_table(results: list[dict], dataset: str, batch_size: int, steps: int) -> dict:
+    names = list(VARIANTS)
+    columns = [{"name": "model"}, {"name": "max_len"}, {"name": "items"},
+               *({"name": f"{n} s/step", "digits": 3} for n in names),
+               *({"name": f"{n} mean width", "digits": 0} for n in names),
+               {"name": "speed-up, cut", "digits": 2, "suffix": "×"}, {"name": "speed-up, bucketed", "digits": 2, "suffix": "×"},
+               {"name": "positions per epoch, padded"}, {"name": "cut"}, {"name": "bucketed"},
+               {"name": "speed-up, sampled softmax over cut ce", "digits": 2, "suffix": "×"},
+               {"name": "evaluation s, padded", "digits": 2}, {"name": "evaluation s, cut", "digits": 2},
+               {"name": "evaluation cut widths"}]
+    rows = []
+    for r in results:
+        s, w, e = r["seconds"], r["mean_width"], r["eval_seconds"]
+        rows.append([r["model"], r["max_len"], r["items"], *(s[n] for n in names), *(w[n] for n in names),
+                     s["padded ce"] / s["cut ce"], s["padded ce"] / s["bucketed ce"],
+                     r["cells"]["padded"], r["cells"]["cut"], r["cells"]["bucketed"],
+                     s["cut ce"] / s["cut sampled softmax"], e["padded"], e["cut"], "/".join(map(str, r["eval_width"]))])
+    return {"title": f"Mean seconds per training step on {dataset} rows (batch {batch_size}, {steps} steps per variant)",
+            "columns": columns, "rows": rows,
+            "note": "Speed-ups against padding every batch to max_len; sampled softmax against full CE, both on cut "
+                    "batches. Positions per epoch: rows x batch width summed over an epoch's batches. Evaluation: the "
+                    "user states of four of the evaluator's validation batches, padded vs cut."}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="amazon-beauty")
@@ -120,25 +148,21 @@ def main() -> None:
     parser.add_argument("--bucketing", type=int, default=16, help="train.length_bucketing of the bucketed variant")
     parser.add_argument("--n-negatives", type=int, default=256)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--record", type=Path, default=None,
+                        help=f"the record to write (default {DEFAULT_FOLDER.as_posix()}/padding_loss.json)")
     args = parser.parse_args()
-    names = list(VARIANTS)
-    print(f"{args.dataset}, batch {args.batch_size}, {args.steps} steps per variant, {args.threads} thread(s); "
-          f"mean seconds per training step (mean batch width)")
-    print("| model | max_len | items | " + " | ".join(names) + " | speed-up, cut | speed-up, bucketed | "
-          "positions per epoch, padded / cut / bucketed | "
-          "speed-up, sampled softmax over cut ce | evaluation, padded / cut |")
-    print("|---" * (len(names) + 8) + "|")
+    results = []
     for model_name in args.models:
         for max_len in args.max_len:
-            r = measure(args.dataset, model_name, max_len, args.steps, args.batch_size, args.bucketing,
-                        args.n_negatives, args.threads, args.data_dir)
-            s, w, e = r["seconds"], r["mean_width"], r["eval_seconds"]
-            print(f"| {model_name} | {max_len} | {r['items']:,} | "
-                  + " | ".join(f"{s[n]:.3f} ({w[n]:.0f})" for n in names)
-                  + f" | **{s['padded ce'] / s['cut ce']:.2f}×** | **{s['padded ce'] / s['bucketed ce']:.2f}×** | "
-                  + " / ".join(f"{r['cells'][k] / 1e6:.2f}M" for k in ("padded", "cut", "bucketed")) + " | "
-                  f"**{s['cut ce'] / s['cut sampled softmax']:.2f}×** | "
-                  f"{e['padded']:.2f} s / {e['cut']:.2f} s, widths {'/'.join(map(str, r['eval_width']))} (**{e['padded'] / e['cut']:.2f}×**) |", flush=True)
+            results.append(measure(args.dataset, model_name, max_len, args.steps, args.batch_size, args.bucketing,
+                                   args.n_negatives, args.threads, args.data_dir))
+            print(f"{model_name} max_len {max_len}: " + ", ".join(f"{n} {v:.3f} s" for n, v in results[-1]["seconds"].items()),
+                  flush=True)
+    record = build_measurement("padding_loss", "Training cost: cut batches, length bucketing, sampled softmax",
+                               [record_table(results, args.dataset, args.batch_size, args.steps)], threads=args.threads,
+                               extra={"bucketing": args.bucketing, "n_negatives": args.n_negatives})
+    path = write_measurement(args.record or DEFAULT_FOLDER / "padding_loss.json", record)
+    print(measurement_markdown(record, path))
 
 
 if __name__ == "__main__":

@@ -1,14 +1,15 @@
-"""Load benchmark of ``lucidrec serve`` (run by hand): recommendation latency and throughput on loopback.
+"""Load benchmark of ``lucidrec serve``: recommendation latency and throughput on loopback, a measurement record.
 
-    python bench/bench_serve.py RUN [--clients 1 10 50] [--requests 2000] [--seconds 60] [--k 10] [--json-out FILE]
+    python bench/bench_serve.py RUN [--clients 1 10 50] [--requests 2000] [--seconds 60] [--k 10] [--record FILE]
 
 Starts ``lucidrec serve RUN`` in a child process on a free loopback port, waits until /health reports
 no run still computing its users' states, then for
 each number of concurrent clients sends ``GET /runs/NAME/users/USER/recommendations?k=K`` for random
 users of the run (httpx, one keep-alive connection per client) until ``--requests`` answers or
 ``--seconds`` have passed, whichever comes first, after a short warm-up. Prints throughput, p50, p99 and
-the count of non-200 answers per level as a markdown table, then stops the server. Traffic goes to
-127.0.0.1 only; every loop is bounded in requests and time.
+the count of non-200 answers per level, then stops the server; writes ``results/measurements/serve.json``
+(``--record`` for another file) and prints its table. Traffic goes to 127.0.0.1 only; every loop is bounded in
+requests and time.
 
 Latency on a shared machine mostly measures the other processes; the CPU time the server process spent
 per answer (``server CPU ms/req``, read from /proc on Linux) does not, so it is reported too.
@@ -18,9 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
-import platform
 import random
 import socket
 import subprocess
@@ -30,6 +29,9 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+
+from lucidrec.experiments.measurements import DEFAULT_FOLDER, build_measurement, write_measurement
+from lucidrec.experiments.report import measurement_markdown
 
 HOST = "127.0.0.1"  # loopback only: this script never sends traffic elsewhere
 WARMUP_REQUESTS = 50
@@ -118,7 +120,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads of the server.")
     parser.add_argument("--max-pending", type=int, default=64, help="The server's in-flight bound.")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--json-out", type=Path)
+    parser.add_argument("--record", type=Path, default=None,
+                        help=f"the record to write (default {DEFAULT_FOLDER.as_posix()}/serve.json)")
     args = parser.parse_args()
 
     port = free_port()
@@ -141,19 +144,20 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
-    report = {"run": str(args.run), "dataset": run["dataset"], "model": run["model"], "method": run["method"],
-              "n_items": run["n_items"], "k": args.k, "server_threads": args.threads, "machine": platform.machine(),
-              "cpus": os.cpu_count(), "load_average": os.getloadavg(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-              "levels": rows}
-    print(f"{run['dataset']} {run['model']} ({run['method']}), {run['n_items']} items, k={args.k}, "
-          f"load average before {report['load_average'][0]:.2f}, {report['date']}")
-    print("| clients | requests | req/s | p50 ms | p99 ms | errors | server CPU ms/req |")
-    print("|---:|---:|---:|---:|---:|---:|---:|")
-    for row in rows:
-        print(f"| {row['clients']} | {row['requests']} | {row['throughput_rps']} | {row['p50_ms']} | {row['p99_ms']} | "
-              f"{row['errors']} | {row['server_cpu_ms_per_request']} |")
-    if args.json_out:
-        args.json_out.write_text(json.dumps(report, indent=2))
+    columns = [{"name": "clients"}, {"name": "requests"}, {"name": "req/s", "digits": 1}, {"name": "p50 ms", "digits": 1},
+               {"name": "p99 ms", "digits": 1}, {"name": "errors"}, {"name": "server CPU ms/req", "digits": 2}]
+    table = {"title": f"{run['dataset']} {run['model']} ({run['method']}), {run['n_items']:,} items, k = {args.k}",
+             "columns": columns,
+             "rows": [[r["clients"], r["requests"], r["throughput_rps"], r["p50_ms"], r["p99_ms"], r["errors"],
+                       r["server_cpu_ms_per_request"]] for r in rows],
+             "note": f"GET /runs/NAME/users/USER/recommendations for random stored users, at most {args.requests} "
+                     f"requests or {args.seconds:g} s per level; server and clients on one machine over loopback; "
+                     "server CPU ms/req is the server process's own CPU time per answer."}
+    record = build_measurement("serve", "Serving: latency and throughput", [table], threads=args.threads,
+                               extra={"dataset": run["dataset"], "model": run["model"], "method": run["method"],
+                                      "n_items": run["n_items"], "k": args.k, "levels": rows})
+    path = write_measurement(args.record or DEFAULT_FOLDER / "serve.json", record)
+    print(measurement_markdown(record, path))
 
 
 if __name__ == "__main__":

@@ -9,22 +9,25 @@ cell then runs ``lucidrec explain --check`` for one user (issues 3, 5 and 6: "do
 embeddings need item text, so they skip datasets without a catalog. Cells run one after another; a
 failing cell is reported with the end of its error output and does not stop the others. Re-running the
 same call skips the cells that finished (their ``cell.json``); delete a failed cell's folder to try it again.
+Writes the measurement record ``results/measurements/cli_matrix-<embeddings>.json`` (``--record`` for another
+file) and prints its table; exits 1 when a cell failed.
 
     python bench/cli_matrix.py --out DIR [--epochs 1] [--datasets ...] [--models ...]
-        [--embeddings id llmemb ger] [--md-out FILE]
+        [--embeddings id llmemb ger] [--record FILE]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import platform
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from lucidrec.data import available_datasets, load_dataset
+from lucidrec.experiments.measurements import DEFAULT_FOLDER, build_measurement, write_measurement
+from lucidrec.experiments.report import measurement_markdown
 
 MODELS = ("sasrec", "gru4rec", "bert4rec", "caser")
 EMBEDDINGS = ("id", "llmemb", "ger")
@@ -85,28 +88,22 @@ def explain_cell(run: Path, user: str) -> dict:
             "guided_share_top1": payload["items"][0]["guided_share"]}
 
 
-def _num(value, digits: int = 4) -> str:
-    return "—" if value is None else f"{value:.{digits}f}"  # a group with no users has no metric
-
-
-def markdown(cells: list[dict], args) -> str:
-    lines = [f"`python bench/cli_matrix.py --out DIR --epochs {args.epochs} --max-len {args.max_len} --threads {args.threads}` "
-             f"({time.strftime('%Y-%m-%d')}; {platform.node()}, {platform.processor() or platform.machine()}). "
-             f"{args.epochs} epoch(s) per cell: a check that every combination runs, not a converged result.", "",
-             "| dataset | model | embedding | exit | test users | NDCG@10 | Recall@10 | tail NDCG@10 | s/epoch | wall s "
-             "| explain --check (user: pass, max error, guided share of the top item) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+def record_table(cells: list[dict], args) -> dict:
+    rows = []
     for c in cells:
-        cell = f"| {c['dataset']} | {c['model']} | {c.get('embedding', 'id')} | {c['exit']} | "
-        if c["exit"] == 0:
-            check = c.get("explain")
-            check = (f"{check['user']}: {'pass' if check['check_ok'] else 'FAIL'}, {check['max_drop_error']:.1e}, "
-                     f"{check['guided_share_top1']:.0%}") if check else "—"
-            lines.append(cell + f"{c['n_users']} | {_num(c['ndcg@10'])} | {_num(c['recall@10'])} | "
-                         f"{_num(c['tail/ndcg@10'])} | {_num(c['seconds_per_epoch'], 1)} | {c['seconds']:.0f} | {check} |")
-        else:
-            lines.append(cell + f"{' / '.join(c['error'])} | | | | | {c['seconds']:.0f} | |")
-    return "\n".join(lines) + "\n"
+        check = c.get("explain")
+        check = (f"{check['user']}: {'pass' if check['check_ok'] else 'FAIL'}, {check['max_drop_error']:.1e}, "
+                 f"{check['guided_share_top1']:.0%}") if check and "check_ok" in check else None
+        rows.append([c["dataset"], c["model"], c.get("embedding", "id"), c["exit"], c.get("n_users"), c.get("ndcg@10"),
+                     c.get("recall@10"), c.get("tail/ndcg@10"), c.get("seconds_per_epoch"), c["seconds"], check,
+                     " / ".join(c["error"]) if c.get("error") else None])
+    columns = [{"name": "dataset"}, {"name": "model"}, {"name": "embedding"}, {"name": "exit"}, {"name": "test users"},
+               {"name": "NDCG@10", "digits": 4}, {"name": "Recall@10", "digits": 4}, {"name": "tail NDCG@10", "digits": 4},
+               {"name": "s/epoch", "digits": 1}, {"name": "wall s", "digits": 0},
+               {"name": "explain --check (user: pass, max error, guided share of the top item)"}, {"name": "error"}]
+    return {"title": "Every backbone and embedding through the CLI", "columns": columns, "rows": rows,
+            "note": f"{args.epochs} epoch(s) per cell, max_len {args.max_len}: a check that every combination loads, "
+                    "trains, evaluates every test user and writes its run folder, not a converged result."}
 
 
 def main() -> None:
@@ -119,7 +116,8 @@ def main() -> None:
     parser.add_argument("--max-len", type=int, default=50)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--data-dir", type=Path)
-    parser.add_argument("--md-out", type=Path)
+    parser.add_argument("--record", type=Path, default=None,
+                        help=f"the record to write (default {DEFAULT_FOLDER.as_posix()}/cli_matrix-<embeddings>.json)")
     args = parser.parse_args()
     datasets = args.datasets or available_datasets(args.data_dir)
     cells = []
@@ -138,10 +136,11 @@ def main() -> None:
                 cell = train_cell(dataset, model, embedding, cell_dir(args.out, dataset, model, embedding), args, user)
                 print(json.dumps(cell), flush=True)
                 cells.append(cell)
-    table = markdown(cells, args)
-    print(table)
-    if args.md_out:
-        args.md_out.write_text(table)
+    name = "cli_matrix-" + "-".join(args.embeddings)
+    record = build_measurement(name, f"The CLI on every dataset, backbone and embedding ({', '.join(args.embeddings)})",
+                               [record_table(cells, args)], threads=args.threads)
+    path = write_measurement(args.record or DEFAULT_FOLDER / f"{name}.json", record)
+    print(measurement_markdown(record, path))
     sys.exit(0 if all(c["exit"] == 0 and c.get("explain", {}).get("check_ok", True) for c in cells) else 1)
 
 

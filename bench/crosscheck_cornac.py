@@ -2,13 +2,14 @@
 
 Run by hand (Cornac lives in its own virtual environment; it is never a dependency):
 
-    python -m venv /tmp/cornac-env && /tmp/cornac-env/bin/pip install cornac
-    python bench/crosscheck_cornac.py --cornac-python /tmp/cornac-env/bin/python [--dataset ml-100k]
+    python -m venv CORNAC_VENV && CORNAC_VENV/bin/pip install cornac
+    python bench/crosscheck_cornac.py --cornac-python CORNAC_VENV/bin/python [--dataset ml-100k] [--record FILE]
 
 Step 1 (this interpreter): full-ranking evaluation of the popularity and co-occurrence baselines,
 saving each user's complete ranked candidate list (history masked, lucidrec's tie rule) and target.
 Step 2 (Cornac's interpreter): Cornac's NDCG@K, Recall@K and MRR on exactly those lists.
-Step 3: the largest per-user absolute difference, which must be ~0.
+Step 3: the largest per-user absolute difference, which must be ~0. Writes the measurement record
+``results/measurements/crosscheck_cornac-<dataset>.json`` (``--record`` for another file) and prints its table.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from lucidrec.experiments.measurements import DEFAULT_FOLDER, build_measurement, write_measurement
+from lucidrec.experiments.report import measurement_markdown
 
 CORNAC_SIDE = r"""
 import json, sys
@@ -57,6 +61,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--cornac-python", required=True)
     parser.add_argument("--dataset", default="ml-100k")
+    parser.add_argument("--record", type=Path, default=None,
+                        help=f"the record to write (default {DEFAULT_FOLDER.as_posix()}/crosscheck_cornac-<dataset>.json)")
     args = parser.parse_args()
     from lucidrec.data import load_dataset
     from lucidrec.data.prepare import prepare
@@ -65,7 +71,7 @@ def main() -> None:
     from lucidrec.models.baselines import make_baseline
 
     split = leave_one_out(prepare(load_dataset(args.dataset)))
-    print("| model | users | metric | lucidrec mean | Cornac mean | max per-user abs. difference |\n|---|---|---|---|---|---|")
+    rows = []
     for name in ("pop", "cooc"):
         model = make_baseline(name).fit(split)
         ours = evaluate(model, split, "test", EvalConfig())
@@ -80,7 +86,17 @@ def main() -> None:
         for metric, values in theirs.items():
             mine = ours.per_user[f"full/{metric}"]
             diff = np.abs(np.asarray(values) - mine).max()
-            print(f"| {name} | {len(mine)} | {metric} | {mine.mean():.6f} | {np.mean(values):.6f} | {diff:.2e} |")
+            rows.append([name, len(mine), metric, float(mine.mean()), float(np.mean(values)), float(diff)])
+    table = {"title": f"lucidrec's metrics against Cornac's on the same ranked lists ({args.dataset})",
+             "columns": [{"name": "model"}, {"name": "users"}, {"name": "metric"}, {"name": "lucidrec mean", "digits": 6},
+                         {"name": "Cornac mean", "digits": 6}, {"name": "max per-user abs. difference"}],
+             "rows": rows,
+             "note": "Full ranking of the test part, history masked, lucidrec's tie rule; Cornac's NDCG, Recall and MRR "
+                     "on exactly those lists."}
+    name = f"crosscheck_cornac-{args.dataset}"
+    record = build_measurement(name, f"Metrics cross-checked with Cornac ({args.dataset})", [table], threads=1)
+    path = write_measurement(args.record or DEFAULT_FOLDER / f"{name}.json", record)
+    print(measurement_markdown(record, path))
 
 
 if __name__ == "__main__":

@@ -1,10 +1,11 @@
 """GER case studies: one user per dataset, their attribute profile, the recommended items and each
 attribute's exact contribution, with a PNG; written to docs/ger_case_studies.md. Run by hand.
 
-    python bench/ger_case_study.py --bench-out runs/bench_ger [--model sasrec] [--seed 1]  # after bench_ger.py
+    python bench/ger_case_study.py --grid-runs runs/experiments/ger [--variant llm] [--model sasrec] [--seed 1]
     python bench/ger_case_study.py --run ml-1m=DIR --run amazon-beauty=DIR    # any GER runs
-    python bench/ger_case_study.py --run ml-100k=/tmp/ger_smoke/ml-100k/sasrec/encoder/seed1 \\
-        --doc /tmp/case.md                                                    # smoke test
+    python bench/ger_case_study.py --run ml-100k=RUN --doc case.md            # a quick look at one run
+
+``--grid-runs`` is the runs folder of ``lucidrec experiment run bench/grids/ger.toml``.
 
 Without ``--user DATASET=ID`` the user is chosen reproducibly: among users with at least 20
 interactions whose held-out test item is in the top-k, the one whose guided block carries the
@@ -125,10 +126,11 @@ def kept_sections(text: str, exclude: set[str]) -> dict[str, str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--bench-out", type=Path, default=None, help="bench_ger.py --out folder")
-    parser.add_argument("--variant", default="llm", help="which bench variant to read (llm or encoder)")
-    parser.add_argument("--model", default="sasrec", help="which bench backbone to read")
-    parser.add_argument("--seed", type=int, default=1, help="which bench seed to read")
+    parser.add_argument("--grid-runs", type=Path, default=None,
+                        help="the runs folder of bench/grids/ger.toml (default of the grid: runs/experiments/ger)")
+    parser.add_argument("--variant", default="llm", help="which variant of the grid to read (llm or encoder)")
+    parser.add_argument("--model", default="sasrec", help="which backbone of the grid to read")
+    parser.add_argument("--seed", type=int, default=1, help="which seed of the grid to read")
     parser.add_argument("--run", action="append", default=[], help="DATASET=RUN_DIR (repeatable)")
     parser.add_argument("--user", action="append", default=[], help="DATASET=USER_ID (repeatable)")
     parser.add_argument("--k", type=int, default=10)
@@ -139,11 +141,11 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     runs = dict(item.split("=", 1) for item in args.run)
-    if args.bench_out:
+    if args.grid_runs:
         for dataset in ("ml-1m", "amazon-beauty"):
-            runs.setdefault(dataset, str(args.bench_out / dataset / args.model / args.variant / f"seed{args.seed}"))
+            runs.setdefault(dataset, str(args.grid_runs / dataset / args.model / "ger" / args.variant / f"seed{args.seed}"))
     if not runs:
-        parser.error("give --bench-out or --run DATASET=DIR")
+        parser.error("give --grid-runs or --run DATASET=DIR")
     users = dict(item.split("=", 1) for item in args.user)
     image_dir = args.doc.parent / "img"
     sections = {d: section(d, Path(r), users.get(d), args.k, image_dir, args.doc) for d, r in runs.items()}

@@ -1,4 +1,4 @@
-"""Which SASRec design choice puts lucidrec above RecBole's SASRec? (run by hand; investigation, not a feature)
+"""Which SASRec design choice puts lucidrec above RecBole's SASRec? An investigation, not a feature.
 
     python bench/sasrec_design_ablation.py --variant shipped|positions_from_oldest|unscaled_items|recbole_layout[_and_init] --out DIR
 
@@ -7,18 +7,21 @@ Trains lucidrec's SASRec with the settings of ``bench/speed_vs_recbole.py`` (ama
 piece of the input layer for RecBole's convention, or (``recbole_layout``) RecBole's whole layout: unscaled,
 layer-normalised input and post-LN blocks (lucidrec's final LayerNorm stays), optionally with its weight
 initialisation too. The training-side switches (gradient clipping) are
-plain config: ``lucidrec train ... --set train.grad_clip=null``.
+plain config: ``lucidrec train ... --set train.grad_clip=null``. The variants patch model code, so they are
+not grid variants (a grid changes settings only). Each call writes the measurement record
+``results/measurements/sasrec_design_ablation-<variant>.json`` (``--record`` for another file).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import torch.nn.functional as F
 from torch import nn
 
+from lucidrec.experiments.measurements import DEFAULT_FOLDER, build_measurement, write_measurement
+from lucidrec.experiments.report import measurement_markdown
 from lucidrec.models.sasrec import SelfAttentionBackbone, TransformerBlock
 from lucidrec.train.run import build_config, train_run
 
@@ -73,6 +76,8 @@ def main() -> None:
     parser.add_argument("--variant", choices=sorted(VARIANTS), required=True)
     parser.add_argument("--dataset", default="amazon-scientific")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--record", type=Path, default=None, help="the record to write (default "
+                        f"{DEFAULT_FOLDER.as_posix()}/sasrec_design_ablation-<variant>.json)")
     args = parser.parse_args()
     patches = VARIANTS[args.variant]
     if "input" in patches:
@@ -88,7 +93,15 @@ def main() -> None:
     })
     metrics = train_run(config, args.out / args.variant)
     keys = ("valid/full/ndcg@10", "test/full/ndcg@10", "test/full/recall@10")
-    print(args.variant, json.dumps({key: round(metrics[key], 4) for key in keys}))
+    table = {"title": f"SASRec on {args.dataset} with one piece of RecBole's design",
+             "columns": [{"name": "variant"}, *({"name": key, "digits": 4} for key in keys), {"name": "best epoch"}],
+             "rows": [[args.variant, *(metrics[key] for key in keys), metrics.get("best_epoch")]],
+             "note": "Full ranking, history masked; hidden 64, 2 blocks, 1 head, max_len 50, dropout 0.2, CE, Adam "
+                     "1e-3, patience 10, one thread."}
+    name = f"sasrec_design_ablation-{args.variant}"
+    record = build_measurement(name, f"SASRec design ablation: {args.variant}", [table], threads=1)
+    path = write_measurement(args.record or DEFAULT_FOLDER / f"{name}.json", record)
+    print(measurement_markdown(record, path))
 
 
 if __name__ == "__main__":

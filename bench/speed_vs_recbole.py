@@ -3,10 +3,10 @@
 Run by hand (RecBole lives in its own virtual environment; it needs old pins and is never a
 dependency of lucidrec):
 
-    python -m venv /tmp/recbole-env
-    /tmp/recbole-env/bin/pip install "torch==2.13.0" "numpy<2" "pandas<3" "setuptools<81" recbole
-    python bench/speed_vs_recbole.py --recbole-python /tmp/recbole-env/bin/python \
-        [--dataset amazon-scientific] [--epochs 200] [--recbole-epochs 200] [--patience 10]
+    python -m venv RECBOLE_VENV
+    RECBOLE_VENV/bin/pip install "torch==2.13.0" "numpy<2" "pandas<3" "setuptools<81" recbole
+    python bench/speed_vs_recbole.py --recbole-python RECBOLE_VENV/bin/python --threads 1 --patience 10 \
+        [--dataset amazon-scientific] [--epochs 200] [--recbole-epochs 200]
 
 Both see the same interactions in the same per-user order (the canonical ``seq_pos`` is written
 as RecBole's timestamp), leave-one-out split, full-ranking evaluation under the same protocol, and
@@ -15,7 +15,9 @@ softmax cross-entropy, early stopping on validation NDCG@10. The remaining diffe
 feeds training data: RecBole makes every prefix of every history a training example (batch 2048 by
 default, ``--recbole-batch-size``); lucidrec trains all positions of each user's history in one row
 (batch 128).
-The two runs are sequential, so they do not compete for the 2 cores.
+The two runs are sequential, so they do not compete for the 2 cores. Writes the measurement record
+``results/measurements/speed_vs_recbole-<dataset>.json`` (``--record`` for another file; the RecBole
+interpreter's path is shortened in the recorded command) and prints its table.
 
 The protocol is RecBole's: its full-sort evaluation of sequential models leaves the user's history
 items among the candidates (its loader builds the history to remove only for non-sequential models),
@@ -32,6 +34,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from lucidrec.experiments.measurements import DEFAULT_FOLDER, build_measurement, write_measurement
+from lucidrec.experiments.report import measurement_markdown
 
 #: RecBole's protocol for sequential models: full ranking with the history items left in.
 PROTOCOL = "full_unmasked"
@@ -144,6 +149,8 @@ def main() -> None:
     parser.add_argument("--recbole-batch-size", type=int, default=2048,
                         help="RecBole's train_batch_size (its default 2048 means few updates per epoch; each prefix is one example)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads for both (1 is fastest on a shared 2-core machine)")
+    parser.add_argument("--record", type=Path, default=None,
+                        help=f"the record to write (default {DEFAULT_FOLDER.as_posix()}/speed_vs_recbole-<dataset>.json)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         ours = run_lucidrec(args.dataset, Path(tmp) / "lucidrec", args.epochs, args.patience, args.threads)
@@ -170,13 +177,19 @@ def main() -> None:
         ("(lucidrec's own protocol, history masked: test NDCG@10 / Recall@10)",
          f"{ours['masked_test_ndcg10']:.4f} / {ours['masked_test_recall10']:.4f}", None),
     ]
-    print(f"dataset {args.dataset}; full ranking with history items left in (RecBole's protocol); "
-          f"{args.threads} torch thread(s) each; RecBole capped at {args.recbole_epochs} epochs, RecBole batch {args.recbole_batch_size}; {time.strftime('%Y-%m-%d')}\n\n| | lucidrec | RecBole 1.2.1 | RecBole / lucidrec |\n|---|---|---|---|")
-    for name, a, b in rows:
-        ratio = f"{b / a:.1f}×" if isinstance(a, (int, float)) and isinstance(b, (int, float)) and a else ""
-        shown = a if isinstance(a, str) else f"{a:.4g}"
-        print(f"| {name} | {shown} | {b:.4g} | {ratio} |" if b is not None else f"| {name} | {shown} | — | |")
-    print("\n" + json.dumps({"lucidrec": ours, "recbole": theirs}, default=str))
+    table = {"title": f"SASRec on {args.dataset}: lucidrec and RecBole 1.2.1",
+             "columns": [{"name": ""}, {"name": "lucidrec"}, {"name": "RecBole 1.2.1"},
+                         {"name": "RecBole / lucidrec", "digits": 1, "suffix": "×"}],
+             "rows": [[name, a, b, b / a if isinstance(a, (int, float)) and isinstance(b, (int, float)) and a else None]
+                      for name, a, b in rows],
+             "note": f"Full ranking with history items left in (RecBole's protocol); {args.threads} torch thread(s) "
+                     f"each; RecBole capped at {args.recbole_epochs} epochs, batch {args.recbole_batch_size} prefixes; "
+                     "lucidrec batch 128 users. One seed each: RecBole exports no per-user ranks, so no paired test."}
+    name = f"speed_vs_recbole-{args.dataset}"
+    record = build_measurement(name, f"Speed vs RecBole ({args.dataset})", [table], threads=args.threads,
+                               extra={"lucidrec": ours, "recbole": theirs})
+    path = write_measurement(args.record or DEFAULT_FOLDER / f"{name}.json", record)
+    print(measurement_markdown(record, path))
 
 
 if __name__ == "__main__":

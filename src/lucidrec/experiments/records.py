@@ -29,6 +29,8 @@ SUFFIX = ".json"
 #: Settings that say where things are on one machine, not what was computed: left out of records.
 MACHINE_KEYS = {"data": ("data_dir",), "train": ("progress", "threads")}
 REQUIRED = ("format", "cell", "config", "data_hash", "metrics", "timings", "per_user")
+#: The ``kind`` of a measurement record (``lucidrec.experiments.measurements``), which may share a results folder.
+KIND_MEASUREMENT = "measurement"
 
 
 def portable_config(config: dict) -> dict:
@@ -166,8 +168,17 @@ def record_paths(results_dir: Path) -> list[Path]:
     return sorted(p for p in Path(results_dir).glob(f"*{SUFFIX}") if p.name != GRID_FILE)
 
 
+def _is_measurement(path: Path) -> bool:
+    try:
+        data = read_json(path)
+    except (DataFormatError, UnicodeDecodeError):
+        return False
+    return isinstance(data, dict) and data.get("kind") == KIND_MEASUREMENT
+
+
 def read_records(results_dirs: list[Path]) -> tuple[list[Record], list[str]]:
-    """Every record of the folders, and one warning per record that could not be read (it is skipped)."""
+    """Every record of the folders, and one warning per record that could not be read (it is skipped).
+    Measurement records are left to ``lucidrec.experiments.measurements.read_measurements``."""
     records, skipped = [], []
     for folder in results_dirs:
         folder = Path(folder)
@@ -177,6 +188,8 @@ def read_records(results_dirs: list[Path]) -> tuple[list[Record], list[str]]:
             try:
                 records.append(load_record(path))
             except (DataFormatError, UnicodeDecodeError) as exc:
+                if _is_measurement(path):
+                    continue
                 message = f"skipped damaged record {exc}"
                 log.warning(message)
                 skipped.append(message)

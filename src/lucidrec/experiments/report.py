@@ -4,6 +4,8 @@ Per dataset: a table of every row (mean ± std over seeds, the ratio to the base
 test against it, costs) and a table of the metric per user group (overall, tail, cold, head, new: the
 groups the records have). Plots: the metric by group per row, validation curves, cost vs quality. The
 same records give byte-identical files (fixed order, no dates, PNGs without a software stamp).
+Measurement records (``lucidrec.experiments.measurements``: evaluation cost, LM speed, other libraries side by
+side) in the same folders follow as one section each: their tables, the command and the machine.
 """
 
 from __future__ import annotations
@@ -11,11 +13,12 @@ from __future__ import annotations
 import base64
 import html
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from lucidrec.experiments.aggregate import (Row, baseline_label, build_rows, check_baseline, compare_to_baseline,
                                             groups_present, metric_key)
+from lucidrec.experiments.measurements import MeasurementRecord, format_value, read_measurements
 from lucidrec.experiments.records import GRID_FILE, read_records
 from lucidrec.files import read_json, write_json_atomic
 
@@ -31,12 +34,23 @@ class Table:
 
 
 @dataclass
+class MeasurementSection:
+    title: str
+    source: str  # the record's file, as found under the folders given
+    command: str
+    machine: str
+    tables: list[Table]
+    record: MeasurementRecord
+
+
+@dataclass
 class Report:
     title: str
     intro: list[str]
     sections: list[tuple[str, list[Table], list[str]]]  # (dataset, tables, plot file names)
     warnings: list[str]
     rows: list[Row]
+    measurements: list[MeasurementSection] = field(default_factory=list)
 
 
 def baseline_from_grids(results_dirs: list[Path]) -> str | None:
@@ -119,10 +133,24 @@ def _users(rows: list[Row], group: str) -> str:
     return f" (n={counts.pop()})" if len(counts) == 1 else ""
 
 
+def measurement_section(path: Path, record: MeasurementRecord) -> MeasurementSection:
+    tables = [Table(t.title, [c.name for c in t.columns],
+                    [[format_value(value, column) for value, column in zip(row, t.columns)] for row in t.rows], t.note)
+              for t in record.tables]
+    return MeasurementSection(record.title, Path(path).as_posix(), record.command, _machine(record.machine), tables, record)
+
+
 def build_report(results_dirs: list[Path], baseline: str | None = None, metric: str = "ndcg@10") -> Report:
     records, warnings = read_records(results_dirs)
-    if not records:
+    measurements, measurement_warnings = read_measurements(results_dirs)
+    warnings += measurement_warnings
+    if not records and not measurements:
         raise FileNotFoundError(f"no result records in {', '.join(map(str, results_dirs))}")
+    folders = ", ".join(Path(d).as_posix() for d in results_dirs)
+    measured = [measurement_section(path, record) for path, record in measurements]
+    if not records:
+        intro = [f"{len(measured)} measurement record{'' if len(measured) == 1 else 's'} from {folders}."]
+        return Report("Results", intro, [], warnings, [], measured)
     baseline = baseline or baseline_from_grids(results_dirs)
     rows = build_rows(records, warnings)
     labels = sorted({r.label for r in rows})
@@ -136,10 +164,11 @@ def build_report(results_dirs: list[Path], baseline: str | None = None, metric: 
         mine = [r for r in rows if r.dataset == dataset]
         sections.append((dataset, dataset_tables(mine, baseline, metric), []))
     machines = sorted({json.dumps(r.data.get("machine", {}), sort_keys=True) for r in records})
-    intro = [f"{len(records)} records from {', '.join(Path(d).as_posix() for d in results_dirs)}"
-             + (f"; baseline row: {baseline}" if baseline else "") + f"; metric: {metric}.",
+    intro = [f"{len(records)} records from {folders}"
+             + (f"; baseline row: {baseline}" if baseline else "") + f"; metric: {metric}"
+             + (f"; {len(measured)} measurement record{'' if len(measured) == 1 else 's'}" if measured else "") + ".",
              "Machine: " + "; ".join(_machine(json.loads(m)) for m in machines) + "."]
-    return Report("Results", intro, sections, warnings, rows)
+    return Report("Results", intro, sections, warnings, rows, measured)
 
 
 def _machine(info: dict) -> str:
@@ -148,7 +177,28 @@ def _machine(info: dict) -> str:
         parts.append(f"torch {info['torch']} with {info.get('torch_threads', '?')} thread(s)")
     if info.get("lucidrec"):
         parts.append(f"lucidrec {info['lucidrec']}")
+    if info.get("load_average"):
+        parts.append("load average " + " / ".join(f"{x:.2f}" for x in info["load_average"]))
     return ", ".join(parts) or "not recorded"
+
+
+def _markdown_table(table: Table) -> list[str]:
+    lines = [f"### {table.title}", "", "| " + " | ".join(table.header) + " |", "|" + "---|" * len(table.header)]
+    lines += ["| " + " | ".join(cells) + " |" for cells in table.rows]
+    return lines + (["", table.note, ""] if table.note else [""])
+
+
+def _measurement_markdown(section: MeasurementSection) -> list[str]:
+    lines = [f"## {section.title}", "", f"`{section.command}` ({section.source}); machine: {section.machine}.", ""]
+    for table in section.tables:
+        lines += _markdown_table(table)
+    return lines
+
+
+def measurement_markdown(record: dict, source: str | Path) -> str:
+    """One measurement record as the report prints it (the bench scripts print their record this way)."""
+    section = measurement_section(Path(source), MeasurementRecord.model_validate(record))
+    return "\n".join(_measurement_markdown(section)).rstrip() + "\n"
 
 
 def markdown(report: Report) -> str:
@@ -158,12 +208,11 @@ def markdown(report: Report) -> str:
     for dataset, tables, plots in report.sections:
         lines += [f"## {dataset}", ""]
         for table in tables:
-            lines += [f"### {table.title}", "", "| " + " | ".join(table.header) + " |",
-                      "|" + "---|" * len(table.header)]
-            lines += ["| " + " | ".join(cells) + " |" for cells in table.rows]
-            lines += ["", table.note, ""] if table.note else [""]
+            lines += _markdown_table(table)
         lines += [f"![{name}]({name})" for name in plots]
         lines += [""] if plots else []
+    for section in report.measurements:
+        lines += _measurement_markdown(section)
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -178,23 +227,34 @@ def html_page(report: Report, out: Path) -> str:
     if report.warnings:
         parts.append("<p class='warn'><b>Skipped records:</b></p><ul class='warn'>"
                      + "".join(f"<li>{e(w)}</li>" for w in report.warnings) + "</ul>")
+    def table_html(table: Table) -> list[str]:
+        return [f"<h3>{e(table.title)}</h3><table><tr>" + "".join(f"<th>{e(h)}</th>" for h in table.header) + "</tr>",
+                *["<tr>" + "".join(f"<td>{e(c)}</td>" for c in cells) + "</tr>" for cells in table.rows],
+                "</table>" + (f"<p>{e(table.note)}</p>" if table.note else "")]
+
     for dataset, tables, plots in report.sections:
         parts.append(f"<h2>{e(dataset)}</h2>")
         for table in tables:
-            parts.append(f"<h3>{e(table.title)}</h3><table><tr>" + "".join(f"<th>{e(h)}</th>" for h in table.header) + "</tr>")
-            parts += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in cells) + "</tr>" for cells in table.rows]
-            parts.append("</table>" + (f"<p>{e(table.note)}</p>" if table.note else ""))
+            parts += table_html(table)
         for name in plots:
             data = base64.b64encode((out / name).read_bytes()).decode("ascii")
             parts.append(f"<p><img alt='{e(name)}' src='data:image/png;base64,{data}'></p>")
+    for section in report.measurements:
+        parts.append(f"<h2>{e(section.title)}</h2><p><code>{e(section.command)}</code> ({e(section.source)}); "
+                     f"machine: {e(section.machine)}.</p>")
+        for table in section.tables:
+            parts += table_html(table)
     parts.append("</body></html>\n")
     return "\n".join(parts)
 
 
 def summary(report: Report) -> dict:
-    """The aggregates as data (for scripts): per dataset and row, stats, ratios and the paired test."""
-    return {f"{r.dataset}/{r.label}": {"seeds": r.seeds, "stats": {k: v for k, v in r.stats.items() if k.startswith("test/")}, "timings": r.timings, "ratio": r.ratio,
+    """The aggregates as data (for scripts): per dataset and row, stats, ratios and the paired test; each
+    measurement record as it is stored, under ``measurements/<its file>``."""
+    rows = {f"{r.dataset}/{r.label}": {"seeds": r.seeds, "stats": {k: v for k, v in r.stats.items() if k.startswith("test/")}, "timings": r.timings, "ratio": r.ratio,
                                        "paired_test": r.test, "test_note": r.test_note} for r in report.rows}
+    measured = {f"measurements/{s.source}": s.record.model_dump(mode="json") for s in report.measurements}
+    return {**rows, **measured}
 
 
 def write_report(results_dirs: list[Path], out: Path, baseline: str | None = None, metric: str = "ndcg@10",
