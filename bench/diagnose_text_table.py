@@ -1,7 +1,7 @@
-"""How much of a trained id model's item table can a text table reproduce? (run by hand; no training)
+"""How much of a trained id model's item table can a text table reproduce? (no training): a measurement record.
 
-    python bench/diagnose_text_table.py --run RUNS/amazon-beauty/sasrec/id/seed1 \
-        --table scft=RUNS/artifacts/tables/<key>/item_table.npy --table frozen=...
+    python bench/diagnose_text_table.py --run runs/experiments/llmemb/amazon-beauty/sasrec/id/default/seed1 \
+        --table scft=ARTIFACTS/tables/<key>/item_table.npy --table frozen=... [--record FILE]
 
 Used to investigate why LLMEmb (a frozen text table behind a linear adapter) trails the id baseline.
 For each text table T (rows aligned with the run's item ids, as LLMEmb writes them):
@@ -12,16 +12,19 @@ For each text table T (rows aligned with the run's item ids, as LLMEmb writes th
 - the run's own user states scored against the best linear map of T (fitted on all items), on the
   VALIDATION split: what a linear adapter over T could reach if it matched E as well as possible.
 
-Only the validation split is read; nothing here is tuned on test.
+Only the validation split is read; nothing here is tuned on test. Writes the measurement record
+``results/measurements/diagnose_text_table-<dataset>.json`` (``--record`` for another file) and prints its table.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
+
+from lucidrec.experiments.measurements import DEFAULT_FOLDER, build_measurement, write_measurement
+from lucidrec.experiments.report import measurement_markdown
 
 
 def nearest_cosine(table: np.ndarray, chunk: int = 2048) -> np.ndarray:
@@ -49,6 +52,8 @@ def main() -> None:
     parser.add_argument("--table", action="append", required=True, help="NAME=item_table.npy (repeatable)")
     parser.add_argument("--ridge", type=float, default=1e-2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--record", type=Path, default=None, help="the record to write (default "
+                        f"{DEFAULT_FOLDER.as_posix()}/diagnose_text_table-<dataset>.json)")
     args = parser.parse_args()
 
     import torch
@@ -69,7 +74,7 @@ def main() -> None:
     tail = ~head_items(split.item_counts())[1:n + 1]  # the evaluator's head/tail groups
     order = np.random.default_rng(args.seed).permutation(n)
     fit, held = order[: n // 2], order[n // 2:]
-    report = {"run": str(args.run), "valid/ndcg@10 (run's own table)": own["valid/full/ndcg@10"],
+    report = {"valid/ndcg@10 (run's own table)": own["valid/full/ndcg@10"],
               "valid/tail/ndcg@10 (run's own table)": own["valid/full/tail/ndcg@10"]}
     for spec in args.table:
         name, path = spec.split("=", 1)
@@ -88,7 +93,29 @@ def main() -> None:
                         "ridge_r2_heldout_tail": r2(tail[held]),
                         "valid/ndcg@10 (run's states, linear map of this table)": swapped["valid/full/ndcg@10"],
                         "valid/tail/ndcg@10 (same)": swapped["valid/full/tail/ndcg@10"]}
-    print(json.dumps(report, indent=1))
+    keys = ("nearest_cosine_mean", "share_nearest_cosine_over_0.95", "ridge_r2_heldout", "ridge_r2_heldout_head",
+            "ridge_r2_heldout_tail", "valid/ndcg@10 (run's states, linear map of this table)", "valid/tail/ndcg@10 (same)")
+    names = [spec.split("=", 1)[0] for spec in args.table]
+    table = {"title": "Text tables against the run's id item table",
+             "columns": [{"name": "table"}, *({"name": key, "digits": 4} for key in keys)],
+             "rows": [["(the run's own table)", *([None] * 5), report["valid/ndcg@10 (run's own table)"],
+                       report["valid/tail/ndcg@10 (run's own table)"]],
+                      *([name, *(report[name][key] for key in keys)] for name in names)],
+             "note": f"Ridge regression (lambda {args.ridge}) from each text table to the id table, fitted on a random "
+                     "half of the items, R² on the other half (head: the 20% most popular items); the NDCG@10 columns "
+                     "score the run's own user states against the best linear map of the table, validation part."}
+    dataset = load_run_dataset(args.run)
+    name = f"diagnose_text_table-{dataset}"
+    record = build_measurement(name, f"Text tables vs an id item table ({dataset})", [table], threads=1, extra=report)
+    path = write_measurement(args.record or DEFAULT_FOLDER / f"{name}.json", record)
+    print(measurement_markdown(record, path))
+
+
+def load_run_dataset(run: Path) -> str:
+    """The dataset name a run folder was trained on (its config.json)."""
+    from lucidrec.files import read_json
+
+    return read_json(Path(run) / "config.json")["data"]["dataset"]
 
 
 if __name__ == "__main__":

@@ -23,3 +23,20 @@ def test_grid_expands(path, data_dir, tmp_path):
     assert grid.cells
     assert len({cell.key.slug for cell in grid.cells}) == len(grid.cells)
     assert not (tmp_path / "results").exists() and not (tmp_path / "runs").exists()  # checked, nothing run
+
+
+def test_backbone_grid_states_the_protocol_of_the_measurement_scripts(import_bench_script, data_dir, tmp_path):
+    """bench/protocol.py (the models the speed measurements time) and bench/grids/backbones.toml (the quality
+    figures) must describe the same models."""
+    protocol = import_bench_script("protocol")
+    grid = load_grid(GRIDS[0].with_name("backbones.toml"), data_dir=str(data_dir), results=str(tmp_path / "r"),
+                     runs=str(tmp_path / "runs"))
+    for cell in grid.cells:
+        if cell.key.variant != "default":
+            continue
+        values = protocol.run_values(cell.key.dataset, cell.key.model, cell.key.seed, {"name": "id"})
+        config = cell.values
+        for section in ("model", "train"):
+            for key in ("hidden", "max_len", "dropout", "epochs", "patience", "batch_size", "loss"):
+                if key in values[section]:
+                    assert config[section][key] == values[section][key], (cell.key.describe(), section, key)

@@ -59,7 +59,7 @@ def test_every_measurement_script_writes_a_record():
     bench = Path(__file__).resolve().parents[2] / "bench"
     measurement_scripts = ["bench_data_eval", "bench_ce_loss", "bench_padding_loss", "bench_lm", "bench_serve",
                            "speed_vs_recbole", "crosscheck_cornac", "ger_scoring_cost", "cli_matrix",
-                           "sasrec_design_ablation"]
+                           "sasrec_design_ablation", "diagnose_text_table"]
     for name in measurement_scripts:
         text = (bench / f"{name}.py").read_text()
         assert '"--record"' in text and "write_measurement(" in text, name
