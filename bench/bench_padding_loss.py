@@ -119,7 +119,8 @@ def record_table(results: list[dict], dataset: str, batch_size: int, steps: int)
                *({"name": f"{n} s/step", "digits": 3} for n in names),
                *({"name": f"{n} mean width", "digits": 0} for n in names),
                {"name": "speed-up, cut", "digits": 2, "suffix": "×"}, {"name": "speed-up, bucketed", "digits": 2, "suffix": "×"},
-               {"name": "positions per epoch, padded"}, {"name": "cut"}, {"name": "bucketed"},
+               {"name": "positions per epoch, padded"}, {"name": "positions per epoch, cut"},
+               {"name": "positions per epoch, bucketed"},
                {"name": "speed-up, sampled softmax over cut ce", "digits": 2, "suffix": "×"},
                {"name": "evaluation s, padded", "digits": 2}, {"name": "evaluation s, cut", "digits": 2},
                {"name": "evaluation cut widths"}]

@@ -138,5 +138,7 @@ def test_values_are_formatted_by_their_column(value, column, text):
 def test_recorded_command_names_no_folder_of_the_machine(tmp_path):
     inside = tmp_path / "bench" / "x.py"
     command = portable_command([str(inside), "--cornac-python", "/opt/envs/cornac/bin/python",
-                                f"--record={tmp_path / 'results' / 'r.json'}", "--threads", "1"], cwd=tmp_path)
-    assert command == "python bench/x.py --cornac-python .../bin/python --record=results/r.json --threads 1"
+                                f"--record={tmp_path / 'results' / 'r.json'}", "--table", "scft=/data/t/table.npy",
+                                "--threads", "1"], cwd=tmp_path)
+    assert command == ("python bench/x.py --cornac-python .../bin/python --record=results/r.json "
+                       "--table scft=.../t/table.npy --threads 1")

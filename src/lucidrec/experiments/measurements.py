@@ -98,7 +98,7 @@ def portable_command(argv: list[str] | None = None, cwd: Path | None = None) -> 
     cwd = Path(cwd or Path.cwd()).resolve()
 
     def portable(arg: str) -> str:
-        prefix, eq, value = arg.partition("=") if arg.startswith("--") and "=" in arg else ("", "", arg)
+        prefix, eq, value = arg.partition("=") if "=" in arg else ("", "", arg)  # --record=PATH, NAME=PATH
         path = Path(value)
         if path.is_absolute():
             try:
