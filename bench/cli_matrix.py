@@ -5,7 +5,7 @@ the test metrics of its ``metrics.json``: this shows that each combination loads
 with full ranking and writes its run folder, not how good a converged model is (see the tuned rows
 of docs/benchmarks.md for that). ``--embeddings llmemb ger`` runs the method chains with their default
 settings (LLMEmb: SCFT, table, E_cf and RAT; GER: base run, attribute scoring, refinement), and each GER
-cell then runs ``lucidrec explain --check`` for one user (issues 3, 5 and 6: "done when"). The method
+cell then runs ``lucidrec explain --check`` for one user. The method
 embeddings need item text, so they skip datasets without a catalog. Cells run one after another; a
 failing cell is reported with the end of its error output and does not stop the others. Re-running the
 same call skips the cells that finished (their ``cell.json``); delete a failed cell's folder to try it again.
