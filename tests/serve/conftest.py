@@ -87,3 +87,60 @@ def live_server(rec_app):
 
     with BackgroundServer(rec_app).start() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def interpreter_folder(run_folders, tmp_path_factory):
+    """A RecInterpreter adapter (residual task) trained for two steps on the id-based SASRec run, for the
+    tiny LM of the interpret tests: the reading is nonsense, but every step of it runs. A few seconds."""
+    from pathlib import Path
+
+    from lucidrec.interpret import pipeline
+    from lucidrec.interpret.config import InterpretConfig
+    from tests.tiny_lm import tiny_soft_lm
+
+    out = tmp_path_factory.mktemp("interpreter") / "sasrec-residual"
+    config = InterpretConfig(task="residual", adapter={"init": "random", "hidden": None, "tokens": 1},
+                             examples={"per_user": 1}, optim={"max_steps": 2, "batch_size": 4},
+                             evaluation={"max_new_tokens": 6})
+    result = pipeline.train(Path(run_folders["sasrec"]), out, config, lm=tiny_soft_lm(), progress=False)
+    assert result["status"] == "done"
+    return out
+
+
+@pytest.fixture(scope="session")
+def read_runs(served_runs, interpreter_folder):
+    """The SASRec, GER and most-popular runs again (sharing the loaded models), the interpreter attached to
+    the run it was trained on, found among them by its weights and data hash."""
+    import dataclasses
+
+    from lucidrec.serve.readings import attach_interpreters
+    from tests.tiny_lm import tiny_soft_lm
+
+    runs = {name: dataclasses.replace(served_runs[name]) for name in ("sasrec", "ger", "pop")}
+    attach_interpreters(runs, [str(interpreter_folder)], lm=tiny_soft_lm())
+    return runs
+
+
+@pytest.fixture(scope="session")
+def read_app(read_runs):
+    from lucidrec.serve.app import create_app
+    from lucidrec.serve.config import ServeConfig
+
+    return create_app(read_runs, ServeConfig(max_k=50))
+
+
+@pytest.fixture
+def read_client(read_app):
+    from fastapi.testclient import TestClient
+
+    with TestClient(read_app) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def read_server(read_app):
+    from lucidrec.serve.server import BackgroundServer
+
+    with BackgroundServer(read_app).start() as server:
+        yield server

@@ -26,6 +26,7 @@ from lucidrec.interpret.adapter import StateAdapter
 from lucidrec.interpret.config import EvaluationConfig, InterpretConfig
 from lucidrec.interpret.evaluation import evaluate_interpreter
 from lucidrec.interpret.interpreter import Interpreter
+from lucidrec.interpret.reader import HistoryTooShort, StateReader, trained_manifest
 from lucidrec.interpret.templates import TemplateSet, load_templates, recovery_answer
 from lucidrec.interpret.titles import CatalogTitles
 from lucidrec.interpret.training import ADAPTER, CHECKPOINT, train_adapter
@@ -151,10 +152,7 @@ def _fit_to_titles(loaded: Loaded, examples: ex.Examples, states: torch.Tensor) 
 
 def _open(folder: Path, run: Path | None, lm: SoftPromptLM | None) -> tuple[Loaded, dict]:
     folder = Path(folder)
-    manifest = fs.read_manifest(folder)
-    if manifest.get("status") not in ("done", "stopped") or not (folder / ADAPTER).is_file():
-        raise ConfigError(f"{folder}: the adapter's training has not finished (status {manifest.get('status')}); "
-                          "run 'lucidrec interpret train' again to resume it")
+    manifest = trained_manifest(folder)
     if run is not None and not Path(run).is_dir():
         raise ConfigError(f"no run folder at {run}")
     run = Path(run) if run is not None else Path(manifest["run"]["path"])
@@ -225,25 +223,15 @@ def ask(folder: Path, user: str, *, run: Path | None = None, lm: SoftPromptLM | 
         max_new_tokens: int | None = None) -> dict:
     """The LM's description of one user's current state and of the backbone's predicted next item."""
     loaded, _ = _open(folder, run, lm)
-    config, titles = loaded.config, loaded.titles
+    titles = loaded.titles
     index = int(loaded.data.user_index([user])[0])
-    sequence = np.asarray(loaded.data.sequences[index])
-    if len(sequence) < 2:
-        raise ConfigError(f"user {user} has {len(sequence)} interaction(s): at least 2 are needed")
-    positions = loaded.interpreter.adapter.positions
-    template = loaded.templates.test[0]
-    max_new = max_new_tokens or (32 if config.task == "residual" else 24 * config.examples.recovery_items)
-    current = ex.sequence_states(loaded.model, Ragged.from_lists([sequence[:-1], sequence]), positions)
-    predicted = ex.predicted_states(loaded.model, [sequence], np.asarray([index]), positions, config.evaluation.instantiate)
-    if config.task == "residual":
-        now = torch.stack([current[0], current[1]])[None]
-        nxt = torch.stack([current[1], predicted[0]])[None]
-    else:
-        now, nxt = current[1][None, None], predicted[0][None, None]
-    state_answer = loaded.interpreter.generate(template, now, max_new)[0]
-    next_answer = loaded.interpreter.generate(template, nxt, max_new)[0]
-    top = ex.backbone_top(loaded.model, [sequence], np.asarray([index]))[0][0]
-    recent = [titles[int(i)] for i in sequence[-config.examples.recovery_items:]]
-    return {"user": user, "task": config.task, "heldout": bool(index in set(loaded.users.heldout.tolist())),
-            "prompt": template, "current_state": state_answer, "predicted_next_item": next_answer,
-            "last_item": titles[int(sequence[-1])], "recent_items": recent, "backbone_top10": [titles[int(i)] for i in top]}
+    reader = StateReader(loaded.interpreter, loaded.config, loaded.model, titles)
+    try:
+        reading = reader.read(loaded.data.sequences[index], index, max_new_tokens)
+    except HistoryTooShort as exc:
+        raise ConfigError(f"user {user}: {exc}") from None
+    return {"user": user, "task": reading.task, "heldout": bool(index in set(loaded.users.heldout.tolist())),
+            "prompt": reading.prompt, "current_state": reading.current_state,
+            "predicted_next_item": reading.predicted_next_item, "last_item": titles[reading.last_item],
+            "recent_items": [titles[i] for i in reading.recent_items],
+            "backbone_top10": [titles[i] for i in reading.backbone_top]}

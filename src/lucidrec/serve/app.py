@@ -4,7 +4,7 @@ Models are loaded once at start, and the stored users' states are computed once 
 thread at start, or at a user's first request): a user's recommendations are then one product with
 the item table. Scoring requests that arrive together are batched into one call on the event loop;
 at most ``max_pending`` scoring requests are in flight (the next gets 503). Explanations and search
-run on the thread pool.
+run on the thread pool; RecInterpreter's readings too, cached and bounded (:mod:`lucidrec.serve.readings`).
 """
 
 from contextlib import asynccontextmanager
@@ -17,7 +17,8 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from lucidrec.serve import explanations
+from lucidrec.interpret.reader import HistoryTooShort
+from lucidrec.serve import explanations, readings
 from lucidrec.serve.batching import LoopBatcher
 from lucidrec.serve.config import ServeConfig
 from lucidrec.serve.runs import NotFound, ScoreRequest, ServedRun
@@ -34,7 +35,7 @@ STATIC = resources.files("lucidrec.serve") / "static"
 
 _errors = {401: {"model": Problem, "description": "Missing or wrong API key"},
            413: {"model": Problem, "description": "Request body over the limit"},
-           503: {"model": Problem, "description": "Too many scoring requests in flight; retry"}}
+           503: {"model": Problem, "description": "Too many scoring requests (or state readings) in flight; retry"}}
 _not_found = {404: {"model": Problem, "description": "Unknown run, user or item (named in detail)"}}
 
 
@@ -42,6 +43,7 @@ def create_app(runs: dict[str, ServedRun], config: ServeConfig | None = None, *,
                warm_states_at_start: bool = True) -> FastAPI:
     config = config or ServeConfig.from_env()
     gate = ScoringGate(config.max_pending)
+    state_readings = readings.Readings(config.max_readings, config.reading_cache)
     batchers = {name: LoopBatcher(run.score_batch, max_batch=config.max_batch, wait=config.batch_wait_ms / 1000)
                 for name, run in runs.items()}
     warming: set[str] = set()
@@ -70,12 +72,18 @@ def create_app(runs: dict[str, ServedRun], config: ServeConfig | None = None, *,
     app = FastAPI(title="lucidrec", version="1", lifespan=lifespan,
                   description="Recommendations, explanations and item search of trained lucidrec runs.")
     app.state.runs, app.state.gate, app.state.config, app.state.batchers = runs, gate, config, batchers
+    app.state.readings = state_readings
     app.add_middleware(BodyLimitMiddleware, limit=config.max_body_bytes)
 
     @app.exception_handler(NotFound)
     @app.exception_handler(explanations.NoExplainer)
+    @app.exception_handler(readings.NoInterpreter)
     async def not_found(_request, exc: Exception):
         return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @app.exception_handler(HistoryTooShort)
+    async def too_short(_request, exc: HistoryTooShort):  # the shape of every other 422
+        return JSONResponse({"detail": [{"type": "value_error", "loc": ["history"], "msg": str(exc)}]}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request, exc: StarletteHTTPException):
@@ -98,7 +106,7 @@ def create_app(runs: dict[str, ServedRun], config: ServeConfig | None = None, *,
     def summary(run: ServedRun, detail: bool = False) -> RunSummary:
         values = dict(name=run.name, dataset=run.dataset, model=run.model_name, method=run.method,
                       n_users=run.data.n_users, n_items=run.n_items, explainable=explanations.explainable(run),
-                      metrics=run.metrics)
+                      interpreter=None if run.interpreter is None else run.interpreter.info(), metrics=run.metrics)
         return RunDetail(**values, groups=run.metric_groups()) if detail else RunSummary(**values)
 
     def item(run: ServedRun, index: int) -> Item:
@@ -162,24 +170,45 @@ def create_app(runs: dict[str, ServedRun], config: ServeConfig | None = None, *,
         return Recommendations(run=run.name, user_id=body.user_id, history_masked=body.mask_history,
                                history=[item(run, i) for i in history[-HISTORY_SHOWN:]], items=items)
 
+    READING = Query(False, description="Also RecInterpreter's reading of the state (runs served with --interpreter; "
+                                       "seconds on a CPU the first time, then cached; 503 while too many are being "
+                                       "generated, 404 on a run without an interpreter).")
+
+    async def explain(run: ServedRun, history: list[int], user: int | None, user_id: str | None, k: int,
+                      reading: bool, stored: bool = False) -> Explanation:
+        if reading:
+            readings.require_interpreter(run)  # before any work
+        if explanations.unavailable(run) is None:
+            with gate.slot():
+                answer = await run_in_threadpool(explanations.explain, run, history, user, k)
+        elif run.interpreter is not None:
+            items = await recommend(run, history, -1 if user is None else user, k, True, stored)
+            answer = explanations.scores_only(run, user_id, items)
+        else:
+            explanations.require_explainer(run)
+        if reading:
+            answer.reading = await state_readings.read(run, history, user)
+        return answer
+
     @api.get("/runs/{run}/users/{user}/explanations", response_model=Explanation, responses=_not_found,
              tags=["explain"])
-    async def user_explanations(user: str, run: ServedRun = Depends(get_run), k: int = K) -> Explanation:
-        """Why each of the top-k items is recommended to the user (404 when the run has no explainer)."""
-        explanations.require_explainer(run)
+    async def user_explanations(user: str, run: ServedRun = Depends(get_run), k: int = K,
+                                reading: bool = READING) -> Explanation:
+        """Why each of the top-k items is recommended to the user (404 when the run has neither an explainer
+        nor an interpreter), and with ``reading=true`` what RecInterpreter's language model reads in the
+        user's state."""
         index = run.user_index(user)
-        with gate.slot():
-            return await run_in_threadpool(explanations.explain, run, run.history(index), index, k)
+        return await explain(run, run.history(index), index, user, k, reading, stored=True)
 
     @api.post("/runs/{run}/explain", response_model=Explanation, responses=_not_found, tags=["explain"])
-    async def explain_history(body: RecommendRequest, run: ServedRun = Depends(get_run)):  # type: ignore[valid-type]
-        """Why each of the top-k items follows an ad-hoc history (404 when the run has no explainer); with
-        ``user_id``, with that user's per-user parameters (LANE: their preferences), else as a visitor."""
-        explanations.require_explainer(run)
+    async def explain_history(body: RecommendRequest, run: ServedRun = Depends(get_run),  # type: ignore[valid-type]
+                              reading: bool = READING):
+        """Why each of the top-k items follows an ad-hoc history (404 when the run has neither an explainer nor
+        an interpreter); with ``user_id``, with that user's per-user parameters (LANE: their preferences),
+        else as a visitor. ``reading=true`` adds RecInterpreter's reading of the history's state."""
         history = resolve_history(run, body)
         user = resolve_user(run, body)
-        with gate.slot():
-            return await run_in_threadpool(explanations.explain, run, history, user, body.k)
+        return await explain(run, history, user, body.user_id, body.k, reading)
 
     @api.get("/runs/{run}/items", response_model=SearchResults, responses=_not_found, tags=["items"])
     async def search_items(run: ServedRun = Depends(get_run),

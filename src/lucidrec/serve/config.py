@@ -20,6 +20,9 @@ class ServeConfig(StrictConfig):
     max_k: int = Field(100, ge=1, description="Largest number of items one request may ask for.")
     max_history: int = Field(1000, ge=1, description="Longest ad-hoc history one request may send.")
     max_pending: int = Field(64, ge=1, description="Scoring requests in flight at once; more are answered 503.")
+    max_readings: int = Field(2, ge=1, description="RecInterpreter state readings in flight at once (each run's LM "
+                              "generates one at a time, the others wait); more are answered 503.")
+    reading_cache: int = Field(1024, ge=1, description="State readings kept per run (least recently used dropped).")
     max_batch: int = Field(64, ge=1, description="Requests scored together in one forward pass.")
     batch_wait_ms: float = Field(0.0, ge=0.0, description="How long to wait for more requests before scoring a batch; "
                                  "0: score at once whatever queued while the previous batch ran (no added latency).")

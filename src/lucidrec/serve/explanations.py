@@ -3,9 +3,11 @@ of :mod:`lucidrec.explain`), in the API's response shape.
 
 Every explainer answers ``explain_history(loaded, history, k, user=...)``: GER with exact per-attribute
 contributions, LANE with the preference weights its attention used. Runs whose item embedding has no
-registered explainer (and explainers that refuse a model, e.g. GER's ``reduced`` ablation) answer 404.
-Language-model text (LANE's chain of thought) is not written on the request path: it takes seconds
-to tens of seconds on a CPU; ``lucidrec explain`` writes it.
+registered explainer (and explainers that refuse a model, e.g. GER's ``reduced`` ablation) answer 404,
+unless a RecInterpreter is attached: then the answer lists the scored items, and the interpreter's
+reading of the state (:mod:`lucidrec.serve.readings`) is added when asked for. LANE's chain-of-thought
+text is not written on the request path: it takes tens of seconds on a CPU; ``lucidrec explain``
+writes it.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ from lucidrec.errors import LucidrecError
 from lucidrec.explain import Explanation as ExplainerAnswer
 from lucidrec.explain import NotExplainableError
 from lucidrec.serve.runs import ServedRun
-from lucidrec.serve.schemas import Explanation, ItemExplanation, Weight
+from lucidrec.serve.schemas import Explanation, ItemExplanation, ScoredItem, Weight
 
 GER_METHOD = "ger-attribute-contributions"
 LANE_METHOD = "lane-preference-attention"
+INTERPRETER_METHOD = "recinterpreter-state-reading"
 TEXT_ATTRIBUTES = 3  # how many attributes (or preferences) each sentence names
 
 
@@ -39,7 +42,8 @@ def unavailable(run: ServedRun) -> str | None:
 
 
 def explainable(run: ServedRun) -> bool:
-    return unavailable(run) is None
+    """Whether ``/explanations`` answers: the run has an explainer of its scores, or an interpreter of its state."""
+    return unavailable(run) is None or run.interpreter is not None
 
 
 def require_explainer(run: ServedRun) -> None:
@@ -58,6 +62,15 @@ def explain(run: ServedRun, history: list[int], user: int | None, k: int) -> Exp
     except NotExplainableError as exc:
         raise NoExplainer(run.name, str(exc)) from None
     return CONVERTERS.get(run.method, _from_reasons)(run, answer)
+
+
+def scores_only(run: ServedRun, user_id: str | None, items: list[ScoredItem]) -> Explanation:
+    """A run without an explainer of its scores but with an interpreter: the items, and the state to read."""
+    return Explanation(run=run.name, user_id=user_id, method=INTERPRETER_METHOD, profile=[],
+                       text=f"This run ({run.method}) has no explainer of its scores; the language model of its "
+                            "RecInterpreter reads the state they came from (reading=true).",
+                       items=[ItemExplanation(**item.model_dump(), contributions=[], rest=None, text="")
+                              for item in items], notes=[])
 
 
 def _from_ger(run: ServedRun, answer: ExplainerAnswer) -> Explanation:

@@ -57,6 +57,8 @@ class ServedRun:
     model: Any = None  # the trained backbone (None for baselines)
     config: Any = None  # the run's RunConfig (None for baselines)
     explainer: Any = None  # lucidrec.explain.Explainer of the run's item embedding, None when it has none
+    path: Path | None = None  # the run folder (None for runs built in memory)
+    interpreter: Any = None  # lucidrec.serve.readings.AttachedInterpreter (RecInterpreter), None when none is attached
     #: held by every forward pass: explainers read what the pass leaves on the model (LANE's attention weights)
     model_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _titles: list[str] | None = field(default=None, repr=False)
@@ -282,7 +284,7 @@ def load_served_run(path: Path, name: str | None = None) -> ServedRun:
         metrics = read_json(path / "metrics.json") if (path / "metrics.json").is_file() else {}
         method = config.embedding["name"]
         return ServedRun(name, config.data.dataset, config.model["name"], method, _flat_metrics(metrics), data,
-                         scorer_for(model), model, config, explainer_for_embedding(method))
+                         scorer_for(model), model, config, explainer_for_embedding(method), path=path)
     if (path / "metrics.json").is_file():
         from lucidrec.data.pipeline import DataConfig, load_split
         from lucidrec.models.baselines import BASELINES, make_baseline
@@ -296,7 +298,7 @@ def load_served_run(path: Path, name: str | None = None) -> ServedRun:
         if stored.get("data_hash") not in (None, data.data_hash):
             raise ConfigError(f"{path}: the data changed since this baseline was evaluated")
         return ServedRun(name, data_config.dataset, baseline, "baseline", _flat_metrics(stored), data,
-                         make_baseline(baseline).fit(split))
+                         make_baseline(baseline).fit(split), path=path)
     raise ConfigError(f"{path}: not a run folder (no config.json or metrics.json)")
 
 

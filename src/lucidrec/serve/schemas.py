@@ -28,6 +28,14 @@ class ScoredItem(Item):
     score: float
 
 
+class InterpreterInfo(BaseModel):
+    task: Literal["residual", "recovery"] = Field(description="What the adapter was trained to make the LM say: "
+                                                              "residual, the item appended between two states; "
+                                                              "recovery, the last items a state holds.")
+    lm: str = Field(description="The language model that reads the states.")
+    folder: str = Field(description="The adapter folder's name.")
+
+
 class RunSummary(BaseModel):
     name: str
     dataset: str
@@ -35,7 +43,10 @@ class RunSummary(BaseModel):
     method: str = Field(description="Item embedding (id, frozen, llmemb, ger) or 'baseline'.")
     n_users: int
     n_items: int
-    explainable: bool = Field(description="Whether /explanations answers for this run.")
+    explainable: bool = Field(description="Whether /explanations answers for this run (it has an explainer of "
+                                          "its scores or an attached RecInterpreter).")
+    interpreter: InterpreterInfo | None = Field(None, description="The RecInterpreter attached to the run (serve "
+                                                                  "--interpreter), None when none is.")
     metrics: dict[str, float] = Field(description="Flat metric keys as in metrics.json (test/full/ndcg@10, ...).")
 
 
@@ -129,6 +140,27 @@ class ItemExplanation(ScoredItem):
     text: str
 
 
+class StateReading(BaseModel):
+    """RecInterpreter: what a frozen language model, through the adapter trained on this run, says the
+    recommender's state encodes (greedy answers to the adapter folder's first test prompt)."""
+
+    task: Literal["residual", "recovery"]
+    lm: str = Field(description="The language model that read the state.")
+    prompt: str = Field(description="The prompt; the state's soft tokens go where it says <SeqHere>.")
+    current_state: str = Field(description="The LM's answer for the current state. residual: read from the states "
+                                           "before and after the last item, so at best that item's title; "
+                                           "recovery: the titles of the last items.")
+    predicted_next_item: str = Field(description="Its answer for the state the recommender expects next (in place of "
+                                                 "the current one): the item the recommender predicts, as the LM "
+                                                 "names it.")
+    last_item: Item
+    recent_items: list[Item] = Field(description="The history's last items, oldest first (what recovery should list).")
+    recommender_top: list[Item] = Field(description="The recommender's own top items after this history (history "
+                                                    "left out), to hold predicted_next_item against.")
+    heldout: bool | None = Field(description="Whether the user was held out from the adapter's training (a fair "
+                                             "test of the reading); None for a history without a user.")
+
+
 class Explanation(BaseModel):
     run: str
     user_id: str | None = Field(description="None for an ad-hoc history.")
@@ -139,3 +171,5 @@ class Explanation(BaseModel):
     items: list[ItemExplanation]
     notes: list[str] = Field(default_factory=list, description="What stood in for missing per-user parts "
                                                                "(e.g. a visitor has no stored preferences).")
+    reading: StateReading | None = Field(None, description="RecInterpreter's reading of the state, when asked for "
+                                                           "(reading=true) on a run served with an interpreter.")

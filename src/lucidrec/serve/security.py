@@ -80,17 +80,17 @@ async def _plain_error(send: Send, status: int, detail: str) -> None:
 
 
 class Busy(HTTPException):
-    def __init__(self, limit: int):
-        super().__init__(503, f"server busy: {limit} scoring requests in flight; retry shortly",
-                         headers={"Retry-After": "1"})
+    def __init__(self, limit: int, what: str = "scoring requests", retry_after: int = 1):
+        super().__init__(503, f"server busy: {limit} {what} in flight; retry shortly",
+                         headers={"Retry-After": str(retry_after)})
 
 
 class ScoringGate:
-    """At most ``limit`` scoring requests in flight; the next one is refused at once (503 +
-    Retry-After), so a burst never builds an unbounded queue or exhausts memory."""
+    """At most ``limit`` requests of one kind in flight (scoring, or state readings); the next one is
+    refused at once (503 + Retry-After), so a burst never builds an unbounded queue or exhausts memory."""
 
-    def __init__(self, limit: int):
-        self.limit = limit
+    def __init__(self, limit: int, what: str = "scoring requests", retry_after: int = 1):
+        self.limit, self.what, self.retry_after = limit, what, retry_after
         self._in_flight = 0
         self._lock = threading.Lock()
 
@@ -102,7 +102,7 @@ class ScoringGate:
     def slot(self):
         with self._lock:
             if self._in_flight >= self.limit:
-                raise Busy(self.limit)
+                raise Busy(self.limit, self.what, self.retry_after)
             self._in_flight += 1
         try:
             yield

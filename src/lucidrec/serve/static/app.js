@@ -2,7 +2,7 @@
 // The lucidrec explorer: plain JavaScript over the JSON API of the same server (no build step).
 
 const $ = (id) => document.getElementById(id);
-const state = { runs: [], run: null, typed: [], suggestions: new Map(), searchTimer: null };
+const state = { runs: [], run: null, typed: [], suggestions: new Map(), searchTimer: null, read: null, shown: 0 };
 const SHOWN_COLUMNS = /^(ndcg|recall|hr)@(10|20)$|^mrr$/;
 const SHOWN_ATTRIBUTES = 10;
 // What the profile's bars are, by the explainer that answered (the API's "method").
@@ -55,7 +55,7 @@ async function selectRun(name) {
   state.run = state.runs.find((r) => r.name === name);
   const r = state.run;
   $("run-info").textContent = `${r.dataset} · ${r.model} · ${r.method} · ${r.n_users} users · ${r.n_items} items` +
-    (r.explainable ? " · explained" : " · no explainer");
+    (r.explainable ? " · explained" : " · no explainer") + (r.interpreter ? ` · read by RecInterpreter (${r.interpreter.task})` : "");
   clearResults();
   const [detail, users] = await Promise.all([api(`/runs/${enc(name)}`), api(`/runs/${enc(name)}/users?limit=1000`)]);
   renderMetrics(detail.groups);
@@ -78,9 +78,12 @@ function renderMetrics(groups) {
 }
 
 function clearResults() {
-  for (const id of ["history", "recommendations", "profile", "notes"]) $(id).replaceChildren();
+  for (const id of ["history", "recommendations", "profile", "notes", "reading-output"]) $(id).replaceChildren();
   $("explanation-text").textContent = "";
+  $("reading-about").textContent = "";
   $("history-count").textContent = "";
+  $("reading").hidden = true;
+  state.read = null;
 }
 
 function k() { return Math.max(1, parseInt($("k").value || "10", 10)); }
@@ -91,7 +94,9 @@ async function showUser() {
   const base = `/runs/${enc(state.run.name)}/users/${enc(user)}`;
   await show(async () => {
     const [recs, history] = await Promise.all([api(`${base}/recommendations?k=${k()}`), api(base)]);
-    return { recs, history: history.history, explain: () => api(`${base}/explanations?k=${k()}`), label: `user ${user}` };
+    const explained = `${base}/explanations?k=${k()}`;
+    return { recs, history: history.history, explain: () => api(explained), read: () => api(`${explained}&reading=true`),
+             label: `user ${user}` };
   });
 }
 
@@ -103,18 +108,21 @@ async function showHistory() {
   await show(async () => {
     const recs = await api(`${base}/recommend`, { method: "POST", body });
     return { recs, history: recs.history, explain: () => api(`${base}/explain`, { method: "POST", body }),
+             read: () => api(`${base}/explain?reading=true`, { method: "POST", body }),
              label: `a history of ${state.typed.length} items${asUser ? ` as user ${asUser}` : ""}` };
   });
 }
 
 async function show(fetchAll) {
   clearResults();
+  state.shown += 1;
   setStatus("scoring…");
   try {
-    const { recs, history, explain, label } = await fetchAll();
+    const { recs, history, explain, read, label } = await fetchAll();
     renderHistory(history);
     renderRecommendations(recs.items);
     setStatus(`top ${recs.items.length} for ${label}`);
+    if (state.run.interpreter) { state.read = read; $("reading").hidden = false; }  // read on request: it is slow
     if (state.run.explainable) renderExplanation(await explain());
     else $("explanation-text").textContent = `This run (${state.run.method}) has no explainer: scores only.`;
   } catch (error) {
@@ -164,9 +172,41 @@ function renderExplanation(explanation) {
     const item = byItem.get(li.dataset.item);
     if (!item) continue;
     const strongest = [...item.contributions].sort((a, b) => Math.abs(b.value) - Math.abs(a.value)).slice(0, SHOWN_ATTRIBUTES);
-    li.append(el("p", { class: "why", "data-testid": "why" }, item.text));
+    if (item.text) li.append(el("p", { class: "why", "data-testid": "why" }, item.text));
     if (strongest.length) li.append(bars(strongest, scale));
   }
+}
+
+// -- RecInterpreter: the language model's reading of the state, fetched when asked --------------
+async function readState() {
+  if (!state.read) return;
+  const shown = state.shown;
+  $("read-state").disabled = true;
+  setStatus("the language model is reading the state…");
+  try {
+    const explanation = await state.read();
+    if (shown !== state.shown) return;  // another user or history is shown by now
+    renderReading(explanation.reading);
+    setStatus("state read");
+  } catch (error) {
+    setStatus(error.message, true);
+  } finally {
+    $("read-state").disabled = false;
+  }
+}
+
+function renderReading(reading) {
+  const row = (term, text, testid) => [el("dt", {}, term), el("dd", testid ? { "data-testid": testid } : {}, text || "(no answer)")];
+  const top = reading.recommender_top.length ? reading.recommender_top[0].title : "–";
+  $("reading-output").replaceChildren(
+    ...row("The current state reads as", reading.current_state, "reading-current"),
+    ...row(reading.task === "residual" ? "Its last item is" : "Its last items are",
+           reading.task === "residual" ? reading.last_item.title : reading.recent_items.map((i) => i.title).join("; ")),
+    ...row("The predicted next item reads as", reading.predicted_next_item, "reading-next"),
+    ...row("The recommender's first item is", top));
+  const heldout = reading.heldout === null ? "a history without a user"
+    : reading.heldout ? "a user held out from the adapter's training" : "a user whose history trained the adapter";
+  $("reading-about").textContent = `${reading.lm} · ${reading.task} · ${heldout} · prompt: ${reading.prompt}`;
 }
 
 // -- typed history with title autocomplete ----------------------------------------------------
@@ -223,6 +263,7 @@ function init() {
   $("title-query").addEventListener("keydown", (e) => { if (e.key === "Enter") { e.preventDefault(); addTyped(); } });
   $("title-query").addEventListener("change", () => { if (state.suggestions.has($("title-query").value)) addTyped(); });
   $("show-history").addEventListener("click", showHistory);
+  $("read-state").addEventListener("click", readState);
   $("clear-history").addEventListener("click", () => { state.typed = []; renderTyped(); });
   $("api-key").addEventListener("change", (e) => {
     sessionStorage.setItem("lucidrec-api-key", e.target.value);
