@@ -32,16 +32,21 @@ def browser():
         browser.close()
 
 
-@pytest.fixture
-def page(browser, live_server):
+def open_explorer(browser, server):
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
     problems: list[str] = []
     page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
     page.on("pageerror", lambda error: problems.append(str(error)))
     page.on("requestfailed", lambda request: problems.append(f"request failed: {request.url}"))
     page.problems = problems
-    page.goto(live_server.base_url + "/")
+    page.goto(server.base_url + "/")
     page.wait_for_selector("[data-testid=status]:has-text('ready')")
+    return page
+
+
+@pytest.fixture
+def page(browser, live_server):
+    page = open_explorer(browser, live_server)
     yield page
     page.close()
 
@@ -127,6 +132,43 @@ def test_type_a_history_with_autocomplete(page, live_server):
     assert texts(page, "[data-testid=rec-title]") == [item["title"] for item in expected["items"]]
     assert "no explainer" in page.inner_text("[data-testid=explanation-text]")
     assert page.problems == []
+
+
+def test_the_interpreters_reading_renders_when_asked_for(browser, read_server):
+    page = open_explorer(browser, read_server)
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url) if "reading=true" in request.url else None)
+    try:
+        assert "read by RecInterpreter (residual)" in page.inner_text("[data-testid=run-info]")
+        page.fill("[data-testid=k]", str(K))
+        page.fill("[data-testid=user-input]", "1")
+        page.click("[data-testid=show-user]")
+        page.wait_for_selector("[data-testid=read-state]", state="visible")
+        page.wait_for_selector("[data-testid=status]:has-text('top 5 for user 1')")
+        expected = httpx.get(f"{read_server.base_url}/runs/sasrec/users/1/recommendations", params={"k": K}).json()
+        assert texts(page, "[data-testid=rec-title]") == [item["title"] for item in expected["items"]]
+        assert asked == [] and texts(page, "[data-testid=reading-current]") == []  # the LM waits for the button
+        page.click("[data-testid=read-state]")
+        page.wait_for_selector("[data-testid=reading-current]")
+        api = httpx.get(f"{read_server.base_url}/runs/sasrec/users/1/explanations",
+                        params={"k": K, "reading": "true"}).json()["reading"]
+        assert len(asked) == 1
+        assert page.inner_text("[data-testid=reading-current]") == (api["current_state"] or "(no answer)")
+        assert page.inner_text("[data-testid=reading-next]") == (api["predicted_next_item"] or "(no answer)")
+        output = page.inner_text("[data-testid=reading-output]")
+        assert api["last_item"]["title"] in output and api["recommender_top"][0]["title"] in output
+        assert "tiny-llama-0" in page.inner_text("[data-testid=reading-about]")
+        if os.environ.get("LUCIDREC_SCREENSHOT_READING"):  # to look at the layout (the tiny LM's words mean nothing)
+            page.screenshot(path=os.environ["LUCIDREC_SCREENSHOT_READING"])
+
+        page.select_option("[data-testid=run-select]", "ger")  # a run without an interpreter has no button
+        page.wait_for_selector("[data-testid=status]:has-text('ger ready')")
+        page.click("[data-testid=show-user]")
+        page.wait_for_selector("[data-testid=why]")
+        assert not page.is_visible("[data-testid=read-state]")
+        assert page.problems == []
+    finally:
+        page.close()
 
 
 def test_errors_are_shown_not_thrown(page):
