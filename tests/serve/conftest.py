@@ -131,10 +131,14 @@ def read_app(read_runs):
 
 
 @pytest.fixture
-def read_client(read_app):
+def read_client(read_runs):
+    """A client of a fresh app over ``read_runs``: its cache of readings starts empty in every test."""
     from fastapi.testclient import TestClient
 
-    with TestClient(read_app) as client:
+    from lucidrec.serve.app import create_app
+    from lucidrec.serve.config import ServeConfig
+
+    with TestClient(create_app(read_runs, ServeConfig(max_k=50), warm_states_at_start=False)) as client:
         yield client
 
 
