@@ -9,7 +9,8 @@ import pytest
 from lucidrec.config import ConfigError
 from lucidrec.experiments import runner
 from lucidrec.experiments.grid import CellKey, load_grid
-from lucidrec.experiments.lock import ResultsLockedError, results_lock
+from lucidrec.experiments.runner import ResultsLockedError
+from lucidrec.locks import hold
 from lucidrec.experiments.records import load_record, read_records
 from lucidrec.train.run import train_run
 from tests.experiments.helpers import write_grid
@@ -115,7 +116,7 @@ def test_a_damaged_record_is_named_and_its_cell_runs_again(tmp_path, grid_file, 
 
 def test_a_second_grid_on_the_same_results_folder_is_refused(tmp_path, grid_file):
     grid = _load(tmp_path, grid_file)
-    with results_lock(grid.results_dir, "grid other"):
+    with hold(grid.results_dir, holder="grid other", reentrant=False):
         with pytest.raises(ResultsLockedError, match=r"being written by another grid \(grid other, pid"):
             runner.run_grid(grid, live=False)
     assert not list(grid.results_dir.glob("cyclic__*.json"))

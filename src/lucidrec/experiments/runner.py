@@ -23,10 +23,18 @@ from multiprocessing import get_context
 from lucidrec.config import ConfigError
 from lucidrec.errors import DataFormatError
 from lucidrec.experiments.grid import Cell, CellKey, Grid, run_config, run_subfolder
-from lucidrec.experiments.lock import results_lock
 from lucidrec.experiments.progress import GridProgress
 from lucidrec.experiments.records import (GRID_FILE, build_record, load_record, portable_config, write_record)
 from lucidrec.files import write_json_atomic
+from lucidrec.locks import FolderInUseError, hold
+
+
+class ResultsLockedError(FolderInUseError, RuntimeError):
+    """Another grid writes into this results folder (one grid at a time per results folder)."""
+
+    def describe(self) -> str:
+        return (f"{self.folder} is being written by another grid ({self.holder_text}); wait for it to finish "
+                "or give this grid another results folder (--results DIR)")
 
 
 @dataclass
@@ -190,7 +198,7 @@ def run_grid(grid: Grid, only: list[CellKey] | None = None, live: bool | None = 
         check_cores(spec.workers, spec.threads)
     started = time.perf_counter()
     outcome = GridOutcome()
-    with results_lock(grid.results_dir, f"grid {spec.name} ({grid.path})"):
+    with hold(grid.results_dir, holder=f"grid {spec.name} ({grid.path})", reentrant=False, error=ResultsLockedError):
         warnings: list[str] = []
         wanted = [c for c in grid.cells if only is None or c.key in only]
         finished = {c.key for c in grid.cells if _record_state(grid, c, warnings)}  # checks every record first

@@ -9,7 +9,6 @@ processes from building the same artifact at once (the second waits, then reuses
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import time
@@ -17,6 +16,7 @@ from pathlib import Path
 
 from lucidrec import __version__
 from lucidrec.files import read_json, write_json_atomic
+from lucidrec.locks import hold
 from lucidrec.settings import user_cache_dir
 
 PROVENANCE = "provenance.json"
@@ -61,10 +61,6 @@ def write_provenance(folder: Path, payload: dict) -> None:
 def locked(folder: Path):
     """Hold an exclusive lock on ``<folder>.lock`` (blocks while another process builds the same key)."""
     folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    with open(folder.with_name(folder.name + ".lock"), "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with hold(folder, wait=True, holder=f"building {folder.parent.name} {folder.name}",
+              lock_file=folder.with_name(folder.name + ".lock")):
+        yield
