@@ -9,9 +9,9 @@ import pytest
 from lucidrec.config import ConfigError
 from lucidrec.experiments import runner
 from lucidrec.experiments.grid import CellKey, load_grid
+from lucidrec.experiments.records import load_record, read_records
 from lucidrec.experiments.runner import ResultsLockedError
 from lucidrec.locks import hold
-from lucidrec.experiments.records import load_record, read_records
 from lucidrec.train.run import train_run
 from tests.experiments.helpers import write_grid
 from tests.synthetic import write_cyclic
@@ -91,6 +91,40 @@ def test_a_killed_cell_resumes_from_its_checkpoint(tmp_path, grid_file, monkeypa
     assert (str(cell.run_dir), True) in resumed
     log = (cell.run_dir / "log.jsonl").read_text().splitlines()
     assert log[0] == first_epoch and len(log) == 2  # epoch 0 kept from the killed call, epoch 1 trained now
+
+
+def test_a_resumed_cell_counts_its_earlier_epochs_in_the_time_the_estimate_learns(tmp_path, monkeypatch):
+    """The progress estimate takes a finished cell's time as what the next cell of its row will take: for a cell
+    resumed from its checkpoint that is this call's time plus the epochs trained before the kill."""
+    from lucidrec.experiments.progress import GridProgress
+
+    write_cyclic(tmp_path / "data")
+    grid = _load(tmp_path, write_grid(tmp_path, 'datasets = ["cyclic"]\nmodels = ["sasrec"]\nseeds = [1, 2]\n'))
+    cell = grid.cell(CellKey("cyclic", "sasrec", "id", "default", 1))
+    assert train_run(runner.run_config(cell), cell.run_dir, stop_after_epochs=1)["status"] == "interrupted"
+    log = cell.run_dir / "log.jsonl"
+    first = json.loads(log.read_text().splitlines()[0])
+    log.write_text(json.dumps({**first, "seconds": 500.0}) + "\n")  # the killed call's epoch took 500 s
+    learned = {}
+    real = GridProgress.finished_cell
+
+    def spying_finished_cell(self, name, seconds):
+        learned[name] = (seconds, self.estimate())
+        return real(self, name, seconds)
+
+    monkeypatch.setattr(GridProgress, "finished_cell", spying_finished_cell)
+    assert runner.run_grid(grid, live=False).ok
+    resumed_seconds, _ = learned[cell.key.describe()]
+    timings = load_record(grid.results_dir / f"{cell.key.slug}.json").data["timings"]
+    assert resumed_seconds > 500.0
+    assert resumed_seconds == pytest.approx(500.0 + timings["cell_seconds_this_call"])
+    assert timings["cell_seconds"] == pytest.approx(500.0 + timings["cell_seconds_this_call"])
+    assert timings["training_seconds"] > 500.0
+    # seed 2 (same row, trained from scratch) was estimated from the resumed cell's full time
+    _, estimate_before_seed2 = learned[grid.cell(CellKey("cyclic", "sasrec", "id", "default", 2)).key.describe()]
+    assert estimate_before_seed2 == pytest.approx(resumed_seconds)
+    fresh = load_record(grid.results_dir / f"{grid.cell(CellKey('cyclic', 'sasrec', 'id', 'default', 2)).key.slug}.json").data
+    assert "cell_seconds_this_call" not in fresh["timings"]
 
 
 def test_a_record_of_another_config_is_an_error_before_any_cell_runs(tmp_path, grid_file, monkeypatch):

@@ -4,7 +4,8 @@ With ``rich`` installed and a terminal, a live progress bar; otherwise (logs, pi
 The estimate sums, over the cells not finished yet, the mean wall time of the cells of the same row (model,
 embedding, variant) finished in this call, or of all finished cells for a row with none yet, and divides by
 the number of workers (a training-free baseline takes seconds, a trained cell minutes; cells skipped as
-already finished do not count).
+already finished do not count). A cell resumed from its checkpoint counts with the training time of the epochs
+it kept from the killed call (its record's ``cell_seconds``), since the next cell of its row starts from scratch.
 """
 
 from __future__ import annotations

@@ -92,8 +92,13 @@ def machine() -> dict:
             "torch_threads": torch.get_num_threads()}
 
 
-def build_record(cell: dict, run_dir: Path, cell_seconds: float) -> dict:
-    """The record of a finished run folder (``metrics.json`` and ``ranks_test.npz`` must exist)."""
+def build_record(cell: dict, run_dir: Path, cell_seconds: float, earlier_seconds: float = 0.0) -> dict:
+    """The record of a finished run folder (``metrics.json`` and ``ranks_test.npz`` must exist).
+
+    ``cell_seconds``: the wall time of this call; ``earlier_seconds``: the training time of the epochs an earlier
+    call left in the folder (a resumed or reused run). The record's ``cell_seconds`` is their sum, what the cell
+    costs from scratch (and what the progress estimate expects of the next cell of its row); a resumed cell also
+    records ``cell_seconds_this_call``."""
     from lucidrec.eval.report import read_metrics, read_per_user
 
     stored = read_metrics(run_dir)
@@ -105,7 +110,9 @@ def build_record(cell: dict, run_dir: Path, cell_seconds: float) -> dict:
     curve = validation_curve(run_dir)
     if curve:
         timings["training_seconds"] = float(sum(e["seconds"] or 0.0 for e in curve))
-    timings["cell_seconds"] = cell_seconds
+    timings["cell_seconds"] = cell_seconds + earlier_seconds
+    if earlier_seconds:
+        timings["cell_seconds_this_call"] = cell_seconds
     return {
         "format": FORMAT,
         "cell": cell,

@@ -24,7 +24,8 @@ from lucidrec.config import ConfigError
 from lucidrec.errors import DataFormatError
 from lucidrec.experiments.grid import Cell, CellKey, Grid, run_config, run_subfolder
 from lucidrec.experiments.progress import GridProgress
-from lucidrec.experiments.records import (GRID_FILE, build_record, load_record, portable_config, write_record)
+from lucidrec.experiments.records import (GRID_FILE, build_record, load_record, portable_config, validation_curve,
+                                          write_record)
 from lucidrec.files import write_json_atomic
 from lucidrec.locks import FolderInUseError, hold
 
@@ -110,6 +111,7 @@ def execute_cell(cell: Cell, threads: int) -> dict:
 
     torch.set_num_threads(threads)
     started = time.perf_counter()
+    trained_before = validation_curve(cell.run_dir)  # epochs a killed (or finished) earlier call left behind
     if cell.is_baseline:
         _run_baseline(cell)
     else:
@@ -121,7 +123,15 @@ def execute_cell(cell: Cell, threads: int) -> dict:
     key = cell.key
     summary = {"dataset": key.dataset, "model": key.model, "embedding": key.embedding, "variant": key.variant,
                "seed": key.seed, "label": key.label, "run": run_subfolder(key).as_posix()}
-    return build_record(summary, cell.run_dir, time.perf_counter() - started)
+    return build_record(summary, cell.run_dir, time.perf_counter() - started,
+                        earlier_seconds=_earlier_epochs_seconds(trained_before, validation_curve(cell.run_dir)))
+
+
+def _earlier_epochs_seconds(before: list[dict], after: list[dict]) -> float:
+    """Training time of the epochs kept from an earlier call (a resumed or reused run folder): an epoch trained
+    again in this call (after the last checkpoint) has a new log entry and counts in this call's time."""
+    kept = [entry for entry in after if entry in before]
+    return float(sum(entry["seconds"] or 0.0 for entry in kept))
 
 
 def _run_baseline(cell: Cell) -> None:
