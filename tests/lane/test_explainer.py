@@ -59,3 +59,35 @@ def test_lucidrec_explain_prints_the_weights(lane_run):
     assert "gritty crime dramas" in result.output and fixed_answer() in result.output
     as_json = runner.invoke(app, ["explain", "--run", str(lane_run), "--user", "u3", "--k", "3", "--json"])
     assert len(json.loads(as_json.output)["preferences"]) == 5
+
+
+def _with_embedding(loaded, **options):
+    """``loaded`` with ``options`` set in the run's embedding config (as a run trained with them would have)."""
+    model, data, split, run_config = loaded
+    return model, data, split, run_config.model_copy(update={"embedding": {**run_config.embedding, **options}})
+
+
+def test_the_explanation_is_capped_and_says_when_it_was_cut(lane_run):
+    chat = MockChatModel(mode="echo", cache={"enabled": False})  # answers with the prompt: far longer than 16 tokens
+    loaded = _with_embedding(load_run(lane_run), explanation_max_tokens=16)
+    result = LaneExplainer(chat=chat).explain(lane_run, "u3", k=3, loaded=loaded)
+    assert chat.seen[-1].sampling.max_tokens == 16  # the cap reached the chat model
+    cot = result.payload["chain_of_thought"]
+    assert cot["cut_at_cap"] is True and cot["max_tokens"] == 16
+    assert len(cot["text"]) < len(cot["prompt"])
+    assert "[answer cut at its 16-token limit: raise embedding.explanation_max_tokens for the rest]" in result.text
+
+
+def test_an_answer_that_ends_before_the_cap_is_not_marked(lane_run):
+    chat = MockChatModel(mode="fixed", answer="Step 1: a\nStep 2: b\nStep 3: c\nStep 4: d", cache={"enabled": False})
+    result = LaneExplainer(chat=chat).explain(lane_run, "u3", k=3)
+    assert chat.seen[-1].sampling.max_tokens == 256  # LaneConfig's default
+    assert result.payload["chain_of_thought"]["cut_at_cap"] is False and "answer cut" not in result.text
+
+
+def test_an_explanation_cap_below_a_useful_answer_is_refused():
+    from lucidrec.config import ConfigError, validate_config
+    from lucidrec.embeddings.lane.config import LaneConfig
+
+    with pytest.raises(ConfigError, match=r"'explanation_max_tokens': .*16"):
+        validate_config(LaneConfig, {"explanation_max_tokens": 4}, "embedding 'lane'")

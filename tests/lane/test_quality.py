@@ -122,6 +122,19 @@ def test_fidelity_counts_answers_that_rank_the_highest_weight_first(lane_run, ha
     only = result["llm_only"]
     assert only["fidelity"]["parsed"] == 4 and only["preferences_named"] == 8
     assert 0 <= only["grounding"]["rate"] <= 1
+    assert result["answers_cut_at_cap"] == {"max_tokens": 256, "lane": 0, "llm_only": 0}
+    assert {request.sampling.max_tokens for request in chat.seen} == {256}
+
+
+def test_quality_counts_the_answers_cut_at_the_explanation_cap(lane_run, hash_encoder):
+    chat = MockChatModel(mode="echo", cache={"enabled": False})  # answers with the prompt: longer than 16 tokens
+    model, data, split, run_config = load_run(lane_run)
+    capped = run_config.model_copy(update={"embedding": {**run_config.embedding, "explanation_max_tokens": 16}})
+    result = lane_quality(lane_run, users=4, generate=2, seed=3, chat=chat, encoder=hash_encoder,
+                          loaded=(model, data, split, capped))
+    assert result["answers_cut_at_cap"] == {"max_tokens": 16, "lane": 2, "llm_only": 2}
+    assert {request.sampling.max_tokens for request in chat.seen} == {16}
+    assert all(row["answers_cut_at_cap"] == ["lane", "llm_only"] for row in result["per_user"][:2])
 
 
 def test_quality_deletion_and_grounding_use_the_sample(lane_run, hash_encoder):

@@ -32,19 +32,21 @@ def _title(data, index: int) -> str:
     return data.catalog.title(item_id) or f"item {item_id}"
 
 
-def chain_of_thought(chat, history: list[str], phrases: list[str], weights: np.ndarray, target: str) -> dict:
-    """The 4-step prompt filled with the real weights, and the model's answer (or its error)."""
+def chain_of_thought(chat, history: list[str], phrases: list[str], weights: np.ndarray, target: str, *,
+                     max_tokens: int) -> dict:
+    """The 4-step prompt filled with the real weights, and the model's answer (or its error) of at most
+    ``max_tokens`` new tokens; ``cut_at_cap`` says whether the answer reached that limit."""
     from lucidrec.lm.prompts import load_prompt
 
     order = np.argsort(-weights[: len(phrases)], kind="stable")
     listed = "\n".join(f"- {phrases[j]} (weight {weights[j]:.3f})" for j in order)
     prompt = load_prompt("lane_explanation").render(history="\n".join(f"- {t}" for t in history),
                                                     preferences=listed, target_item=target)
-    response = chat.complete(prompt)
-    out = {"endpoint": chat.endpoint, "prompt": prompt.messages[-1]["content"]}
+    response = chat.complete(prompt, max_tokens=max_tokens)
+    out = {"endpoint": chat.endpoint, "prompt": prompt.messages[-1]["content"], "max_tokens": max_tokens}
     if not response.ok:
         return {**out, "error": f"{response.error_type}: {response.error}"}
-    return {**out, "text": response.text}
+    return {**out, "text": response.text, "cut_at_cap": response.cut_at_max_tokens}
 
 
 @EXPLAINERS.register("lane")
@@ -118,7 +120,7 @@ class LaneExplainer:
             config = validate_config(LaneConfig, {k_: v for k_, v in run_config.embedding.items() if k_ != "name"},
                                      "embedding 'lane'")
             payload["chain_of_thought"] = chain_of_thought(self._chat(config), titles, phrases, weights,
-                                                           items[0].title)
+                                                           items[0].title, max_tokens=config.explanation_max_tokens)
         result_check = None
         if check:
             if not phrases:
@@ -153,6 +155,9 @@ def format_text(payload: dict, items: list[ItemReasons]) -> str:
     if cot is not None:
         lines.append(f"why '{items[0].title}' ({cot['endpoint']}):")
         lines.append(cot.get("text") or f"  (no text: {cot.get('error')})")
+        if cot.get("cut_at_cap"):
+            lines.append(f"  [answer cut at its {cot['max_tokens']}-token limit: raise embedding.explanation_max_tokens "
+                         "for the rest]")
     if "holdout" in payload:
         lines.append(f"held-out item {payload['holdout']['item_id']}: "
                      f"{'in' if payload['holdout']['in_top_k'] else 'not in'} the top {len(items)}")

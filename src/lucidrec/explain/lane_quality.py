@@ -209,23 +209,25 @@ class BothAnswers:
     cpu_lane: float  # CPU seconds of this process (0 for an answer from the chat cache)
     cpu_llm: float
     errors: dict
+    cut_at_cap: dict[str, bool]  # "lane", "llm_only": the answer stopped at the explanation_max_tokens limit
 
     def record(self) -> dict:
         pick = self.lane_pick.index
         return {"lane_answer": self.lane_text or self.errors.get("lane"),
                 "lane_ranked_first": None if pick is None else self.lane_phrases[pick],
-                "llm_only_answer": self.llm_text or self.errors.get("llm_only"), "llm_only_named": self.llm_named}
+                "llm_only_answer": self.llm_text or self.errors.get("llm_only"), "llm_only_named": self.llm_named,
+                "answers_cut_at_cap": [name for name, cut in self.cut_at_cap.items() if cut]}
 
 
 def _explain_both(chat, encoder, shown: list[str], target: str, phrases: list[str], weights: np.ndarray,
-                  phrase_vectors: np.ndarray, n_preferences: int) -> BothAnswers:
+                  phrase_vectors: np.ndarray, n_preferences: int, max_tokens: int) -> BothAnswers:
     from lucidrec.explain.lane import chain_of_thought
     from lucidrec.explain.llm_only import llm_only_explanation, named_preferences
 
     started, cpu = time.perf_counter(), time.process_time()
-    cot = chain_of_thought(chat, shown, phrases, weights, target)
+    cot = chain_of_thought(chat, shown, phrases, weights, target, max_tokens=max_tokens)
     cpu_lane, cpu = time.process_time() - cpu, time.process_time()
-    only = llm_only_explanation(chat, shown, target, n_preferences)
+    only = llm_only_explanation(chat, shown, target, n_preferences, max_tokens=max_tokens)
     cpu_llm = time.process_time() - cpu
     lane_text, llm_text = cot.get("text"), only.get("text")
     pick = ranked_first(lane_text, phrases) if lane_text is not None else RankedFirst(None, "no answer")
@@ -236,7 +238,8 @@ def _explain_both(chat, encoder, shown: list[str], target: str, phrases: list[st
         llm_pick, llm_how = int(np.argmax(sims[0])), "closest LANE preference to the first named"
     errors = {k: v["error"] for k, v in (("lane", cot), ("llm_only", only)) if "error" in v}
     return BothAnswers(lane_text, pick, phrases, llm_text, names, llm_pick, llm_how, time.perf_counter() - started,
-                       cpu_lane, cpu_llm, errors)
+                       cpu_lane, cpu_llm, errors, {"lane": bool(cot.get("cut_at_cap")),
+                                                   "llm_only": bool(only.get("cut_at_cap"))})
 
 
 def lane_quality(run: Path, *, users: int = 200, generate: int = 40, seed: int = 0, chat=None, encoder=None,
@@ -318,12 +321,14 @@ def lane_quality(run: Path, *, users: int = 200, generate: int = 40, seed: int =
     for k in range(n_gen):
         shown = [title(i) for i in histories[k][-HISTORY_SHOWN:]]
         answers.append(_explain_both(chat, encoder, shown, title(items[k]), lane_phrases[k], weights[k],
-                                     lane_vectors[k], config.n_preferences))
+                                     lane_vectors[k], config.n_preferences, config.explanation_max_tokens))
         per_user[k].update(answers[-1].record())
         say(f"generated explanations {k + 1}/{n_gen} ({answers[-1].seconds:.1f} s; CPU {answers[-1].cpu_lane:.1f} s "
             f"LANE, {answers[-1].cpu_llm:.1f} s LLM-only)")
     result["generated_users"] = n_gen
     result["endpoint"] = chat.endpoint
+    result["answers_cut_at_cap"] = {"max_tokens": config.explanation_max_tokens,
+                                    **{name: sum(a.cut_at_cap[name] for a in answers) for name in ("lane", "llm_only")}}
     result["seconds_per_user_both_explainers"] = float(np.mean([a.seconds for a in answers]))
     result["cpu_seconds_per_answer"] = {"lane": float(np.mean([a.cpu_lane for a in answers])),
                                         "llm_only": float(np.mean([a.cpu_llm for a in answers]))}

@@ -16,17 +16,18 @@ _ITEM = re.compile(r"^\s*(?:\d+\s*[.):]|[-*\u2022])\s*(.+?)\s*$")
 _STEP = re.compile(r"step\s*([1-9])\s*[:.)\-]", re.IGNORECASE)
 
 
-def llm_only_explanation(chat, history: list[str], target: str, n_preferences: int) -> dict:
-    """The answer of ``chat`` to the LLM-only prompt (or its error), with the prompt it was given."""
+def llm_only_explanation(chat, history: list[str], target: str, n_preferences: int, *, max_tokens: int) -> dict:
+    """The answer of ``chat`` to the LLM-only prompt (or its error) of at most ``max_tokens`` new tokens, with the
+    prompt it was given; ``cut_at_cap`` says whether the answer reached that limit."""
     from lucidrec.lm.prompts import load_prompt
 
     prompt = load_prompt(PROMPT).render(history="\n".join(f"- {t}" for t in history), target_item=target,
                                         n_preferences=str(n_preferences))
-    response = chat.complete(prompt)
-    out = {"endpoint": chat.endpoint, "prompt": prompt.messages[-1]["content"]}
+    response = chat.complete(prompt, max_tokens=max_tokens)
+    out = {"endpoint": chat.endpoint, "prompt": prompt.messages[-1]["content"], "max_tokens": max_tokens}
     if not response.ok:
         return {**out, "error": f"{response.error_type}: {response.error}"}
-    return {**out, "text": response.text}
+    return {**out, "text": response.text, "cut_at_cap": response.cut_at_max_tokens}
 
 
 def named_preferences(text: str, limit: int = 10) -> list[str]:

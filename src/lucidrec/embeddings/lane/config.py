@@ -38,6 +38,9 @@ class LaneConfig(StrictConfig):
     max_history: int = Field(200, ge=1, description="most recent training titles shown to the chat model")
     max_reasks: int = Field(5, ge=0, description="re-asks of an answer that is not P distinct preferences")
     max_tokens: int = Field(256, ge=16, description="answer length limit of the preference prompt")
+    explanation_max_tokens: int = Field(256, ge=16, description="answer length limit (new tokens) of the chain-of-"
+                                        "thought explanation (`lucidrec explain`, `lucidrec explain-quality`, and "
+                                        "the LLM-only answer it is compared with); an answer cut there says so")
     users_per_call: int = Field(32, ge=1, description="users per structured call: a killed extraction keeps every "
                                                       "finished group (and each answer the chat cache already has)")
     llm_max_failed: float = Field(0.0, ge=0, le=1, description="share of users the chat model may leave without any "

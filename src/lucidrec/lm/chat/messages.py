@@ -69,6 +69,11 @@ class ChatResponse:
     def ok(self) -> bool:
         return self.error is None
 
+    @property
+    def cut_at_max_tokens(self) -> bool:
+        """The answer stopped at its length limit (``sampling.max_tokens``), not at its end."""
+        return self.finish_reason == "length"
+
     @classmethod
     def failure(cls, exc: BaseException, retries: int = 0) -> "ChatResponse":
         return cls(error=str(exc), error_type=type(exc).__name__, exception=exc, finish_reason="error", retries=retries)

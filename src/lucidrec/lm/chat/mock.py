@@ -45,8 +45,10 @@ class MockChatModel(ChatModel):
                 self.calls += 1
                 self.seen.append(request)
             try:
-                text = self._answer(request)[: request.sampling.max_tokens * 8]
-                out.append(ChatResponse(text=text, model=self.model_id,
+                answer = self._answer(request)
+                text = answer[: request.sampling.max_tokens * 8]  # about 8 characters per token
+                finish = "length" if len(text) < len(answer) else "stop"
+                out.append(ChatResponse(text=text, model=self.model_id, finish_reason=finish,
                                         prompt_tokens=sum(len(m["content"].split()) for m in request.messages),
                                         completion_tokens=len(text.split())))
             except Exception as exc:  # a scripted failure
