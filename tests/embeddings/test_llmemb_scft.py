@@ -105,3 +105,24 @@ def test_tuning_on_interaction_pairs_trains_on_the_pairs_prompts(tmp_path, locat
     tuned, base = _weights(result.model_dir), load_file(str(location.path + "/model.safetensors"))
     name = next(k for k in tuned if k.endswith("attention.self.query.weight"))
     assert not torch.equal(tuned[name], base[name])
+
+
+def test_the_tuning_loop_masks_in_batch_copies_of_a_positive(tmp_path, location, prompts, monkeypatch):
+    import lucidrec.methods.llmemb.scft as scft
+
+    seen = []
+    real = scft.contrastive_loss
+
+    def spy(name, x, y, temperature, **keys):
+        seen.append({k: v.tolist() for k, v in keys.items()})
+        return real(name, x, y, temperature, **keys)
+
+    monkeypatch.setattr(scft, "contrastive_loss", spy)
+    pairs = np.array([[1, 2], [3, 2], [4, 5]])  # item 2 is the next item twice
+    config = LLMEmbConfig(tuning={"kind": "interactions", "batch_size": 4, "max_steps": 1, "lr": 1e-3},
+                          prompts={"max_seq_length": 24})
+    assert run_scft(config, prompts, tmp_path, location=location, key="k", progress=False, pairs=pairs).finished
+    keys = scft.text_keys(prompts)
+    (batch,) = seen
+    assert sorted(batch["y_keys"]) == sorted(int(keys[b - 1]) for b in (2, 2, 5))
+    assert sorted(batch["x_keys"]) == sorted(int(keys[a - 1]) for a in (1, 3, 4))

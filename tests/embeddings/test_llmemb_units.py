@@ -118,6 +118,83 @@ def test_soft_contrastive_by_hand():
     assert contrastive_loss("soft", X, Y, 1.0).item() == pytest.approx(expected, abs=1e-6)
 
 
+def test_infonce_masks_copies_of_the_positive_by_hand():
+    """Pairs (a, b), (c, b), (d, e): b twice. Row 0's column 1 (and row 1's column 0) is b again: no negative."""
+    x = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])  # a, c, d
+    y = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])  # b, b, e
+    x_keys, y_keys = torch.tensor([0, 2, 3]), torch.tensor([1, 1, 4])
+    e = math.e
+    # logits x yᵀ = [[1, 1, 0], [0, 0, 1], [1, 1, 0]]; forward with [0, 1] and [1, 0] masked:
+    forward = (math.log(1 + 1 / e) + math.log(1 + e) + math.log(2 * e + 1)) / 3
+    # transposed [[1, 0, 1], [1, 0, 1], [0, 1, 0]]; x has no copies, nothing masked
+    backward = (math.log(2 + 1 / e) + math.log(2 * e + 1) + math.log(e + 2)) / 3
+    masked = info_nce(x, y, 1.0, x_keys=x_keys, y_keys=y_keys)
+    assert masked.item() == pytest.approx((forward + backward) / 2, abs=1e-6)
+    unmasked_row0 = math.log(2 + 1 / e)  # b's copy counted as a negative: the old loss, higher
+    assert info_nce(x, y, 1.0).item() == pytest.approx(
+        ((unmasked_row0 + math.log(2 + e) + math.log(2 * e + 1)) / 3 + backward) / 2, abs=1e-6)
+    assert contrastive_loss("infonce", x, y, 1.0, x_keys=x_keys, y_keys=y_keys).item() == pytest.approx(masked.item())
+    with pytest.raises(ValueError, match="y_keys needs one key per row"):
+        info_nce(x, y, 1.0, y_keys=torch.tensor([1, 1]))
+
+
+def test_soft_contrastive_masks_copies_of_the_positive_by_hand():
+    # X, Y of the hand check above; Y's two rows are one item: forward, each row keeps its diagonal only (target 1,
+    # log-probability 0); backward (x has no copies) is the unmasked one.
+    ls = [-math.log(1 + math.exp(-1)), -math.log(1 + math.exp(1))]
+    p = math.exp(1) / (math.exp(1) + math.exp(0.5))
+    backward = (-(p * ls[0] + (1 - p) * ls[1]) - ((1 - p) * ls[0] + p * ls[1])) / 2
+    loss = soft_contrastive(X, Y, 1.0, x_keys=torch.tensor([0, 1]), y_keys=torch.tensor([5, 5]))
+    assert loss.item() == pytest.approx((0.0 + backward) / 2, abs=1e-6)
+    # and the gradient stays finite through the -inf logits
+    x, y = X.clone().requires_grad_(), Y.clone().requires_grad_()
+    soft_contrastive(x, y, 1.0, x_keys=torch.tensor([0, 1]), y_keys=torch.tensor([5, 5])).backward()
+    assert torch.isfinite(x.grad).all() and torch.isfinite(y.grad).all()
+    xi, yi = X.clone().requires_grad_(), Y.clone().requires_grad_()
+    info_nce(xi, yi, 1.0, x_keys=torch.tensor([0, 1]), y_keys=torch.tensor([5, 5])).backward()
+    assert torch.isfinite(xi.grad).all() and torch.isfinite(yi.grad).all()
+
+
+def test_tuning_batches_key_their_rows_by_item_text():
+    from lucidrec.methods.llmemb.prompts import ItemPrompts
+    from lucidrec.methods.llmemb.scft import batch_keys, has_duplicate_texts, text_keys
+
+    # items 1..4 (prompt rows 0..3); items 2 and 4 have identical text, item 3 none
+    prompts = ItemPrompts(["a", "b", "c", "d"], [["Red soap"], ["Lip balm"], [], ["Lip balm"]],
+                          ["Red soap", "Lip balm", "item c", "Lip balm"], "")
+    keys = text_keys(prompts)
+    assert keys[1] == keys[3] and len({keys[0], keys[1], keys[2]}) == 3
+    assert has_duplicate_texts(prompts)
+    assert not has_duplicate_texts(ItemPrompts(["a", "b"], [["x"], ["y"]], ["x", "y"], ""))
+    # SCFT batch of prompt rows: both sides keyed by the rows' texts
+    x_keys, y_keys = batch_keys(keys, np.array([0, 1, 3]), None)
+    assert x_keys.tolist() == y_keys.tolist() == [keys[0], keys[1], keys[1]]
+    # interaction batch: pair rows of (item, next item), 1-based items; next items 2 and 4 share a text
+    pairs = np.array([[1, 2], [3, 4], [2, 1]])
+    x_keys, y_keys = batch_keys(keys, np.array([0, 1, 2]), pairs)
+    assert x_keys.tolist() == [keys[0], keys[2], keys[1]] and y_keys.tolist() == [keys[1], keys[1], keys[0]]
+
+
+def test_the_tuned_encoders_key_says_false_negatives_are_masked_only_where_it_changed_anything():
+    from lucidrec.methods import artifacts
+    from lucidrec.methods.llmemb.interactions import pairs_digest
+    from lucidrec.methods.llmemb.prompts import ItemPrompts
+    from lucidrec.methods.llmemb.table import scft_key
+
+    config = LLMEmbConfig()
+    unique = ItemPrompts(["a", "b"], [["x"], ["y"]], ["x", "y"], "")
+    duplicated = ItemPrompts(["a", "b"], [["x"], ["x"]], ["x", "x"], "")
+    pairs = np.array([[1, 2]])
+    assert scft_key(config, "enc", unique) == artifacts.content_key(
+        {"kind": "scft", "encoder": "enc", "scft": config.scft_fields(), "prompts": unique.digest()})  # as before
+    assert scft_key(config, "enc", duplicated) == artifacts.content_key(
+        {"kind": "scft", "encoder": "enc", "scft": config.scft_fields(), "prompts": duplicated.digest(),
+         "false_negatives": "masked"})
+    assert scft_key(config, "enc", unique, pairs) == artifacts.content_key(
+        {"kind": "scft", "encoder": "enc", "scft": config.scft_fields(), "prompts": unique.digest(),
+         "tuning": "interactions", "pairs": pairs_digest(pairs), "false_negatives": "masked"})
+
+
 def test_soft_contrastive_learnable_temperature_gets_a_gradient():
     tau = torch.nn.Parameter(torch.tensor(3.0))
     soft_contrastive(torch.randn(4, 3), torch.randn(4, 3), tau).backward()

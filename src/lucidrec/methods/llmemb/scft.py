@@ -9,6 +9,10 @@ With ``pairs`` (rows of (item, next item) from the training interactions, :mod:`
 same loop tunes on interactions instead: a batch is a batch of pairs, the two "views" are the two
 items' un-augmented prompts, and the other pairs of the batch are the negatives.
 
+In-batch false negatives are masked in both: a column whose item text equals the text of the row's positive
+(the same next item in two pairs, the same item in two pairs' first places, two catalog items with identical
+text) is no negative for that row (:func:`lucidrec.embeddings.contrastive.false_negatives`).
+
 Reproducibility and resume: the item order of epoch ``e`` comes from ``(seed, e)``, the views and
 the dropout of step ``b`` from ``(seed, e, b)``, and the learning rate is a function of the step,
 so a run continued from a checkpoint (trainable weights, τ, optimizer, step; written atomically
@@ -84,6 +88,26 @@ def step_views(prompts: ItemPrompts, rows: np.ndarray, config: LLMEmbConfig, epo
     return [a for a, _ in pairs], [b for _, b in pairs]
 
 
+def text_keys(prompts: ItemPrompts) -> np.ndarray:
+    """One id per prompt row, equal for equal un-augmented texts: what identifies a copy of a positive."""
+    return np.unique(np.array(prompts.texts, dtype=str), return_inverse=True)[1].astype(np.int64)
+
+
+def has_duplicate_texts(prompts: ItemPrompts) -> bool:
+    """Two items with text share one: only then does SCFT (on items) mask anything."""
+    rows = prompts.with_text()
+    return len(np.unique(text_keys(prompts)[rows])) < len(rows)
+
+
+def batch_keys(keys: np.ndarray, rows: np.ndarray, pairs: np.ndarray | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The keys of a batch's two sides: the items' own (SCFT) or the pairs' first and next items'."""
+    if pairs is None:
+        side = torch.from_numpy(keys[rows])
+        return side, side
+    chosen = pairs[rows]
+    return torch.from_numpy(keys[chosen[:, 0] - 1]), torch.from_numpy(keys[chosen[:, 1] - 1])
+
+
 def pair_views(prompts: ItemPrompts, pairs: np.ndarray) -> tuple[list[str], list[str]]:
     """The un-augmented prompts of each pair's two items (``pairs`` holds item indices, 1-based)."""
     return [prompts.texts[a - 1] for a in pairs[:, 0]], [prompts.texts[b - 1] for b in pairs[:, 1]]
@@ -113,6 +137,7 @@ def run_scft(config: LLMEmbConfig, prompts: ItemPrompts, out_dir: Path, *, locat
         what = "items with text" if pairs is None else "training pairs of items with text"
         raise ConfigError(f"encoder tuning needs at least two {what}, found {len(items)}")
     per_epoch, total = planned_steps(len(items), config)
+    keys = text_keys(prompts)
     model, tokenizer = load_encoder(location)
     if config.tuning.lora:
         model = with_lora(model, config)
@@ -145,7 +170,9 @@ def run_scft(config: LLMEmbConfig, prompts: ItemPrompts, out_dir: Path, *, locat
         torch.manual_seed(_seed(config.tuning.seed, epoch, index, 1))
         pooled = embed(model, tokenizer, first + second, config.prompts.max_seq_length)
         x, y = pooled[: len(first)], pooled[len(first):]
-        loss = contrastive_loss(config.tuning.loss, x, y, tau if tau is not None else config.tuning.effective_temperature())
+        x_keys, y_keys = batch_keys(keys, batches[index], pairs)
+        loss = contrastive_loss(config.tuning.loss, x, y, tau if tau is not None else config.tuning.effective_temperature(),
+                                x_keys=x_keys, y_keys=y_keys)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(list(trainable.values()), GRAD_CLIP)

@@ -28,7 +28,7 @@ from lucidrec.embeddings.llmemb.config import LLMEmbConfig
 from lucidrec.methods.llmemb.encoder import encode_texts, load_encoder
 from lucidrec.methods.llmemb.interactions import next_item_pairs, pairs_digest
 from lucidrec.methods.llmemb.prompts import ItemPrompts, build_prompts
-from lucidrec.methods.llmemb.scft import finish, run_scft
+from lucidrec.methods.llmemb.scft import finish, has_duplicate_texts, run_scft
 from lucidrec.embeddings.pca import reduce_table
 from lucidrec.files import atomic_numpy_save
 from lucidrec.lm.item_vectors import ItemMatrix, ItemMatrixInfo, load_item_matrix, save_item_matrix
@@ -59,6 +59,8 @@ def scft_key(config: LLMEmbConfig, encoder_identity: str, prompts: ItemPrompts, 
     payload = {"kind": "scft", "encoder": encoder_identity, "scft": config.scft_fields(), "prompts": prompts.digest()}
     if pairs is not None:  # only then: the keys of encoders tuned by SCFT stay what they were
         payload.update(tuning="interactions", pairs=pairs_digest(pairs))
+    if pairs is not None or has_duplicate_texts(prompts):  # where masking in-batch false negatives changed the result
+        payload["false_negatives"] = "masked"
     return artifacts.content_key(payload)
 
 
