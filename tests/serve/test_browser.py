@@ -199,3 +199,25 @@ def test_with_an_api_key_the_page_asks_for_it(browser, served_runs):
         assert texts(page, "[data-testid=run-select] option") == ["ger", "sasrec", "pop", "lane"]
         assert problems == []
         page.close()
+
+
+def test_the_api_docs_render_with_every_outside_request_blocked(browser):
+    """/docs and /redoc in a browser that may reach this server only: Swagger UI and ReDoc still draw the API
+    (ReDoc's bundle asks its vendor's site for a "powered by" logo; it is left out, nothing else is missing)."""
+    from lucidrec.serve.app import create_app
+    from lucidrec.serve.config import ServeConfig
+    from lucidrec.serve.server import BackgroundServer
+
+    with BackgroundServer(create_app({}, ServeConfig())).start() as server:
+        page = browser.new_page()
+        outside, problems = [], []
+        page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(server.base_url)
+                   else (outside.append(route.request.url), route.abort()))
+        page.on("pageerror", lambda error: problems.append(str(error)))
+        page.goto(server.base_url + "/docs")
+        page.wait_for_selector(".swagger-ui .opblock-summary-path[data-path='/runs/{run}/recommend']")
+        assert outside == [] and problems == []
+        page.goto(server.base_url + "/redoc")
+        page.wait_for_selector("[data-section-id='tag/status']")  # ReDoc drew the operations, by tag
+        assert all(url.endswith(".svg") for url in outside) and problems == []
+        page.close()

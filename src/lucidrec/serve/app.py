@@ -21,6 +21,7 @@ from lucidrec.interpret.reader import HistoryTooShort
 from lucidrec.serve import explanations, readings
 from lucidrec.serve.batching import LoopBatcher
 from lucidrec.serve.config import ServeConfig
+from lucidrec.serve.docs_pages import api_app
 from lucidrec.serve.runs import NotFound, ScoreRequest, ServedRun
 from lucidrec.serve.schemas import (Explanation, Health, Item, ItemDetail, Problem, Recommendations, RunDetail,
                                     RunSummary, ScoredItem, SearchHit, SearchResults, UserBrief, UserHistory, UserPage,
@@ -69,7 +70,7 @@ def create_app(runs: dict[str, ServedRun], config: ServeConfig | None = None, *,
         for batcher in batchers.values():
             batcher.stop()
 
-    app = FastAPI(title="lucidrec", version="1", lifespan=lifespan,
+    app = api_app(title="lucidrec", version="1", lifespan=lifespan,
                   description="Recommendations, explanations and item search of trained lucidrec runs.")
     app.state.runs, app.state.gate, app.state.config, app.state.batchers = runs, gate, config, batchers
     app.state.readings = state_readings

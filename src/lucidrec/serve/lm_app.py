@@ -27,6 +27,7 @@ from lucidrec.lm.chat.messages import ChatResponse
 from lucidrec.lm.errors import ContextLengthError
 from lucidrec.serve.batching import MicroBatcher
 from lucidrec.serve.config import ServeConfig
+from lucidrec.serve.docs_pages import api_app
 from lucidrec.serve.security import BodyLimitMiddleware, ScoringGate, api_key_dependency
 from lucidrec.serve.server import BackgroundServer
 
@@ -122,7 +123,7 @@ def create_lm_app(model: ChatModel, *, model_name: str | None = None, config: Se
         yield
         batcher.stop()
 
-    app = FastAPI(title="lucidrec language model", version="1", lifespan=lifespan,
+    app = api_app(title="lucidrec language model", version="1", lifespan=lifespan,
                   description="OpenAI-compatible chat completions for a local model.")
     app.state.chat, app.state.model_name, app.state.batcher, app.state.gate = model, name, batcher, gate
     app.add_middleware(BodyLimitMiddleware, limit=config.max_body_bytes)
