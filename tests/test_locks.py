@@ -32,7 +32,7 @@ def test_a_grid_holding_a_results_folder_is_named_with_its_pid(tmp_path):
                 pass
         message = str(caught.value)
         assert str((tmp_path / "results").resolve()) in message
-        assert f"being written by another grid (grid nightly (grids/nightly.toml), pid {child.pid} on " in message
+        assert f"being written by another grid (grid nightly (grids/nightly.toml), pid {child.pid}); wait" in message
         assert isinstance(caught.value, FolderInUseError) and caught.value.holder == child.pid
     finally:
         child.communicate("")
@@ -48,6 +48,18 @@ def test_a_lock_that_is_not_reentrant_refuses_this_process_too(tmp_path):
                 pass
     with hold(tmp_path / "run", reentrant=False):  # free again
         pass
+
+
+def test_a_holder_on_another_machine_is_named_with_its_host(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / ".lock").write_text("4242\nother-node\ngrid x\n")  # as a holder there wrote it
+    with open(tmp_path / "run" / ".lock") as handle:
+        import fcntl
+
+        fcntl.flock(handle, fcntl.LOCK_EX)  # held (by this test, through another descriptor)
+        with pytest.raises(FolderInUseError, match=r"\(grid x, pid 4242 on other-node\)"):
+            with hold(tmp_path / "run"):
+                pass
 
 
 def test_an_artifact_lock_sits_next_to_the_folder_and_names_its_builder(tmp_path):

@@ -46,7 +46,8 @@ class FolderInUseError(LucidrecError):
 
 
 def _read(lock_file: Path) -> tuple[int | None, str | None]:
-    """``(pid, "HOLDER, pid PID on HOST")`` from the lines the holder wrote: pid, host, holder (may be empty)."""
+    """``(pid, "HOLDER, pid PID")`` from the lines the holder wrote: pid, host, holder (may be empty); `` on HOST``
+    follows the pid when the holder runs on another machine (a folder on a shared file system)."""
     try:
         pid_line, host, label = (lock_file.read_text().split("\n") + ["", ""])[:3]
         pid = int(pid_line.strip() or 0) or None
@@ -54,7 +55,7 @@ def _read(lock_file: Path) -> tuple[int | None, str | None]:
         return None, None
     if pid is None:
         return None, None
-    where = f" on {host.strip()}" if host.strip() else ""
+    where = f" on {host.strip()}" if host.strip() not in ("", socket.gethostname()) else ""
     return pid, f"{label.strip() + ', ' if label.strip() else ''}pid {pid}{where}"
 
 
