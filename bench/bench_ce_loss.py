@@ -24,8 +24,8 @@ import numpy as np
 import torch
 
 from lucidrec.data.pipeline import load_split
-from lucidrec.experiments.measurements import DEFAULT_FOLDER, build_measurement, write_measurement
-from lucidrec.experiments.report import measurement_markdown
+from lucidrec.experiments.measurements import DEFAULT_FOLDER, build_measurement
+from lucidrec.experiments.report import publish_measurement
 from lucidrec.train.batches import trainable_users, training_batch
 from lucidrec.train.run import build_config, build_model
 from lucidrec.train.trainer import next_item_step_loss
@@ -121,8 +121,7 @@ def main() -> None:
     name = "ce_loss-" + "-".join(v.replace(":", "_") for v in variants)
     record = build_measurement(name, f"Training step: {' vs '.join(variants)}", [record_table(results, variants)],
                                threads=args.threads, extra={"steps": args.steps})
-    path = write_measurement(args.record or DEFAULT_FOLDER / f"{name}.json", record)
-    print(measurement_markdown(record, path))
+    publish_measurement(record, args.record or DEFAULT_FOLDER / f"{name}.json")
 
 
 if __name__ == "__main__":

@@ -18,8 +18,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lucidrec.experiments.measurements import DEFAULT_FOLDER, build_measurement, write_measurement
-from lucidrec.experiments.report import measurement_markdown
+from lucidrec.experiments.measurements import DEFAULT_FOLDER, build_measurement
+from lucidrec.experiments.report import publish_measurement
 
 CHILD = r"""
 import json, resource, sys, time
@@ -104,8 +104,7 @@ def main() -> None:
     ]
     record = build_measurement("data_eval", f"Data loading and evaluation cost ({threads} torch thread(s))", tables,
                                threads=threads)
-    path = write_measurement(args.record or DEFAULT_FOLDER / f"data_eval-threads{threads}.json", record)
-    print(measurement_markdown(record, path))
+    publish_measurement(record, args.record or DEFAULT_FOLDER / f"data_eval-threads{threads}.json")
 
 
 if __name__ == "__main__":

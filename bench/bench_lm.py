@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from lucidrec.experiments.measurements import DEFAULT_FOLDER, build_measurement, write_measurement
-from lucidrec.experiments.report import measurement_markdown
+from lucidrec.experiments.measurements import DEFAULT_FOLDER, build_measurement
+from lucidrec.experiments.report import publish_measurement
 
 TOPICS = ["the sea", "a mountain village", "autumn leaves", "a busy market", "an old library", "a thunderstorm",
           "a train journey", "a lighthouse", "fresh bread", "a chess game", "a desert night", "a winter garden",
@@ -169,8 +169,7 @@ def main() -> None:
              "note": "all-MiniLM-L6-v2 on the amazon-beauty item titles; SmolLM2-135M-Instruct (GGUF, de-quantised "
                      "to float32); raw figures in the record's `extra`."}
     record = build_measurement("lm", "Language-model layer", [table], threads=torch.get_num_threads(), extra=results)
-    path = write_measurement(args.record or DEFAULT_FOLDER / "lm.json", record)
-    print(measurement_markdown(record, path))
+    publish_measurement(record, args.record or DEFAULT_FOLDER / "lm.json")
 
 
 if __name__ == "__main__":

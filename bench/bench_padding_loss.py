@@ -25,8 +25,8 @@ import numpy as np
 import torch
 
 from lucidrec.data.pipeline import load_split
-from lucidrec.experiments.measurements import DEFAULT_FOLDER, build_measurement, write_measurement
-from lucidrec.experiments.report import measurement_markdown
+from lucidrec.experiments.measurements import DEFAULT_FOLDER, build_measurement
+from lucidrec.experiments.report import publish_measurement
 from lucidrec.train.batches import epoch_batches, history_widths, trainable_users, training_batch
 from lucidrec.train.run import build_config, build_model
 from lucidrec.train.trainer import negative_sampler, next_item_step_loss
@@ -162,8 +162,7 @@ def main() -> None:
     record = build_measurement("padding_loss", "Training cost: cut batches, length bucketing, sampled softmax",
                                [record_table(results, args.dataset, args.batch_size, args.steps)], threads=args.threads,
                                extra={"bucketing": args.bucketing, "n_negatives": args.n_negatives})
-    path = write_measurement(args.record or DEFAULT_FOLDER / "padding_loss.json", record)
-    print(measurement_markdown(record, path))
+    publish_measurement(record, args.record or DEFAULT_FOLDER / "padding_loss.json")
 
 
 if __name__ == "__main__":

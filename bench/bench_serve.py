@@ -30,8 +30,8 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from lucidrec.experiments.measurements import DEFAULT_FOLDER, build_measurement, write_measurement
-from lucidrec.experiments.report import measurement_markdown
+from lucidrec.experiments.measurements import DEFAULT_FOLDER, build_measurement
+from lucidrec.experiments.report import publish_measurement
 
 HOST = "127.0.0.1"  # loopback only: this script never sends traffic elsewhere
 WARMUP_REQUESTS = 50
@@ -156,8 +156,7 @@ def main() -> None:
     record = build_measurement("serve", "Serving: latency and throughput", [table], threads=args.threads,
                                extra={"dataset": run["dataset"], "model": run["model"], "method": run["method"],
                                       "n_items": run["n_items"], "k": args.k, "levels": rows})
-    path = write_measurement(args.record or DEFAULT_FOLDER / "serve.json", record)
-    print(measurement_markdown(record, path))
+    publish_measurement(record, args.record or DEFAULT_FOLDER / "serve.json")
 
 
 if __name__ == "__main__":

@@ -26,8 +26,8 @@ import time
 from pathlib import Path
 
 from lucidrec.data import available_datasets, load_dataset
-from lucidrec.experiments.measurements import DEFAULT_FOLDER, build_measurement, write_measurement
-from lucidrec.experiments.report import measurement_markdown
+from lucidrec.experiments.measurements import DEFAULT_FOLDER, build_measurement
+from lucidrec.experiments.report import publish_measurement
 
 MODELS = ("sasrec", "gru4rec", "bert4rec", "caser")
 EMBEDDINGS = ("id", "llmemb", "ger")
@@ -139,8 +139,7 @@ def main() -> None:
     name = "cli_matrix-" + "-".join(args.embeddings)
     record = build_measurement(name, f"The CLI on every dataset, backbone and embedding ({', '.join(args.embeddings)})",
                                [record_table(cells, args)], threads=args.threads)
-    path = write_measurement(args.record or DEFAULT_FOLDER / f"{name}.json", record)
-    print(measurement_markdown(record, path))
+    publish_measurement(record, args.record or DEFAULT_FOLDER / f"{name}.json")
     sys.exit(0 if all(c["exit"] == 0 and c.get("explain", {}).get("check_ok", True) for c in cells) else 1)
 
 

@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lucidrec.experiments.measurements import DEFAULT_FOLDER, build_measurement, write_measurement
-from lucidrec.experiments.report import measurement_markdown
+from lucidrec.experiments.measurements import DEFAULT_FOLDER, build_measurement
+from lucidrec.experiments.report import publish_measurement
 
 CORNAC_SIDE = r"""
 import json, sys
@@ -95,8 +95,7 @@ def main() -> None:
                      "on exactly those lists."}
     name = f"crosscheck_cornac-{args.dataset}"
     record = build_measurement(name, f"Metrics cross-checked with Cornac ({args.dataset})", [table], threads=1)
-    path = write_measurement(args.record or DEFAULT_FOLDER / f"{name}.json", record)
-    print(measurement_markdown(record, path))
+    publish_measurement(record, args.record or DEFAULT_FOLDER / f"{name}.json")
 
 
 if __name__ == "__main__":

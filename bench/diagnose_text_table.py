@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lucidrec.experiments.measurements import DEFAULT_FOLDER, build_measurement, write_measurement
-from lucidrec.experiments.report import measurement_markdown
+from lucidrec.experiments.measurements import DEFAULT_FOLDER, build_measurement
+from lucidrec.experiments.report import publish_measurement
 
 
 def nearest_cosine(table: np.ndarray, chunk: int = 2048) -> np.ndarray:
@@ -107,8 +107,7 @@ def main() -> None:
     dataset = load_run_dataset(args.run)
     name = f"diagnose_text_table-{dataset}"
     record = build_measurement(name, f"Text tables vs an id item table ({dataset})", [table], threads=1, extra=report)
-    path = write_measurement(args.record or DEFAULT_FOLDER / f"{name}.json", record)
-    print(measurement_markdown(record, path))
+    publish_measurement(record, args.record or DEFAULT_FOLDER / f"{name}.json")
 
 
 def load_run_dataset(run: Path) -> str:

@@ -19,8 +19,8 @@ import json
 import time
 from pathlib import Path
 
-from lucidrec.experiments.measurements import DEFAULT_FOLDER, build_measurement, write_measurement
-from lucidrec.experiments.report import measurement_markdown
+from lucidrec.experiments.measurements import DEFAULT_FOLDER, build_measurement
+from lucidrec.experiments.report import publish_measurement
 
 SCORERS = ("llm", "encoder")
 
@@ -85,8 +85,7 @@ def main() -> None:
                      "at once and should take every answer from the cache."}
     record = build_measurement("ger_scoring_cost", "GER attribute scoring cost", [table], threads=args.threads,
                                extra={"scorers": costs})
-    path = write_measurement(args.record or DEFAULT_FOLDER / "ger_scoring_cost.json", record)
-    print(measurement_markdown(record, path))
+    publish_measurement(record, args.record or DEFAULT_FOLDER / "ger_scoring_cost.json")
 
 
 if __name__ == "__main__":

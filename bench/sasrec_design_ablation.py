@@ -20,8 +20,8 @@ from pathlib import Path
 import torch.nn.functional as F
 from torch import nn
 
-from lucidrec.experiments.measurements import DEFAULT_FOLDER, build_measurement, write_measurement
-from lucidrec.experiments.report import measurement_markdown
+from lucidrec.experiments.measurements import DEFAULT_FOLDER, build_measurement
+from lucidrec.experiments.report import publish_measurement
 from lucidrec.models.sasrec import SelfAttentionBackbone, TransformerBlock
 from lucidrec.train.run import build_config, train_run
 
@@ -100,8 +100,7 @@ def main() -> None:
                      "1e-3, patience 10, one thread."}
     name = f"sasrec_design_ablation-{args.variant}"
     record = build_measurement(name, f"SASRec design ablation: {args.variant}", [table], threads=1)
-    path = write_measurement(args.record or DEFAULT_FOLDER / f"{name}.json", record)
-    print(measurement_markdown(record, path))
+    publish_measurement(record, args.record or DEFAULT_FOLDER / f"{name}.json")
 
 
 if __name__ == "__main__":

@@ -35,8 +35,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from lucidrec.experiments.measurements import DEFAULT_FOLDER, build_measurement, write_measurement
-from lucidrec.experiments.report import measurement_markdown
+from lucidrec.experiments.measurements import DEFAULT_FOLDER, build_measurement
+from lucidrec.experiments.report import publish_measurement
 
 #: RecBole's protocol for sequential models: full ranking with the history items left in.
 PROTOCOL = "full_unmasked"
@@ -188,8 +188,7 @@ def main() -> None:
     name = f"speed_vs_recbole-{args.dataset}"
     record = build_measurement(name, f"Speed vs RecBole ({args.dataset})", [table], threads=args.threads,
                                extra={"lucidrec": ours, "recbole": theirs})
-    path = write_measurement(args.record or DEFAULT_FOLDER / f"{name}.json", record)
-    print(measurement_markdown(record, path))
+    publish_measurement(record, args.record or DEFAULT_FOLDER / f"{name}.json")
 
 
 if __name__ == "__main__":

@@ -62,4 +62,4 @@ def test_every_measurement_script_writes_a_record():
                            "sasrec_design_ablation", "diagnose_text_table"]
     for name in measurement_scripts:
         text = (bench / f"{name}.py").read_text()
-        assert '"--record"' in text and "write_measurement(" in text, name
+        assert '"--record"' in text and "publish_measurement(" in text, name

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from lucidrec.experiments.aggregate import (Row, baseline_label, build_rows, check_baseline, compare_to_baseline,
                                             groups_present, metric_key)
-from lucidrec.experiments.measurements import MeasurementRecord, format_value, read_measurements
+from lucidrec.experiments.measurements import MeasurementRecord, format_value, read_measurements, write_measurement
 from lucidrec.experiments.records import GRID_FILE, read_records
 from lucidrec.files import read_json, write_json_atomic
 
@@ -199,6 +199,13 @@ def measurement_markdown(record: dict, source: str | Path) -> str:
     """One measurement record as the report prints it (the bench scripts print their record this way)."""
     section = measurement_section(Path(source), MeasurementRecord.model_validate(record))
     return "\n".join(_measurement_markdown(section)).rstrip() + "\n"
+
+
+def publish_measurement(record: dict, path: str | Path | None) -> Path:
+    """What every bench script ends with: write its record (atomically) and print it as the report would."""
+    written = write_measurement(path, record)
+    print(measurement_markdown(record, written))
+    return written
 
 
 def markdown(report: Report) -> str:
