@@ -26,3 +26,9 @@ def test_the_estimate_uses_the_typical_time_of_each_cells_row(capsys):
 
 def test_format_seconds():
     assert [format_seconds(s) for s in (5, 75, 3725)] == ["5 s", "1 min 15 s", "1 h 02 min"]
+
+
+def test_the_live_display_starts_with_the_whole_grid_as_its_total():
+    progress = GridProgress({"a": "row", "b": "row"}, already_done=1, workers=1, live=True)
+    task = progress._rich.tasks[0]
+    assert (task.total, task.completed) == (3, 1)

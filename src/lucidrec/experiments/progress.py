@@ -44,7 +44,7 @@ class GridProgress:
             else:
                 self._rich = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                                       TimeElapsedColumn(), TextColumn("{task.fields[status]}"), transient=False)
-                self._task = self._rich.add_task("grid", total=total, completed=already_done, status=self.status())
+                self._task = self._rich.add_task("grid", total=self.total, completed=already_done, status=self.status())
 
     def __enter__(self):
         if self._rich is not None:
