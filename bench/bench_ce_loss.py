@@ -121,7 +121,7 @@ def main() -> None:
     name = "ce_loss-" + "-".join(v.replace(":", "_") for v in variants)
     record = build_measurement(name, f"Training step: {' vs '.join(variants)}", [record_table(results, variants)],
                                threads=args.threads, extra={"steps": args.steps})
-    publish_measurement(record, args.record or DEFAULT_FOLDER / f"{name}.json")
+    publish_measurement(record, args.record)
 
 
 if __name__ == "__main__":

@@ -169,7 +169,7 @@ def main() -> None:
              "note": "all-MiniLM-L6-v2 on the amazon-beauty item titles; SmolLM2-135M-Instruct (GGUF, de-quantised "
                      "to float32); raw figures in the record's `extra`."}
     record = build_measurement("lm", "Language-model layer", [table], threads=torch.get_num_threads(), extra=results)
-    publish_measurement(record, args.record or DEFAULT_FOLDER / "lm.json")
+    publish_measurement(record, args.record)
 
 
 if __name__ == "__main__":

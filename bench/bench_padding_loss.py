@@ -162,7 +162,7 @@ def main() -> None:
     record = build_measurement("padding_loss", "Training cost: cut batches, length bucketing, sampled softmax",
                                [record_table(results, args.dataset, args.batch_size, args.steps)], threads=args.threads,
                                extra={"bucketing": args.bucketing, "n_negatives": args.n_negatives})
-    publish_measurement(record, args.record or DEFAULT_FOLDER / "padding_loss.json")
+    publish_measurement(record, args.record)
 
 
 if __name__ == "__main__":

@@ -156,7 +156,7 @@ def main() -> None:
     record = build_measurement("serve", "Serving: latency and throughput", [table], threads=args.threads,
                                extra={"dataset": run["dataset"], "model": run["model"], "method": run["method"],
                                       "n_items": run["n_items"], "k": args.k, "levels": rows})
-    publish_measurement(record, args.record or DEFAULT_FOLDER / "serve.json")
+    publish_measurement(record, args.record)
 
 
 if __name__ == "__main__":

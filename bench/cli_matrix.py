@@ -139,7 +139,7 @@ def main() -> None:
     name = "cli_matrix-" + "-".join(args.embeddings)
     record = build_measurement(name, f"The CLI on every dataset, backbone and embedding ({', '.join(args.embeddings)})",
                                [record_table(cells, args)], threads=args.threads)
-    publish_measurement(record, args.record or DEFAULT_FOLDER / f"{name}.json")
+    publish_measurement(record, args.record)
     sys.exit(0 if all(c["exit"] == 0 and c.get("explain", {}).get("check_ok", True) for c in cells) else 1)
 
 

@@ -95,7 +95,7 @@ def main() -> None:
                      "on exactly those lists."}
     name = f"crosscheck_cornac-{args.dataset}"
     record = build_measurement(name, f"Metrics cross-checked with Cornac ({args.dataset})", [table], threads=1)
-    publish_measurement(record, args.record or DEFAULT_FOLDER / f"{name}.json")
+    publish_measurement(record, args.record)
 
 
 if __name__ == "__main__":

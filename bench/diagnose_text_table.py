@@ -107,7 +107,7 @@ def main() -> None:
     dataset = load_run_dataset(args.run)
     name = f"diagnose_text_table-{dataset}"
     record = build_measurement(name, f"Text tables vs an id item table ({dataset})", [table], threads=1, extra=report)
-    publish_measurement(record, args.record or DEFAULT_FOLDER / f"{name}.json")
+    publish_measurement(record, args.record)
 
 
 def load_run_dataset(run: Path) -> str:

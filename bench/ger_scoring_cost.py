@@ -85,7 +85,7 @@ def main() -> None:
                      "at once and should take every answer from the cache."}
     record = build_measurement("ger_scoring_cost", "GER attribute scoring cost", [table], threads=args.threads,
                                extra={"scorers": costs})
-    publish_measurement(record, args.record or DEFAULT_FOLDER / "ger_scoring_cost.json")
+    publish_measurement(record, args.record)
 
 
 if __name__ == "__main__":

@@ -100,7 +100,7 @@ def main() -> None:
                      "1e-3, patience 10, one thread."}
     name = f"sasrec_design_ablation-{args.variant}"
     record = build_measurement(name, f"SASRec design ablation: {args.variant}", [table], threads=1)
-    publish_measurement(record, args.record or DEFAULT_FOLDER / f"{name}.json")
+    publish_measurement(record, args.record)
 
 
 if __name__ == "__main__":

@@ -188,7 +188,7 @@ def main() -> None:
     name = f"speed_vs_recbole-{args.dataset}"
     record = build_measurement(name, f"Speed vs RecBole ({args.dataset})", [table], threads=args.threads,
                                extra={"lucidrec": ours, "recbole": theirs})
-    publish_measurement(record, args.record or DEFAULT_FOLDER / f"{name}.json")
+    publish_measurement(record, args.record)
 
 
 if __name__ == "__main__":

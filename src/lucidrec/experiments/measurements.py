@@ -29,7 +29,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from lucidrec.config import StrictConfig
 from lucidrec.errors import DataFormatError
-from lucidrec.experiments.records import KIND_MEASUREMENT, record_paths
+from lucidrec.experiments.records import KIND_MEASUREMENT, is_measurement, record_paths
 from lucidrec.files import numpy_default, read_json, write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -147,17 +147,16 @@ def write_measurement(path: str | Path | None, record: dict) -> Path:
 
 def load_measurement(path: str | Path) -> MeasurementRecord:
     """One measurement record, checked: a DataFormatError names the file and the field that is wrong."""
-    data = read_json(path)
+    return _validated(path, read_json(path))
+
+
+def _validated(path: str | Path, data) -> MeasurementRecord:
     try:
         return MeasurementRecord.model_validate(data)
     except ValidationError as exc:
         error = exc.errors()[0]
         field = ".".join(str(part) for part in error["loc"]) or None
         raise DataFormatError(path, f"damaged measurement record ({error['msg']})", field=field) from None
-
-
-def is_measurement(data) -> bool:
-    return isinstance(data, dict) and data.get("kind") == KIND_MEASUREMENT
 
 
 def read_measurements(results_dirs: list[Path]) -> tuple[list[tuple[Path, MeasurementRecord]], list[str]]:
@@ -174,7 +173,7 @@ def read_measurements(results_dirs: list[Path]) -> tuple[list[tuple[Path, Measur
             if not is_measurement(data):
                 continue
             try:
-                found.append((path, load_measurement(path)))
+                found.append((path, _validated(path, data)))
             except DataFormatError as exc:
                 message = f"skipped damaged record {exc}"
                 log.warning(message)

@@ -175,12 +175,15 @@ def record_paths(results_dir: Path) -> list[Path]:
     return sorted(p for p in Path(results_dir).glob(f"*{SUFFIX}") if p.name != GRID_FILE)
 
 
-def _is_measurement(path: Path) -> bool:
+def is_measurement(data) -> bool:
+    return isinstance(data, dict) and data.get("kind") == KIND_MEASUREMENT
+
+
+def _is_measurement_file(path: Path) -> bool:
     try:
-        data = read_json(path)
+        return is_measurement(read_json(path))
     except (DataFormatError, UnicodeDecodeError):
         return False
-    return isinstance(data, dict) and data.get("kind") == KIND_MEASUREMENT
 
 
 def read_records(results_dirs: list[Path]) -> tuple[list[Record], list[str]]:
@@ -195,7 +198,7 @@ def read_records(results_dirs: list[Path]) -> tuple[list[Record], list[str]]:
             try:
                 records.append(load_record(path))
             except (DataFormatError, UnicodeDecodeError) as exc:
-                if _is_measurement(path):
+                if _is_measurement_file(path):
                     continue
                 message = f"skipped damaged record {exc}"
                 log.warning(message)
