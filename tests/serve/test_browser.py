@@ -55,15 +55,20 @@ def texts(page, selector: str) -> list[str]:
     return [node.inner_text() for node in page.query_selector_all(selector)]
 
 
+def show_user(page, user: str = "1") -> None:
+    """Ask the explorer for ``user``'s top K (the caller waits for what it expects to see)."""
+    page.fill("[data-testid=k]", str(K))
+    page.fill("[data-testid=user-input]", user)
+    page.click("[data-testid=show-user]")
+
+
 def test_pick_a_user_see_recommendations_explanations_and_metrics(page, live_server):
     assert texts(page, "[data-testid=run-select] option") == ["ger", "sasrec", "pop", "lane"]
     assert "ml-100k · sasrec · ger" in page.inner_text("[data-testid=run-info]")
     groups = page.eval_on_selector_all("[data-testid=metrics] tbody tr", "rows => rows.map(r => r.dataset.group)")
     assert {"all", "head", "tail", "short", "long"} <= set(groups)
 
-    page.fill("[data-testid=k]", str(K))
-    page.fill("[data-testid=user-input]", "1")
-    page.click("[data-testid=show-user]")
+    show_user(page)
     page.wait_for_selector("[data-testid=why]")
     expected = httpx.get(f"{live_server.base_url}/runs/ger/users/1/recommendations", params={"k": K}).json()
     assert texts(page, "[data-testid=rec-title]") == [item["title"] for item in expected["items"]]
@@ -80,9 +85,7 @@ def test_pick_a_user_see_recommendations_explanations_and_metrics(page, live_ser
 def test_a_lane_run_shows_preference_bars_and_the_text(page, live_server):
     page.select_option("[data-testid=run-select]", "lane")
     page.wait_for_selector("[data-testid=status]:has-text('lane ready')")
-    page.fill("[data-testid=k]", str(K))
-    page.fill("[data-testid=user-input]", "1")
-    page.click("[data-testid=show-user]")
+    show_user(page)
     page.wait_for_selector("[data-testid=why]")
     api = httpx.get(f"{live_server.base_url}/runs/lane/users/1/explanations", params={"k": K}).json()
     assert texts(page, "[data-testid=rec-title]") == [item["title"] for item in api["items"]]
@@ -140,9 +143,7 @@ def test_the_interpreters_reading_renders_when_asked_for(browser, read_server):
     page.on("request", lambda request: asked.append(request.url) if "reading=true" in request.url else None)
     try:
         assert "read by RecInterpreter (residual)" in page.inner_text("[data-testid=run-info]")
-        page.fill("[data-testid=k]", str(K))
-        page.fill("[data-testid=user-input]", "1")
-        page.click("[data-testid=show-user]")
+        show_user(page)
         page.wait_for_selector("[data-testid=read-state]", state="visible")
         page.wait_for_selector("[data-testid=status]:has-text('top 5 for user 1')")
         expected = httpx.get(f"{read_server.base_url}/runs/sasrec/users/1/recommendations", params={"k": K}).json()

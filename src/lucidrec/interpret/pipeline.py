@@ -22,11 +22,11 @@ from lucidrec.errors import LucidrecError
 from lucidrec.files import read_json, write_json_atomic
 from lucidrec.interpret import examples as ex
 from lucidrec.interpret import folder as fs
-from lucidrec.interpret.adapter import StateAdapter
 from lucidrec.interpret.config import EvaluationConfig, InterpretConfig
 from lucidrec.interpret.evaluation import evaluate_interpreter
 from lucidrec.interpret.interpreter import Interpreter
-from lucidrec.interpret.reader import HistoryTooShort, StateReader, trained_manifest
+from lucidrec.interpret.reader import (HistoryTooShort, StateReader, load_adapter_weights, new_interpreter,
+                                       trained_manifest)
 from lucidrec.interpret.templates import TemplateSet, load_templates, recovery_answer
 from lucidrec.interpret.titles import CatalogTitles
 from lucidrec.interpret.training import ADAPTER, CHECKPOINT, train_adapter
@@ -71,11 +71,8 @@ def _load(run: Path, config: InterpretConfig, lm: SoftPromptLM | None) -> Loaded
     lm = lm or SoftPromptLM.load(config.lm)
     titles = CatalogTitles.from_data(data, config.examples.title_field)
     users = ex.split_users(split, config.examples.heldout_fraction, config.examples.split_seed)
-    d_state = int(model.item_table().shape[1])
-    a = config.adapter
-    adapter = StateAdapter(d_state, lm.dim, a.pool, a.window, a.tokens, a.hidden)
     return Loaded(config, model, data, split, titles, users, load_templates(config.task, config.templates),
-                  Interpreter(lm, adapter), fs.run_identity(run))
+                  new_interpreter(config, int(model.item_table().shape[1]), lm), fs.run_identity(run))
 
 
 def _answer_text(task: str, titles: CatalogTitles, targets: list[int]) -> str:
@@ -161,8 +158,7 @@ def _open(folder: Path, run: Path | None, lm: SoftPromptLM | None) -> tuple[Load
     fs.check_run(folder, manifest["run"], fs.run_identity(run))
     loaded = _load(run, manifest["config"], lm)
     fs.check_lm(folder, manifest["lm"], loaded.interpreter.lm.identity)
-    loaded.interpreter.adapter.load_state_dict(torch.load(folder / ADAPTER, weights_only=True))
-    loaded.interpreter.adapter.eval()
+    load_adapter_weights(loaded.interpreter, folder)
     return loaded, manifest
 
 

@@ -73,13 +73,21 @@ def trained_manifest(folder: Path) -> dict:
     return manifest
 
 
-def load_trained_adapter(folder: Path, config: InterpretConfig, d_state: int, lm: SoftPromptLM) -> Interpreter:
+def new_interpreter(config: InterpretConfig, d_state: int, lm: SoftPromptLM) -> Interpreter:
+    """The LM with a fresh adapter shaped by ``config.adapter`` for ``d_state``-wide recommender states."""
     a = config.adapter
-    adapter = StateAdapter(d_state, lm.dim, a.pool, a.window, a.tokens, a.hidden)
-    interpreter = Interpreter(lm, adapter)
-    adapter.load_state_dict(torch.load(Path(folder) / ADAPTER, weights_only=True))
-    adapter.eval()
+    return Interpreter(lm, StateAdapter(d_state, lm.dim, a.pool, a.window, a.tokens, a.hidden))
+
+
+def load_adapter_weights(interpreter: Interpreter, folder: Path) -> Interpreter:
+    """``folder``'s trained adapter weights into ``interpreter``, switched to evaluation mode."""
+    interpreter.adapter.load_state_dict(torch.load(Path(folder) / ADAPTER, weights_only=True))
+    interpreter.adapter.eval()
     return interpreter
+
+
+def load_trained_adapter(folder: Path, config: InterpretConfig, d_state: int, lm: SoftPromptLM) -> Interpreter:
+    return load_adapter_weights(new_interpreter(config, d_state, lm), folder)
 
 
 class StateReader:
